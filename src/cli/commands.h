@@ -1,0 +1,22 @@
+// Subcommands of the `tracelm` program. Each add_* registers one subcommand
+// (options with help text and defaults) on the app; its callback runs it.
+// A callback returns normally on success and throws on failure: InputError
+// (bad input; exit 2), ExitCode (a chosen status, e.g. invalid graphs found).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tracelm::cli {
+
+struct ExitCode {
+  int code;
+};
+
+void add_ingest(CLI::App& app);
+void add_validate(CLI::App& app);
+void add_stats(CLI::App& app);
+void add_export(CLI::App& app);
+void add_sample(CLI::App& app);
+void add_demo(CLI::App& app);
+
+}  // namespace tracelm::cli

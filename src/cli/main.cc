@@ -1,0 +1,35 @@
+// tracelm: learn the shape of microservice call graphs and write new ones.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "io/input_error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "tracelm: ingest, validate, describe and export microservice call-graph traces\n"
+      "(Alibaba CallGraph CSV in, clean call-graph corpus out)",
+      "tracelm"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tracelm 0.1.0");
+  tracelm::cli::add_ingest(app);
+  tracelm::cli::add_validate(app);
+  tracelm::cli::add_stats(app);
+  tracelm::cli::add_export(app);
+  tracelm::cli::add_sample(app);
+  tracelm::cli::add_demo(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const tracelm::cli::ExitCode& e) {
+    return e.code;
+  } catch (const tracelm::InputError& e) {
+    std::fprintf(stderr, "tracelm: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tracelm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,251 @@
+#include "corpus/corpus.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "io/byte_source.h"
+#include "io/input_error.h"
+#include "io/line_reader.h"
+
+namespace tracelm {
+
+namespace {
+
+constexpr size_t kMaxCorpusLine = size_t{64} << 20;
+constexpr int kMaxNesting = 8;
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+// Deepest bracket nesting outside strings; stops early past the limit.
+int nesting_depth(std::string_view s) {
+  int d = 0, best = 0;
+  bool in_str = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_str) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_str = false;
+      continue;
+    }
+    if (c == '"') in_str = true;
+    else if (c == '[' || c == '{') {
+      best = std::max(best, ++d);
+      if (best > kMaxNesting) return best;
+    } else if (c == ']' || c == '}') --d;
+  }
+  return best;
+}
+
+}  // namespace
+
+std::string graph_to_json(const CallGraph& g) {
+  std::string s;
+  s.reserve(96 + g.edges.size() * 96);
+  s += '{';
+  if (!g.trace_id.empty()) {
+    s += "\"trace_id\":";
+    append_json_string(s, g.trace_id);
+    s += ',';
+  }
+  s += "\"service\":";
+  append_json_string(s, g.service);
+  s += fmt::format(",\"num_edges\":{},\"depth\":{},\"latency\":{},\"edges\":[", g.num_edges(),
+                   g.depth(), g.latency());
+  for (size_t i = 0; i < g.edges.size(); ++i) {
+    const Edge& e = g.edges[i];
+    if (i) s += ',';
+    s += "{\"rpc_id\":\"";
+    s += e.id.str();
+    s += "\",\"caller\":";
+    append_json_string(s, e.caller);
+    s += ",\"callee\":";
+    append_json_string(s, e.callee);
+    s += fmt::format(",\"type\":\"{}\",\"start\":{},\"finish\":{}}}", call_type_name(e.type),
+                     e.start_ms, e.finish_ms);
+  }
+  s += "]}";
+  return s;
+}
+
+std::optional<CallGraph> parse_graph_json(std::string_view line, std::string* error) {
+  auto fail = [&](std::string msg) -> std::optional<CallGraph> {
+    if (error) *error = std::move(msg);
+    return std::nullopt;
+  };
+  if (line.size() > kMaxCorpusLine) return fail("line longer than 64 MiB");
+  if (nesting_depth(line) > kMaxNesting) return fail("JSON nested too deeply for a call graph");
+  nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded()) return fail("not valid JSON");
+  if (!j.is_object()) return fail("expected a JSON object {\"service\":..., \"edges\":[...]}");
+  CallGraph g;
+  auto str_field = [&](const nlohmann::json& o, const char* k, std::string* out,
+                       bool required) -> bool {
+    auto it = o.find(k);
+    if (it == o.end()) return !required;
+    if (!it->is_string()) return false;
+    *out = it->get<std::string>();
+    return true;
+  };
+  auto int_field = [&](const nlohmann::json& o, const char* k, int64_t* out) -> bool {
+    auto it = o.find(k);
+    if (it == o.end() || !it->is_number_integer()) return false;
+    *out = it->get<int64_t>();
+    return true;
+  };
+  if (!str_field(j, "service", &g.service, true)) return fail("\"service\" must be a string");
+  if (!str_field(j, "trace_id", &g.trace_id, false)) return fail("\"trace_id\" must be a string");
+  auto edges = j.find("edges");
+  if (edges == j.end() || !edges->is_array()) return fail("\"edges\" must be an array");
+  g.edges.reserve(edges->size());
+  for (size_t i = 0; i < edges->size(); ++i) {
+    const nlohmann::json& ej = (*edges)[i];
+    std::string where = fmt::format("edges[{}]", i);
+    if (!ej.is_object()) return fail(where + ": expected an object");
+    Edge e;
+    std::string id, type;
+    if (!str_field(ej, "rpc_id", &id, true)) return fail(where + ": \"rpc_id\" must be a string");
+    auto rid = RpcId::parse(id);
+    if (!rid) return fail(where + ": rpc_id \"" + id.substr(0, 40) + "\" is not dot-decimal");
+    e.id = *rid;
+    if (!str_field(ej, "caller", &e.caller, true)) return fail(where + ": \"caller\" must be a string");
+    if (!str_field(ej, "callee", &e.callee, true)) return fail(where + ": \"callee\" must be a string");
+    if (!str_field(ej, "type", &type, true)) return fail(where + ": \"type\" must be a string");
+    e.type = parse_call_type(type).value_or(CallType::kUnknown);
+    if (!int_field(ej, "start", &e.start_ms)) return fail(where + ": \"start\" must be an integer");
+    if (!int_field(ej, "finish", &e.finish_ms)) return fail(where + ": \"finish\" must be an integer");
+    g.edges.push_back(std::move(e));
+  }
+  g.canonicalize();
+  int64_t v;
+  if (j.contains("num_edges")) {
+    if (!int_field(j, "num_edges", &v) || v != static_cast<int64_t>(g.num_edges()))
+      return fail(fmt::format("\"num_edges\" disagrees with the {} edges", g.num_edges()));
+  }
+  if (j.contains("depth")) {
+    if (!int_field(j, "depth", &v) || v != g.depth())
+      return fail(fmt::format("\"depth\" disagrees with the edges (depth {})", g.depth()));
+  }
+  if (j.contains("latency")) {
+    if (!int_field(j, "latency", &v) || v != g.latency())
+      return fail(fmt::format("\"latency\" disagrees with the edges (latency {})", g.latency()));
+  }
+  return g;
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  if (path_ == "-") {
+    f_ = stdout;
+    return;
+  }
+  tmp_ = path_ + ".tmp";
+  f_ = std::fopen(tmp_.c_str(), "wb");
+  if (!f_) throw std::runtime_error(fmt::format("cannot create {}: {}", tmp_, std::strerror(errno)));
+}
+
+AtomicFile::~AtomicFile() {
+  if (f_ && f_ != stdout) {
+    std::fclose(f_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFile::write(std::string_view s) {
+  if (std::fwrite(s.data(), 1, s.size(), f_) != s.size())
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+}
+
+void AtomicFile::close() {
+  if (!f_) return;
+  if (f_ == stdout) {
+    std::fflush(stdout);
+    f_ = nullptr;
+    return;
+  }
+  bool ok = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0;
+  ok = std::fclose(f_) == 0 && ok;
+  f_ = nullptr;
+  if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    ::unlink(tmp_.c_str());
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+  }
+}
+
+void CorpusWriter::write(const CallGraph& g) {
+  line_ = graph_to_json(g);
+  line_ += '\n';
+  file_.write(line_);
+  ++n_;
+}
+
+uint64_t read_corpus(const std::string& path, const std::function<void(CallGraph&&)>& fn) {
+  uint64_t n = 0;
+  for_each_stream(path, [&](ByteSource& src) {
+    LineReader lines(src, kMaxCorpusLine);
+    std::string_view line;
+    bool overlong = false;
+    std::string err;
+    while (lines.next(&line, &overlong)) {
+      if (overlong) throw InputError(src.name(), lines.line_no(), "line longer than 64 MiB");
+      size_t k = line.find_first_not_of(" \t");
+      if (k == std::string_view::npos) continue;
+      auto g = parse_graph_json(line, &err);
+      if (!g) throw InputError(src.name(), lines.line_no(), err);
+      fn(std::move(*g));
+      ++n;
+    }
+  });
+  return n;
+}
+
+std::vector<CallGraph> load_corpus(const std::string& path) {
+  std::vector<CallGraph> out;
+  read_corpus(path, [&](CallGraph&& g) { out.push_back(std::move(g)); });
+  return out;
+}
+
+bool looks_like_corpus(const std::string& path) {
+  struct Stop {};
+  bool result = false;
+  try {
+    for_each_stream(path, [&](ByteSource& src) {
+      char buf[256];
+      size_t n = src.read(buf, sizeof buf);
+      for (size_t i = 0; i < n; ++i) {
+        if (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t') continue;
+        result = buf[i] == '{';
+        break;
+      }
+      throw Stop{};  // only the first stream matters
+    });
+  } catch (const Stop&) {
+  } catch (const InputError&) {
+    return false;
+  }
+  return result;
+}
+
+}  // namespace tracelm

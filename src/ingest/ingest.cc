@@ -1,0 +1,232 @@
+#include "ingest/ingest.h"
+
+#include <glob.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "io/byte_source.h"
+#include "io/csv.h"
+#include "io/input_error.h"
+#include "io/line_reader.h"
+#include "ingest/trace_spill.h"
+#include "util/progress.h"
+
+namespace tracelm {
+
+uint64_t IngestStats::rows_rejected_total() const {
+  uint64_t n = rows_duplicate_rpc_id;
+  for (uint64_t v : rows_rejected) n += v;
+  return n;
+}
+
+uint64_t IngestStats::graphs_rejected_total() const {
+  uint64_t n = 0;
+  for (uint64_t v : graphs_rejected) n += v;
+  return n;
+}
+
+std::string IngestStats::to_text() const {
+  std::string s;
+  s += fmt::format("files            {:>12}  ({} streams, {} members skipped)\n", files, streams,
+                   skipped_members);
+  s += fmt::format("bytes            {:>12}\n", bytes);
+  s += fmt::format("rows read        {:>12}\n", rows_read);
+  for (int i = 1; i < kNumRowRejects; ++i)
+    if (rows_rejected[i])
+      s += fmt::format("  rows dropped   {:>12}  {}\n", rows_rejected[i],
+                       row_reject_code(static_cast<RowReject>(i)));
+  if (rows_duplicate_rpc_id)
+    s += fmt::format("  rows dropped   {:>12}  duplicate_rpc_id\n", rows_duplicate_rpc_id);
+  s += fmt::format("traces           {:>12}\n", traces);
+  for (int i = 1; i < kNumGraphRejects; ++i)
+    if (graphs_rejected[i])
+      s += fmt::format("  graphs dropped {:>12}  {}\n", graphs_rejected[i],
+                       graph_reject_code(static_cast<GraphReject>(i)));
+  s += fmt::format("graphs kept      {:>12}\n", graphs_kept);
+  s += fmt::format("edges kept       {:>12}\n", edges_kept);
+  if (kept_start_before_parent)
+    s += fmt::format("  kept with start_before_parent (clock skew) {}\n", kept_start_before_parent);
+  if (spilled_bytes) s += fmt::format("spilled bytes    {:>12}\n", spilled_bytes);
+  return s;
+}
+
+std::string IngestStats::to_json() const {
+  nlohmann::ordered_json j;
+  j["files"] = files;
+  j["streams"] = streams;
+  j["skipped_members"] = skipped_members;
+  j["bytes"] = bytes;
+  j["rows_read"] = rows_read;
+  nlohmann::ordered_json rr = nlohmann::ordered_json::object();
+  for (int i = 1; i < kNumRowRejects; ++i)
+    rr[std::string(row_reject_code(static_cast<RowReject>(i)))] = rows_rejected[i];
+  rr["duplicate_rpc_id"] = rows_duplicate_rpc_id;
+  j["rows_dropped"] = rr;
+  j["traces"] = traces;
+  nlohmann::ordered_json gr = nlohmann::ordered_json::object();
+  for (int i = 1; i < kNumGraphRejects; ++i)
+    gr[std::string(graph_reject_code(static_cast<GraphReject>(i)))] = graphs_rejected[i];
+  j["graphs_dropped"] = gr;
+  j["graphs_kept"] = graphs_kept;
+  j["edges_kept"] = edges_kept;
+  j["kept_start_before_parent"] = kept_start_before_parent;
+  j["spilled_bytes"] = spilled_bytes;
+  j["seconds"] = seconds;
+  return j.dump(2);
+}
+
+bool is_validation(std::string_view trace_id, double fraction) {
+  if (fraction <= 0) return false;
+  // Mix the FNV hash so that similar ids spread evenly.
+  uint64_t h = fnv1a64(trace_id);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<double>(h % 1000000) < fraction * 1e6;
+}
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const std::string& p : patterns) {
+    if (p.find_first_of("*?[") == std::string::npos) {
+      out.push_back(p);  // opened (and errors reported) by ingest
+      continue;
+    }
+    glob_t g{};
+    int r = ::glob(p.c_str(), 0, nullptr, &g);
+    if (r != 0 || g.gl_pathc == 0) {
+      globfree(&g);
+      throw InputError(p, 0, "pattern matches no file");
+    }
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+  }
+  return out;
+}
+
+namespace {
+
+uint64_t total_size(const std::vector<std::string>& inputs) {
+  uint64_t n = 0;
+  for (const std::string& p : inputs) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) n += static_cast<uint64_t>(st.st_size);
+  }
+  return n;
+}
+
+}  // namespace
+
+IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& opt,
+                   const IngestCallbacks& cb) {
+  auto t_start = std::chrono::steady_clock::now();
+  IngestStats st;
+  TraceSpill spill({opt.tmp_dir, opt.partitions, opt.memory_budget});
+  Progress progress("ingest", total_size(inputs), opt.progress);
+  uint64_t seq = 0, done_bytes = 0;
+
+  std::vector<std::string_view> fields;
+  std::string scratch;
+  RawRow row;
+  for (const std::string& path : inputs) {
+    ++st.files;
+    for_each_stream(
+        path,
+        [&](ByteSource& src) {
+          ++st.streams;
+          LineReader lines(src, opt.max_line);
+          std::string_view line;
+          bool overlong = false;
+          if (!lines.next(&line, &overlong))
+            throw InputError(src.name(), 1, "empty input: expected a CallGraph CSV header line");
+          std::string err;
+          std::optional<ColumnMap> cols;
+          if (overlong || !split_csv_line(line, fields, scratch) ||
+              !(cols = map_header(fields, &err)))
+            throw InputError(src.name(), 1, err.empty() ? "malformed header line" : err);
+          while (lines.next(&line, &overlong)) {
+            if (line.empty() && !overlong) continue;  // blank line
+            ++st.rows_read;
+            RowReject why = RowReject::kNone;
+            if (overlong) {
+              why = RowReject::kLineTooLong;
+            } else if (!split_csv_line(line, fields, scratch)) {
+              why = RowReject::kMalformed;
+            } else {
+              why = parse_row(fields, *cols, opt.build.keep_all, &row);
+            }
+            if (why != RowReject::kNone) {
+              ++st.rows_rejected[static_cast<int>(why)];
+              if (cb.on_rejected_row) cb.on_rejected_row({src.name(), lines.line_no(), why, line});
+              // Keep a marker so that the trace is still accounted for.
+              if (why > RowReject::kMissingTraceId) spill.add(seq++, row, why);
+              continue;
+            }
+            spill.add(seq++, row, RowReject::kNone);
+            if ((st.rows_read & 0xffff) == 0)
+              progress.update(done_bytes + src.file_bytes_read(), st.rows_read);
+          }
+          st.bytes += lines.bytes();
+        },
+        ".csv", &st.skipped_members);
+    done_bytes += total_size({path});
+    progress.update(done_bytes, st.rows_read);
+  }
+  progress.finish();
+  st.spilled_bytes = spill.spilled_bytes();
+
+  // Phase 2: build graphs trace by trace.
+  GraphDeduper dedup;
+  Progress progress2("build graphs", spill.stored_rows(), opt.progress, "rows");
+  uint64_t rows_done = 0;
+  std::vector<BuiltTrace> built;
+  std::vector<const SpillRow*> order;
+  std::vector<const SpillRow*> group;
+  spill.for_each_partition([&](std::vector<SpillRow>& rows) {
+    // Group by trace id, keeping input order inside a trace.
+    order.clear();
+    for (const SpillRow& r : rows) order.push_back(&r);
+    std::sort(order.begin(), order.end(), [](const SpillRow* a, const SpillRow* b) {
+      return a->traceid != b->traceid ? a->traceid < b->traceid : a->seq < b->seq;
+    });
+    built.clear();
+    for (size_t i = 0; i < order.size();) {
+      size_t j = i;
+      group.clear();
+      while (j < order.size() && order[j]->traceid == order[i]->traceid) group.push_back(order[j++]);
+      built.push_back(build_trace(group, opt.build));
+      i = j;
+    }
+    std::sort(built.begin(), built.end(),
+              [](const BuiltTrace& a, const BuiltTrace& b) { return a.first_seq < b.first_seq; });
+    for (BuiltTrace& t : built) {
+      ++st.traces;
+      st.rows_duplicate_rpc_id += t.duplicate_rows;
+      if (t.reject == GraphReject::kNone && !opt.build.keep_all && dedup.seen(t.graph)) {
+        t.reject = GraphReject::kDuplicate;
+        t.detail = "same service and edges as an earlier graph";
+      }
+      if (t.reject != GraphReject::kNone) {
+        ++st.graphs_rejected[static_cast<int>(t.reject)];
+        if (cb.on_rejected_trace) cb.on_rejected_trace(t);
+        continue;
+      }
+      ++st.graphs_kept;
+      st.edges_kept += t.graph.edges.size();
+      st.kept_start_before_parent += t.start_before_parent;
+      cb.on_graph(std::move(t.graph));
+    }
+    rows_done += rows.size();
+    progress2.update(rows_done, 0);
+  });
+  progress2.finish();
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return st;
+}
+
+}  // namespace tracelm
