@@ -12,6 +12,14 @@
 #include <sstream>
 #include <string>
 
+#include "core/call_graph.h"
+#include "corpus/corpus.h"
+
+namespace tracelm {
+// Readable failure messages for graphs.
+inline void PrintTo(const CallGraph& g, std::ostream* os) { *os << graph_to_json(g); }
+}  // namespace tracelm
+
 namespace tracelm::testing {
 
 inline std::string shared_path(const std::string& rel) {

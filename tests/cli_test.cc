@@ -1,0 +1,98 @@
+// End-to-end checks of the tracelm program, as a user runs it.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "corpus/corpus.h"
+#include "test_util.h"
+
+namespace tracelm {
+namespace {
+
+using testing::run_tracelm;
+using testing::TempDir;
+
+TEST(Cli, IngestValidateStatsExportOnRealData) {
+  REQUIRE_SHARED("data/alibaba-v2022/callgraphs-train.csv");
+  TempDir tmp;
+  std::string in = testing::shared_path("data/alibaba-v2022/callgraphs-train.csv");
+  auto r = run_tracelm("ingest '" + in + "' -o " + tmp.file("c.jsonl") +
+                       " --val-fraction 0.1 --json -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["graphs_kept"], 1014);
+  EXPECT_EQ(j["edges_kept"], 4456);
+  size_t train = load_corpus(tmp.file("c.jsonl")).size();
+  size_t val = load_corpus(tmp.file("c.val.jsonl")).size();
+  EXPECT_EQ(train + val, 1014u);
+  EXPECT_NEAR(val / 1014.0, 0.1, 0.03);
+
+  r = run_tracelm("validate " + tmp.file("c.jsonl"));
+  EXPECT_EQ(r.status, 0) << r.out;
+  r = run_tracelm("validate --strict --json " + in);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["invalid"], 7);
+
+  r = run_tracelm("stats --json " + in);
+  ASSERT_EQ(r.status, 0) << r.out;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["graphs"], 1014);
+  EXPECT_EQ(j["edges"], 4456);
+  EXPECT_EQ(j["types"]["mc"], 1972);
+
+  r = run_tracelm("export " + tmp.file("c.jsonl") + " --format alibaba-csv -o " +
+                  tmp.file("out.csv"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_tracelm("ingest " + tmp.file("out.csv") + " -o " + tmp.file("again.jsonl") + " -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(load_corpus(tmp.file("again.jsonl")), load_corpus(tmp.file("c.jsonl")));
+}
+
+TEST(Cli, RejectsFileListsEveryRejection) {
+  REQUIRE_SHARED("data/alibaba-v2022/raw-rows-sample.csv");
+  TempDir tmp;
+  auto r = run_tracelm("ingest " + testing::shared_path("data/alibaba-v2022/raw-rows-sample.csv") +
+                       " -o " + tmp.file("c.jsonl") + " --rejects " + tmp.file("rej.jsonl") +
+                       " --json -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto stats = nlohmann::json::parse(r.out);
+  size_t rows = 0, traces = 0;
+  std::istringstream in(testing::read_file(tmp.file("rej.jsonl")));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "row") {
+      ++rows;
+      EXPECT_GT(j["line"].get<int>(), 1);
+    } else {
+      ++traces;
+      EXPECT_FALSE(j["reason"].get<std::string>().empty());
+    }
+  }
+  EXPECT_EQ(rows, 6u + 186 + 54);  // row rejections (duplicate rpc ids are counted, not listed)
+  EXPECT_EQ(traces, 196u - stats["graphs_kept"].get<size_t>());
+}
+
+TEST(Cli, BadInputGivesAClearErrorAndStatus2) {
+  TempDir tmp;
+  auto r = run_tracelm("ingest " + tmp.file("nope.csv") + " -o " + tmp.file("c.jsonl"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("nope.csv: cannot open"), std::string::npos) << r.out;
+  testing::write_file(tmp.file("x.csv"), "foo,bar\n1,2\n");
+  r = run_tracelm("ingest " + tmp.file("x.csv") + " -o " + tmp.file("c.jsonl"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("x.csv:1: expected a CallGraph header"), std::string::npos) << r.out;
+  EXPECT_FALSE(testing::exists(tmp.file("c.jsonl")));  // nothing half-written
+}
+
+TEST(Cli, DemoRunsOnTheBuiltInSyntheticSample) {
+  TempDir tmp;
+  auto r = run_tracelm("demo --out " + tmp.file("demo"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("SYNTHETIC"), std::string::npos);
+  auto train = load_corpus(tmp.file("demo/corpus.jsonl"));
+  EXPECT_GT(train.size(), 100u);
+  EXPECT_NE(r.out.find("[5/5]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tracelm
