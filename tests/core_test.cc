@@ -21,10 +21,9 @@ Edge edge(const char* rpc, const char* caller, const char* callee, CallType t, i
 CallGraph sample() {
   CallGraph g;
   g.service = "S_1";
-  g.edges = {edge("0", "USER", "A", CallType::kHttp, 0, 10),
-             edge("0.1", "A", "B", CallType::kRpc, 1, 5),
-             edge("0.1.1", "B", "C", CallType::kDb, 2, 3),
-             edge("0.2", "A", "D", CallType::kMc, 5, 9)};
+  g.edges = {
+      edge("0", "USER", "A", CallType::kHttp, 0, 10), edge("0.1", "A", "B", CallType::kRpc, 1, 5),
+      edge("0.1.1", "B", "C", CallType::kDb, 2, 3), edge("0.2", "A", "D", CallType::kMc, 5, 9)};
   return g;
 }
 
@@ -104,12 +103,10 @@ TEST(CallGraph, LayersArePreOrder) {
   // comes before the layer under 0.2.
   CallGraph g;
   g.service = "S";
-  g.edges = {edge("0", "USER", "A", CallType::kHttp, 0, 9),
-             edge("0.1", "A", "B", CallType::kRpc, 0, 5),
-             edge("0.1.1", "B", "C", CallType::kRpc, 0, 4),
-             edge("0.1.1.1", "C", "D", CallType::kDb, 0, 1),
-             edge("0.2", "A", "E", CallType::kRpc, 5, 8),
-             edge("0.2.1", "E", "F", CallType::kMc, 5, 6)};
+  g.edges = {
+      edge("0", "USER", "A", CallType::kHttp, 0, 9), edge("0.1", "A", "B", CallType::kRpc, 0, 5),
+      edge("0.1.1", "B", "C", CallType::kRpc, 0, 4), edge("0.1.1.1", "C", "D", CallType::kDb, 0, 1),
+      edge("0.2", "A", "E", CallType::kRpc, 5, 8),   edge("0.2.1", "E", "F", CallType::kMc, 5, 6)};
   std::vector<std::string> starts;
   for (auto& l : g.layers()) starts.push_back(l.start_node);
   EXPECT_EQ(starts, (std::vector<std::string>{"USER", "A", "B", "C", "E"}));

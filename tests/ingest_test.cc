@@ -37,7 +37,9 @@ Result run(const std::vector<std::string>& inputs, IngestOptions opt = {}) {
   return r;
 }
 
-uint64_t row_drops(const IngestStats& s, RowReject r) { return s.rows_rejected[static_cast<int>(r)]; }
+uint64_t row_drops(const IngestStats& s, RowReject r) {
+  return s.rows_rejected[static_cast<int>(r)];
+}
 uint64_t graph_drops(const IngestStats& s, GraphReject r) {
   return s.graphs_rejected[static_cast<int>(r)];
 }
@@ -188,11 +190,20 @@ TEST(Ingest, MapsColumnsByHeaderAndReadsV2021) {
   std::string h1(64, 'a'), h2(64, 'b'), h3(64, 'c');
   write_file(tmp.file("v2021.csv"),
              ",traceid,timestamp,rpcid,um,rpctype,dm,interface,rt\n"
-             "0,t1,1000,0,USER,http," + h1 + ",i,12\n"
-             "1,t1,1002,0.1," + h1 + ",rpc," + h2 + ",i,-7\n"
-             "2,t1,1002,0.1," + h1 + ",rpc," + h2 + ",i,7\n"
-             "3,t1,1003,0.1.1," + h2 + ",DB," + h3 + ",i,1\n"
-             "4,t1,1003,0.1.2,(?),MC," + h3 + ",i,1\n");
+             "0,t1,1000,0,USER,http," +
+                 h1 +
+                 ",i,12\n"
+                 "1,t1,1002,0.1," +
+                 h1 + ",rpc," + h2 +
+                 ",i,-7\n"
+                 "2,t1,1002,0.1," +
+                 h1 + ",rpc," + h2 +
+                 ",i,7\n"
+                 "3,t1,1003,0.1.1," +
+                 h2 + ",DB," + h3 +
+                 ",i,1\n"
+                 "4,t1,1003,0.1.2,(?),MC," +
+                 h3 + ",i,1\n");
   Result b = run({tmp.file("v2021.csv")});
   ASSERT_EQ(b.graphs.size(), 1u);
   const CallGraph& g = b.graphs[0];
@@ -209,15 +220,17 @@ TEST(Ingest, BadRowsAreCountedByReason) {
   std::string big(1 << 20, 'x');  // a 1 MB field
   write_file(tmp.file("bad.csv"),
              "timestamp,traceid,service,rpc_id,um,rpctype,dm,rt\n"
-             "1,T_1,S_1,0,USER,http,MS_1,abc\n"             // non-numeric rt
-             "1,T_1,S_1,0,USER,http,MS_1,\n"                // missing rt
-             "x,T_1,S_1,0,USER,http,MS_1,1\n"               // bad timestamp
-             "1,T_1,S_1,0.a,USER,http,MS_1,1\n"             // bad rpc id
-             "1,T_1,S_1,0,USER,http\n"                      // too few fields
-             "1,T_1,S_1,0,USER,\"http,MS_1,1\n"             // unterminated quote
-             "1,T_1,S_1,0,USER,http," + big + ",1\n"        // overlong line
-             "1,,S_1,0,USER,http,MS_1,1\n"                  // missing trace id
-             "1,T_2,S_2,0,USER,http,MS_9,1\n");             // fine
+             "1,T_1,S_1,0,USER,http,MS_1,abc\n"  // non-numeric rt
+             "1,T_1,S_1,0,USER,http,MS_1,\n"     // missing rt
+             "x,T_1,S_1,0,USER,http,MS_1,1\n"    // bad timestamp
+             "1,T_1,S_1,0.a,USER,http,MS_1,1\n"  // bad rpc id
+             "1,T_1,S_1,0,USER,http\n"           // too few fields
+             "1,T_1,S_1,0,USER,\"http,MS_1,1\n"  // unterminated quote
+             "1,T_1,S_1,0,USER,http," +
+                 big +
+                 ",1\n"                              // overlong line
+                 "1,,S_1,0,USER,http,MS_1,1\n"       // missing trace id
+                 "1,T_2,S_2,0,USER,http,MS_9,1\n");  // fine
   Result r = run({tmp.file("bad.csv")});
   const IngestStats& s = r.stats;
   EXPECT_EQ(s.rows_read, 9u);
@@ -231,6 +244,25 @@ TEST(Ingest, BadRowsAreCountedByReason) {
   EXPECT_EQ(s.traces, 2u);  // T_1 has only rejected rows
   EXPECT_EQ(graph_drops(s, GraphReject::kNoUsableRows), 1u);
   EXPECT_EQ(s.graphs_kept, 1u);
+}
+
+// Found by fuzz_csv: time arithmetic overflowed on extreme timestamps.
+TEST(Ingest, ExtremeTimestampsAreRejectedNotOverflowed) {
+  TempDir tmp;
+  write_file(tmp.file("t.csv"),
+             "timestamp,traceid,service,rpc_id,um,rpctype,dm,rt\n"
+             "0,T_1,S_1,0,USER,http,MS_1,10\n"
+             "9223372036854775000,T_1,S_1,0.1,MS_1,rpc,MS_2,1000000\n"
+             "-9000000000000000000,T_1,S_1,0.2,MS_1,rpc,MS_2,1\n");
+  Result r = run({tmp.file("t.csv")});
+  EXPECT_EQ(row_drops(r.stats, RowReject::kBadTimestamp), 2u);
+  EXPECT_EQ(r.stats.graphs_kept, 1u);
+  std::string err;
+  EXPECT_FALSE(parse_graph_json(
+      "{\"service\":\"S\",\"edges\":[{\"rpc_id\":\"0\",\"caller\":\"USER\",\"callee\":\"A\","
+      "\"type\":\"http\",\"start\":-9223372036854775807,\"finish\":9223372036854775807}]}",
+      &err));
+  EXPECT_NE(err.find("out of range"), std::string::npos) << err;
 }
 
 void expect_input_error(const std::string& path, const std::string& needle) {
@@ -249,16 +281,18 @@ TEST(Ingest, BadFilesGiveClearErrors) {
   write_file(tmp.file("empty.csv"), "");
   expect_input_error(tmp.file("empty.csv"), "empty input");
   write_file(tmp.file("cols.csv"), "a,b,c\n1,2,3\n");
-  expect_input_error(tmp.file("cols.csv"), "missing: timestamp, traceid, rpc_id, um, rpctype, dm, rt");
+  expect_input_error(tmp.file("cols.csv"),
+                     "missing: timestamp, traceid, rpc_id, um, rpctype, dm, rt");
   std::string garbage;
   for (int i = 0; i < 100000; ++i) garbage.push_back(static_cast<char>((i * 7919) % 251));
   write_file(tmp.file("garbage.bin"), garbage);
   expect_input_error(tmp.file("garbage.bin"), ":1:");
   // Truncated gzip.
   write_file(tmp.file("t.csv"), synthetic_raw_csv({}));
-  ASSERT_EQ(std::system(("cd " + tmp.path() + " && gzip -k t.csv && head -c 3000 t.csv.gz > cut.csv.gz")
-                            .c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(
+          ("cd " + tmp.path() + " && gzip -k t.csv && head -c 3000 t.csv.gz > cut.csv.gz").c_str()),
+      0);
   expect_input_error(tmp.file("cut.csv.gz"), "truncated");
   EXPECT_THROW(expand_inputs({tmp.path() + "/nothing-*.csv"}), InputError);
 }

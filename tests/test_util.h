@@ -31,9 +31,9 @@ inline bool exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
-#define REQUIRE_SHARED(rel)                                                              \
-  do {                                                                                   \
-    if (!::tracelm::testing::exists(::tracelm::testing::shared_path(rel)))               \
+#define REQUIRE_SHARED(rel)                                                               \
+  do {                                                                                    \
+    if (!::tracelm::testing::exists(::tracelm::testing::shared_path(rel)))                \
       GTEST_SKIP() << "real data " << rel << " not found under ../shared (fresh clone?)"; \
   } while (0)
 

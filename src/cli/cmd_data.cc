@@ -58,7 +58,8 @@ void add_ingest(CLI::App& app) {
   c->add_flag("--strict", o->strict,
               "also drop graphs where a child starts before its parent (clock skew)");
   c->add_option("--max-depth", o->max_depth, "drop graphs deeper than this")->capture_default_str();
-  c->add_option("--rejects", o->rejects, "write every rejected row and trace, with its reason (JSONL)");
+  c->add_option("--rejects", o->rejects,
+                "write every rejected row and trace, with its reason (JSONL)");
   c->add_option("--memory", o->memory_mb, "MiB of rows held in memory before spilling to disk")
       ->capture_default_str();
   c->add_option("--tmp-dir", o->tmp_dir, "where spill files go (default $TMPDIR or /tmp)");
@@ -114,8 +115,8 @@ void add_ingest(CLI::App& app) {
     if (rejects) rejects->close();
     if (!o->quiet) {
       std::fputs(st.to_text().c_str(), stderr);
-      std::fprintf(stderr, "wrote %llu graphs to %s", static_cast<unsigned long long>(train.count()),
-                   o->output.c_str());
+      std::fprintf(stderr, "wrote %llu graphs to %s",
+                   static_cast<unsigned long long>(train.count()), o->output.c_str());
       if (val)
         std::fprintf(stderr, ", %llu validation graphs to %s",
                      static_cast<unsigned long long>(val->count()),
@@ -134,8 +135,9 @@ void add_validate(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
-      "validate", "check every graph of a corpus (JSONL) or a CallGraph CSV against the rules; "
-                  "exit 0 only when all are valid");
+      "validate",
+      "check every graph of a corpus (JSONL) or a CallGraph CSV against the rules; "
+      "exit 0 only when all are valid");
   c->add_option("input", o->input, "corpus JSONL or CallGraph CSV")->required();
   c->add_flag("--json", o->json, "print the result as JSON");
   c->add_flag("--strict", o->strict,
@@ -171,7 +173,8 @@ void add_validate(CLI::App& app) {
       for (auto& [name, vs] : shown) {
         nlohmann::ordered_json a = nlohmann::ordered_json::array();
         for (auto& v : vs)
-          a.push_back({{"rule", std::string(rule_code(v.rule))}, {"rpc_id", v.rpc_id},
+          a.push_back({{"rule", std::string(rule_code(v.rule))},
+                       {"rpc_id", v.rpc_id},
                        {"detail", v.detail}});
         ex.push_back({{"graph", name}, {"violations", a}});
       }
@@ -179,10 +182,10 @@ void add_validate(CLI::App& app) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       uint64_t valid = o->strict ? sum.strict_valid_graphs : sum.valid_graphs;
-      std::printf("graphs %llu  valid %llu  invalid %llu%s\n",
-                  static_cast<unsigned long long>(sum.graphs),
-                  static_cast<unsigned long long>(valid),
-                  static_cast<unsigned long long>(sum.graphs - valid), o->strict ? " (strict)" : "");
+      std::printf(
+          "graphs %llu  valid %llu  invalid %llu%s\n", static_cast<unsigned long long>(sum.graphs),
+          static_cast<unsigned long long>(valid),
+          static_cast<unsigned long long>(sum.graphs - valid), o->strict ? " (strict)" : "");
       for (int r = 0; r < kNumRules; ++r)
         if (sum.violations[r])
           std::printf("  %-7s %-22s %8llu violations in %llu graphs  (%s)\n",
@@ -211,8 +214,9 @@ void add_stats(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
-      "stats", "describe a corpus (or a CallGraph CSV, cleaned first): sizes, depths, types, "
-               "fan-out, top services and calls, response times");
+      "stats",
+      "describe a corpus (or a CallGraph CSV, cleaned first): sizes, depths, types, "
+      "fan-out, top services and calls, response times");
   c->add_option("input", o->input, "corpus JSONL or CallGraph CSV")->required();
   c->add_flag("--json", o->json, "print JSON");
   c->add_option("--top", o->top, "how many top services and calls")->capture_default_str();

@@ -55,20 +55,23 @@ void add_demo(CLI::App& app) {
     CorpusWriter train(train_path), val(val_path);
     IngestOptions opt;
     opt.progress = true;
-    IngestStats st = ingest(inputs, opt, {[&](CallGraph&& g) {
-                                            if (is_validation(g.trace_id, 0.1)) val.write(g);
-                                            else train.write(g);
-                                          },
-                                          nullptr, nullptr});
+    IngestStats st = ingest(inputs, opt,
+                            {[&](CallGraph&& g) {
+                               if (is_validation(g.trace_id, 0.1))
+                                 val.write(g);
+                               else
+                                 train.write(g);
+                             },
+                             nullptr, nullptr});
     train.close();
     val.close();
-    std::printf("[2/5] ingest: %llu rows -> %llu traces -> %llu graphs kept (%llu train, %llu "
-                "validation)\n",
-                static_cast<unsigned long long>(st.rows_read),
-                static_cast<unsigned long long>(st.traces),
-                static_cast<unsigned long long>(st.graphs_kept),
-                static_cast<unsigned long long>(train.count()),
-                static_cast<unsigned long long>(val.count()));
+    std::printf(
+        "[2/5] ingest: %llu rows -> %llu traces -> %llu graphs kept (%llu train, %llu "
+        "validation)\n",
+        static_cast<unsigned long long>(st.rows_read), static_cast<unsigned long long>(st.traces),
+        static_cast<unsigned long long>(st.graphs_kept),
+        static_cast<unsigned long long>(train.count()),
+        static_cast<unsigned long long>(val.count()));
     std::fputs(st.to_text().c_str(), stdout);
 
     ValidationSummary vs;

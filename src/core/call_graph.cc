@@ -76,8 +76,8 @@ GraphIndex CallGraph::index() const {
       const RpcId& top = edges[chain.back()].id;
       const std::string& ts = top.str();
       const std::string& es = e.id.str();
-      bool ancestor = es.size() > ts.size() && es.compare(0, ts.size(), ts) == 0 &&
-                      es[ts.size()] == '.';
+      bool ancestor =
+          es.size() > ts.size() && es.compare(0, ts.size(), ts) == 0 && es[ts.size()] == '.';
       if (ancestor) break;
       chain.pop_back();
     }

@@ -90,9 +90,7 @@ class CallGraph {
 
   // Same service and same edges (trace id ignored): the identity used for
   // de-duplication and for round-trip tests.
-  bool same_content(const CallGraph& o) const {
-    return service == o.service && edges == o.edges;
-  }
+  bool same_content(const CallGraph& o) const { return service == o.service && edges == o.edges; }
   bool operator==(const CallGraph&) const = default;
 };
 

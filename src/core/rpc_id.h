@@ -4,8 +4,8 @@
 //  - "0" is the root call (from USER); "0.1", "0.2" are calls made by the
 //    callee of "0"; the parent of "a.b.c" is "a.b".
 //  - An RpcId is always canonical: non-empty components of decimal digits,
-//    no leading zeros (except the single digit "0"), each at most 18 digits (real MQ calls have 10-digit components), at most
-//    kMaxComponents components. parse() rejects anything else.
+//    no leading zeros (except the single digit "0"), each at most 18 digits (real MQ calls have
+//    10-digit components), at most kMaxComponents components. parse() rejects anything else.
 //  - Ordering (operator<) is numeric component by component, a prefix first:
 //    sorting the edges of a graph by RpcId gives pre-order (depth first).
 //  - A value type; cheap to copy (short ids fit in std::string's inline buffer).

@@ -39,8 +39,7 @@ bool is_missing_marker(std::string_view s) {
 std::vector<Violation> validate(const CallGraph& g) {
   std::vector<Violation> out;
   auto add = [&](Rule r, int64_t edge, std::string detail) {
-    out.push_back({r, edge, edge >= 0 ? g.edges[edge].id.str() : std::string(),
-                   std::move(detail)});
+    out.push_back({r, edge, edge >= 0 ? g.edges[edge].id.str() : std::string(), std::move(detail)});
   };
   if (g.edges.empty()) {
     add(Rule::kEmptyGraph, -1, "");

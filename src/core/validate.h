@@ -22,18 +22,18 @@
 namespace tracelm {
 
 enum class Rule : uint8_t {
-  kEmptyGraph = 0,        // no edges at all
-  kMissingRoot,           // no edge "0"
-  kRootNotFromUser,       // edge "0" not called by USER
-  kDuplicateId,           // two edges with the same rpc id
-  kParentMissing,         // parent id absent (or a top-level id other than "0")
-  kCallerMismatch,        // caller != callee of the parent edge
-  kStartAfterFinish,      // start > finish
-  kNegativeStart,         // start < 0
-  kStartBeforeParent,     // child starts before its parent (clock skew in real data)
-  kFinishAfterParent,     // child finishes after its parent
-  kMissingField,          // empty service/caller/callee or a missing-data marker
-  kUnknownType,           // type not one of http, rpc, mc, db, mq
+  kEmptyGraph = 0,     // no edges at all
+  kMissingRoot,        // no edge "0"
+  kRootNotFromUser,    // edge "0" not called by USER
+  kDuplicateId,        // two edges with the same rpc id
+  kParentMissing,      // parent id absent (or a top-level id other than "0")
+  kCallerMismatch,     // caller != callee of the parent edge
+  kStartAfterFinish,   // start > finish
+  kNegativeStart,      // start < 0
+  kStartBeforeParent,  // child starts before its parent (clock skew in real data)
+  kFinishAfterParent,  // child finishes after its parent
+  kMissingField,       // empty service/caller/callee or a missing-data marker
+  kUnknownType,        // type not one of http, rpc, mc, db, mq
   kCount
 };
 inline constexpr int kNumRules = static_cast<int>(Rule::kCount);
@@ -65,9 +65,9 @@ bool is_missing_marker(std::string_view s);
 // Per-rule counters over many graphs.
 struct ValidationSummary {
   uint64_t graphs = 0;
-  uint64_t valid_graphs = 0;         // no error (warnings allowed)
-  uint64_t strict_valid_graphs = 0;  // no violation at all
-  std::array<uint64_t, kNumRules> violations{};  // count of violations per rule
+  uint64_t valid_graphs = 0;                      // no error (warnings allowed)
+  uint64_t strict_valid_graphs = 0;               // no violation at all
+  std::array<uint64_t, kNumRules> violations{};   // count of violations per rule
   std::array<uint64_t, kNumRules> graphs_with{};  // graphs with >= 1 violation of the rule
   void add(const std::vector<Violation>& vs);
 };

@@ -24,11 +24,21 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += fmt::format("\\u{:04x}", c);
@@ -47,15 +57,19 @@ int nesting_depth(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (in_str) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_str = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
-    if (c == '"') in_str = true;
+    if (c == '"')
+      in_str = true;
     else if (c == '[' || c == '{') {
       best = std::max(best, ++d);
       if (best > kMaxNesting) return best;
-    } else if (c == ']' || c == '}') --d;
+    } else if (c == ']' || c == '}')
+      --d;
   }
   return best;
 }
@@ -131,12 +145,20 @@ std::optional<CallGraph> parse_graph_json(std::string_view line, std::string* er
     auto rid = RpcId::parse(id);
     if (!rid) return fail(where + ": rpc_id \"" + id.substr(0, 40) + "\" is not dot-decimal");
     e.id = *rid;
-    if (!str_field(ej, "caller", &e.caller, true)) return fail(where + ": \"caller\" must be a string");
-    if (!str_field(ej, "callee", &e.callee, true)) return fail(where + ": \"callee\" must be a string");
+    if (!str_field(ej, "caller", &e.caller, true))
+      return fail(where + ": \"caller\" must be a string");
+    if (!str_field(ej, "callee", &e.callee, true))
+      return fail(where + ": \"callee\" must be a string");
     if (!str_field(ej, "type", &type, true)) return fail(where + ": \"type\" must be a string");
     e.type = parse_call_type(type).value_or(CallType::kUnknown);
     if (!int_field(ej, "start", &e.start_ms)) return fail(where + ": \"start\" must be an integer");
-    if (!int_field(ej, "finish", &e.finish_ms)) return fail(where + ": \"finish\" must be an integer");
+    if (!int_field(ej, "finish", &e.finish_ms))
+      return fail(where + ": \"finish\" must be an integer");
+    // Bounded so that time arithmetic (durations, differences) cannot overflow.
+    constexpr int64_t kMaxAbsMs = 1000000000000000;
+    if (e.start_ms < -kMaxAbsMs || e.start_ms > kMaxAbsMs || e.finish_ms < -kMaxAbsMs ||
+        e.finish_ms > kMaxAbsMs)
+      return fail(where + ": start/finish out of range (|t| <= 1e15 ms)");
     g.edges.push_back(std::move(e));
   }
   g.canonicalize();
@@ -163,7 +185,8 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   }
   tmp_ = path_ + ".tmp";
   f_ = std::fopen(tmp_.c_str(), "wb");
-  if (!f_) throw std::runtime_error(fmt::format("cannot create {}: {}", tmp_, std::strerror(errno)));
+  if (!f_)
+    throw std::runtime_error(fmt::format("cannot create {}: {}", tmp_, std::strerror(errno)));
 }
 
 AtomicFile::~AtomicFile() {

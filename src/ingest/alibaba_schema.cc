@@ -11,9 +11,9 @@ namespace tracelm {
 namespace {
 
 constexpr std::string_view kRejectCodes[] = {
-    "none",          "line_too_long",  "malformed",      "field_too_long",
-    "missing_traceid", "bad_type",     "missing_caller", "missing_callee",
-    "missing_rt",    "bad_rt",         "bad_timestamp",  "bad_rpc_id",
+    "none",          "line_too_long",  "malformed",      "field_too_long", "missing_traceid",
+    "bad_type",      "missing_caller", "missing_callee", "missing_rt",     "bad_rt",
+    "bad_timestamp", "bad_rpc_id",
 };
 static_assert(std::size(kRejectCodes) == kNumRowRejects);
 
@@ -39,11 +39,16 @@ bool parse_double(std::string_view s, double* out) {
   return ec == std::errc() && p == s.data() + s.size() && std::isfinite(*out);
 }
 
+// Timestamps beyond +-1e15 ms (31,000 years) are rejected, so that time
+// arithmetic (differences, sums with rt <= 1e12) never overflows.
+constexpr int64_t kMaxAbsMs = 1000000000000000;
+
 bool parse_ms(std::string_view s, int64_t* out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  if (ec == std::errc() && p == s.data() + s.size() && !s.empty()) return true;
+  if (ec == std::errc() && p == s.data() + s.size() && !s.empty())
+    return *out >= -kMaxAbsMs && *out <= kMaxAbsMs;
   double d;
-  if (!parse_double(s, &d) || std::fabs(d) > 9e15) return false;
+  if (!parse_double(s, &d) || std::fabs(d) > static_cast<double>(kMaxAbsMs)) return false;
   *out = std::llround(d);
   return true;
 }
@@ -59,14 +64,22 @@ std::optional<ColumnMap> map_header(const std::vector<std::string_view>& fields,
   for (size_t i = 0; i < fields.size(); ++i) {
     std::string n = lower_trim(fields[i]);
     int idx = static_cast<int>(i);
-    if (n == "timestamp") m.timestamp = idx;
-    else if (n == "traceid" || n == "trace_id") m.traceid = idx;
-    else if (n == "service") m.service = idx;
-    else if (n == "rpc_id" || n == "rpcid") m.rpc_id = idx;
-    else if (n == "um") m.um = idx;
-    else if (n == "dm") m.dm = idx;
-    else if (n == "rpctype" || n == "rpc_type") m.rpctype = idx;
-    else if (n == "rt") m.rt = idx;
+    if (n == "timestamp")
+      m.timestamp = idx;
+    else if (n == "traceid" || n == "trace_id")
+      m.traceid = idx;
+    else if (n == "service")
+      m.service = idx;
+    else if (n == "rpc_id" || n == "rpcid")
+      m.rpc_id = idx;
+    else if (n == "um")
+      m.um = idx;
+    else if (n == "dm")
+      m.dm = idx;
+    else if (n == "rpctype" || n == "rpc_type")
+      m.rpctype = idx;
+    else if (n == "rt")
+      m.rt = idx;
   }
   std::string missing;
   auto need = [&](int v, const char* name) {
@@ -86,14 +99,16 @@ std::optional<ColumnMap> map_header(const std::vector<std::string_view>& fields,
       std::string_view f = fields[i].substr(0, 40);
       found += (i ? ", " : "") + std::string(f);
     }
-    *error = "expected a CallGraph header naming timestamp, traceid, rpc_id, um, rpctype, dm, "
-             "rt (any order); missing: " + missing + "; found: " + found;
+    *error =
+        "expected a CallGraph header naming timestamp, traceid, rpc_id, um, rpctype, dm, "
+        "rt (any order); missing: " +
+        missing + "; found: " + found;
   }
   return std::nullopt;
 }
 
-RowReject parse_row(const std::vector<std::string_view>& f, const ColumnMap& c,
-                    bool keep_missing, RawRow* row) {
+RowReject parse_row(const std::vector<std::string_view>& f, const ColumnMap& c, bool keep_missing,
+                    RawRow* row) {
   if (f.size() != c.num_columns) return RowReject::kMalformed;
   row->traceid = trim(f[c.traceid]);
   row->service = c.has_service() ? trim(f[c.service]) : std::string_view();

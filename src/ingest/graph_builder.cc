@@ -1,6 +1,7 @@
 #include "ingest/graph_builder.h"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -9,44 +10,72 @@ namespace tracelm {
 
 namespace {
 constexpr std::string_view kGraphRejectCodes[] = {
-    "none",           "no_usable_rows",  "missing_root",        "root_not_from_user",
-    "parent_missing", "caller_mismatch", "missing_service",     "too_deep",
-    "finish_after_parent", "start_before_parent", "duplicate_graph",
+    "none",
+    "no_usable_rows",
+    "missing_root",
+    "root_not_from_user",
+    "parent_missing",
+    "caller_mismatch",
+    "missing_service",
+    "too_deep",
+    "finish_after_parent",
+    "start_before_parent",
+    "duplicate_graph",
 };
 static_assert(std::size(kGraphRejectCodes) == kNumGraphRejects);
 
 GraphReject reject_for(Rule r, const Violation& v) {
   switch (r) {
-    case Rule::kMissingRoot: return GraphReject::kMissingRoot;
-    case Rule::kRootNotFromUser: return GraphReject::kRootNotFromUser;
-    case Rule::kParentMissing: return GraphReject::kParentMissing;
-    case Rule::kCallerMismatch: return GraphReject::kCallerMismatch;
-    case Rule::kFinishAfterParent: return GraphReject::kFinishAfterParent;
-    case Rule::kStartBeforeParent: return GraphReject::kStartBeforeParent;
-    case Rule::kMissingField: return v.edge < 0 ? GraphReject::kMissingService : GraphReject::kNone;
-    default: return GraphReject::kNone;  // cannot occur after row filtering
+    case Rule::kMissingRoot:
+      return GraphReject::kMissingRoot;
+    case Rule::kRootNotFromUser:
+      return GraphReject::kRootNotFromUser;
+    case Rule::kParentMissing:
+      return GraphReject::kParentMissing;
+    case Rule::kCallerMismatch:
+      return GraphReject::kCallerMismatch;
+    case Rule::kFinishAfterParent:
+      return GraphReject::kFinishAfterParent;
+    case Rule::kStartBeforeParent:
+      return GraphReject::kStartBeforeParent;
+    case Rule::kMissingField:
+      return v.edge < 0 ? GraphReject::kMissingService : GraphReject::kNone;
+    default:
+      return GraphReject::kNone;  // cannot occur after row filtering
   }
 }
 }  // namespace
 
 std::string_view graph_reject_code(GraphReject r) { return kGraphRejectCodes[static_cast<int>(r)]; }
 
-BuiltTrace build_trace(const std::vector<const SpillRow*>& rows, const BuildOptions& opt) {
+BuiltTrace build_trace(const std::vector<SpillRow>& rows, const BuildOptions& opt) {
   BuiltTrace out;
   if (rows.empty()) return out;
-  out.first_seq = rows.front()->seq;
-  out.graph.trace_id = std::string(rows.front()->traceid);
+  out.first_seq = rows.front().seq;
+  out.graph.trace_id = std::string(rows.front().traceid);
 
-  std::unordered_set<std::string_view> ids;
+  // One row per rpc id, the first in input order. Traces are small: a linear
+  // scan beats a hash set up to a few dozen rows.
   std::vector<const SpillRow*> kept;
-  for (const SpillRow* r : rows) {
-    if (r->status != RowReject::kNone) continue;
+  kept.reserve(rows.size());
+  std::unordered_set<std::string_view> ids;
+  bool big = rows.size() > 48;
+  for (const SpillRow& r : rows) {
+    if (r.status != RowReject::kNone) continue;
     ++out.rows;
-    if (!opt.keep_all && !ids.insert(r->rpc_id).second) {
-      ++out.duplicate_rows;
-      continue;
+    if (!opt.keep_all) {
+      bool dup = false;
+      if (big) {
+        dup = !ids.insert(r.rpc_id).second;
+      } else {
+        for (const SpillRow* k : kept) dup = dup || k->rpc_id == r.rpc_id;
+      }
+      if (dup) {
+        ++out.duplicate_rows;
+        continue;
+      }
     }
-    kept.push_back(r);
+    kept.push_back(&r);
   }
   if (kept.empty()) {
     out.reject = GraphReject::kNoUsableRows;
@@ -101,27 +130,66 @@ BuiltTrace build_trace(const std::vector<const SpillRow*>& rows, const BuildOpti
   return out;
 }
 
-bool GraphDeduper::seen(const CallGraph& g) {
-  // Two independent 64-bit FNV-1a style hashes over a canonical serialization.
-  uint64_t a = 1469598103934665603ull, b = 0x84222325cbf29ce4ull;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) {
-      a = (a ^ c) * 1099511628211ull;
-      b = (b ^ c) * 0x100000001b3ull + 0x9e3779b97f4a7c15ull;
+namespace {
+// A fast 64-bit hash of a byte string, 8 bytes at a time.
+struct Hasher {
+  uint64_t h;
+  void bytes(std::string_view s) {
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      word(w);
     }
-    a = (a ^ 0xff) * 1099511628211ull;  // field separator
-    b = (b ^ 0xff) * 0x100000001b3ull + 0x9e3779b97f4a7c15ull;
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    word(w ^ (static_cast<uint64_t>(s.size()) << 56));
+  }
+  void word(uint64_t w) {
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+};
+}  // namespace
+
+bool GraphDeduper::seen(const CallGraph& g) {
+  Hasher a{0x243f6a8885a308d3ull}, b{0x13198a2e03707344ull};
+  auto mix = [&](std::string_view s) {
+    a.bytes(s);
+    b.bytes(s);
   };
   mix(g.service);
   for (const Edge& e : g.edges) {
     mix(e.id.str());
     mix(e.caller);
     mix(e.callee);
-    mix(call_type_name(e.type));
-    mix(std::to_string(e.start_ms));
-    mix(std::to_string(e.finish_ms));
+    uint64_t t[3] = {static_cast<uint64_t>(e.type), static_cast<uint64_t>(e.start_ms),
+                     static_cast<uint64_t>(e.finish_ms)};
+    for (uint64_t w : t) {
+      a.word(w);
+      b.word(w);
+    }
   }
-  return !set_.insert(Key{a, b}).second;
+  Key k{a.h, b.h | 1};
+  size_t mask = slots_.size() - 1;
+  for (size_t s = k.a & mask;; s = (s + 1) & mask) {
+    if (slots_[s].b == 0) {
+      slots_[s] = k;
+      if (++size_ * 2 > slots_.size()) {  // grow at half full
+        std::vector<Key> old(slots_.size() * 2);
+        old.swap(slots_);
+        mask = slots_.size() - 1;
+        for (const Key& o : old) {
+          if (o.b == 0) continue;
+          size_t t = o.a & mask;
+          while (slots_[t].b != 0) t = (t + 1) & mask;
+          slots_[t] = o;
+        }
+      }
+      return false;
+    }
+    if (slots_[s].a == k.a && slots_[s].b == k.b) return true;
+  }
 }
 
 }  // namespace tracelm

@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "core/call_graph.h"
@@ -55,30 +54,27 @@ struct BuiltTrace {
   GraphReject reject = GraphReject::kNone;
   std::string detail;  // first offending edge, for the rejects file
   uint64_t first_seq = 0;
-  uint64_t duplicate_rows = 0;  // rows dropped as a repeated rpc id
-  uint64_t rows = 0;            // usable rows of the trace
+  uint64_t duplicate_rows = 0;       // rows dropped as a repeated rpc id
+  uint64_t rows = 0;                 // usable rows of the trace
   bool start_before_parent = false;  // kept despite clock skew (non-strict)
 };
 
-BuiltTrace build_trace(const std::vector<const SpillRow*>& rows, const BuildOptions& opt);
+BuiltTrace build_trace(const std::vector<SpillRow>& rows, const BuildOptions& opt);
 
 // Remembers a 128-bit fingerprint of every graph's content (service and
-// edges, not the trace id): 16 bytes per graph.
+// edges, not the trace id): 16 bytes per graph in an open-addressing table.
 class GraphDeduper {
  public:
   // True when an identical graph was seen before; otherwise records it.
   bool seen(const CallGraph& g);
-  size_t size() const { return set_.size(); }
+  size_t size() const { return size_; }
 
  private:
   struct Key {
-    uint64_t a, b;
-    bool operator==(const Key&) const = default;
+    uint64_t a = 0, b = 0;  // b == 0 marks an empty slot (fingerprints never have b == 0)
   };
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return k.a ^ (k.b * 0x9e3779b97f4a7c15ull); }
-  };
-  std::unordered_set<Key, KeyHash> set_;
+  std::vector<Key> slots_ = std::vector<Key>(1024);
+  size_t size_ = 0;
 };
 
 }  // namespace tracelm

@@ -9,11 +9,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ingest/trace_spill.h"
 #include "io/byte_source.h"
 #include "io/csv.h"
 #include "io/input_error.h"
 #include "io/line_reader.h"
-#include "ingest/trace_spill.h"
 #include "util/progress.h"
 
 namespace tracelm {
@@ -128,6 +128,7 @@ IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& 
   IngestStats st;
   TraceSpill spill({opt.tmp_dir, opt.partitions, opt.memory_budget});
   Progress progress("ingest", total_size(inputs), opt.progress);
+  spill.reserve_for_input(total_size(inputs));
   uint64_t seq = 0, done_bytes = 0;
 
   std::vector<std::string_view> fields;
@@ -184,45 +185,30 @@ IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& 
   GraphDeduper dedup;
   Progress progress2("build graphs", spill.stored_rows(), opt.progress, "rows");
   uint64_t rows_done = 0;
-  std::vector<BuiltTrace> built;
-  std::vector<const SpillRow*> order;
-  std::vector<const SpillRow*> group;
-  spill.for_each_partition([&](std::vector<SpillRow>& rows) {
-    // Group by trace id, keeping input order inside a trace.
-    order.clear();
-    for (const SpillRow& r : rows) order.push_back(&r);
-    std::sort(order.begin(), order.end(), [](const SpillRow* a, const SpillRow* b) {
-      return a->traceid != b->traceid ? a->traceid < b->traceid : a->seq < b->seq;
-    });
-    built.clear();
-    for (size_t i = 0; i < order.size();) {
-      size_t j = i;
-      group.clear();
-      while (j < order.size() && order[j]->traceid == order[i]->traceid) group.push_back(order[j++]);
-      built.push_back(build_trace(group, opt.build));
-      i = j;
-    }
-    std::sort(built.begin(), built.end(),
-              [](const BuiltTrace& a, const BuiltTrace& b) { return a.first_seq < b.first_seq; });
-    for (BuiltTrace& t : built) {
+  std::vector<SpillRow> rows;
+  spill.for_each_partition([&](const TraceSpill::Partition& part) {
+    for (size_t t = 0; t < part.num_traces(); ++t) {
+      part.prefetch(t + 6);
+      part.rows(t, rows);
+      rows_done += rows.size();
+      BuiltTrace b = build_trace(rows, opt.build);
       ++st.traces;
-      st.rows_duplicate_rpc_id += t.duplicate_rows;
-      if (t.reject == GraphReject::kNone && !opt.build.keep_all && dedup.seen(t.graph)) {
-        t.reject = GraphReject::kDuplicate;
-        t.detail = "same service and edges as an earlier graph";
+      st.rows_duplicate_rpc_id += b.duplicate_rows;
+      if (b.reject == GraphReject::kNone && !opt.build.keep_all && dedup.seen(b.graph)) {
+        b.reject = GraphReject::kDuplicate;
+        b.detail = "same service and edges as an earlier graph";
       }
-      if (t.reject != GraphReject::kNone) {
-        ++st.graphs_rejected[static_cast<int>(t.reject)];
-        if (cb.on_rejected_trace) cb.on_rejected_trace(t);
+      if (b.reject != GraphReject::kNone) {
+        ++st.graphs_rejected[static_cast<int>(b.reject)];
+        if (cb.on_rejected_trace) cb.on_rejected_trace(b);
         continue;
       }
       ++st.graphs_kept;
-      st.edges_kept += t.graph.edges.size();
-      st.kept_start_before_parent += t.start_before_parent;
-      cb.on_graph(std::move(t.graph));
+      st.edges_kept += b.graph.edges.size();
+      st.kept_start_before_parent += b.start_before_parent;
+      cb.on_graph(std::move(b.graph));
+      if ((st.traces & 0xfff) == 0) progress2.update(rows_done, 0);
     }
-    rows_done += rows.size();
-    progress2.update(rows_done, 0);
   });
   progress2.finish();
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

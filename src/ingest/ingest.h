@@ -62,9 +62,9 @@ struct RejectedRow {
 };
 
 struct IngestCallbacks {
-  std::function<void(CallGraph&&)> on_graph;                    // required
-  std::function<void(const BuiltTrace&)> on_rejected_trace;     // optional
-  std::function<void(const RejectedRow&)> on_rejected_row;      // optional
+  std::function<void(CallGraph&&)> on_graph;                 // required
+  std::function<void(const BuiltTrace&)> on_rejected_trace;  // optional
+  std::function<void(const RejectedRow&)> on_rejected_row;   // optional
 };
 
 IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& opt,

@@ -17,7 +17,8 @@ namespace {
 
 class FdSource : public ByteSource {
  public:
-  FdSource(std::string name, int fd, uint64_t size) : name_(std::move(name)), fd_(fd), size_(size) {}
+  FdSource(std::string name, int fd, uint64_t size)
+      : name_(std::move(name)), fd_(fd), size_(size) {}
   size_t read(char* buf, size_t n) override {
     while (true) {
       ssize_t r = ::read(fd_, buf, n);
@@ -25,7 +26,8 @@ class FdSource : public ByteSource {
         done_ += static_cast<uint64_t>(r);
         return static_cast<size_t>(r);
       }
-      if (errno != EINTR) throw InputError(name_, 0, std::string("read failed: ") + strerror(errno));
+      if (errno != EINTR)
+        throw InputError(name_, 0, std::string("read failed: ") + strerror(errno));
     }
   }
   const std::string& name() const override { return name_; }
@@ -65,7 +67,8 @@ class ArchiveSource : public ByteSource {
 
 class MemorySource : public ByteSource {
  public:
-  MemorySource(std::string name, std::string data) : name_(std::move(name)), data_(std::move(data)) {}
+  MemorySource(std::string name, std::string data)
+      : name_(std::move(name)), data_(std::move(data)) {}
   size_t read(char* buf, size_t n) override {
     size_t k = std::min(n, data_.size() - pos_);
     std::memcpy(buf, data_.data() + pos_, k);
@@ -96,16 +99,17 @@ bool needs_libarchive(const unsigned char* h, size_t n) {
       if (h[i++] != c) return false;
     return true;
   };
-  if (starts({0x1f, 0x8b})) return true;                          // gzip
-  if (starts({'B', 'Z', 'h'})) return true;                       // bzip2
-  if (starts({0xfd, '7', 'z', 'X', 'Z', 0x00})) return true;      // xz
-  if (starts({0x28, 0xb5, 0x2f, 0xfd})) return true;              // zstd
+  if (starts({0x1f, 0x8b})) return true;                               // gzip
+  if (starts({'B', 'Z', 'h'})) return true;                            // bzip2
+  if (starts({0xfd, '7', 'z', 'X', 'Z', 0x00})) return true;           // xz
+  if (starts({0x28, 0xb5, 0x2f, 0xfd})) return true;                   // zstd
   if (n >= 262 && std::memcmp(h + 257, "ustar", 5) == 0) return true;  // tar
   return false;
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace

@@ -28,8 +28,8 @@ bool LineReader::next(std::string_view* line, bool* overlong) {
   if (overlong) *overlong = false;
   size_t scanned = pos_;
   while (true) {
-    const char* nl = static_cast<const char*>(
-        std::memchr(buf_.data() + scanned, '\n', end_ - scanned));
+    const char* nl =
+        static_cast<const char*>(std::memchr(buf_.data() + scanned, '\n', end_ - scanned));
     if (nl) {
       size_t len = static_cast<size_t>(nl - (buf_.data() + pos_));
       if (len > max_line_) {  // complete but overlong line
@@ -58,8 +58,7 @@ bool LineReader::next(std::string_view* line, bool* overlong) {
           pos_ = end_ = max_line_;
           break;
         }
-        const char* nl2 =
-            static_cast<const char*>(std::memchr(buf_.data() + max_line_, '\n', r));
+        const char* nl2 = static_cast<const char*>(std::memchr(buf_.data() + max_line_, '\n', r));
         if (nl2) {
           size_t k = static_cast<size_t>(nl2 - (buf_.data() + max_line_));
           discarded += k + 1;

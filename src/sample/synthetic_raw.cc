@@ -15,7 +15,9 @@ struct Rng {
   std::mt19937_64 g;
   explicit Rng(uint64_t seed) : g(seed) {}
   double uniform() { return static_cast<double>(g() >> 11) * (1.0 / 9007199254740992.0); }
-  int range(int lo, int hi) { return lo + static_cast<int>(g() % static_cast<uint64_t>(hi - lo + 1)); }
+  int range(int lo, int hi) {
+    return lo + static_cast<int>(g() % static_cast<uint64_t>(hi - lo + 1));
+  }
   bool chance(double p) { return uniform() < p; }
 };
 
@@ -44,8 +46,8 @@ struct Row {
 };
 
 // Emits the rows of one call (and its sampled descendants); returns its finish.
-int64_t emit(Rng& r, const Node& n, const std::string& caller, const std::string& rpc, int64_t start,
-             const std::string& trace, const std::string& service, int64_t base,
+int64_t emit(Rng& r, const Node& n, const std::string& caller, const std::string& rpc,
+             int64_t start, const std::string& trace, const std::string& service, int64_t base,
              std::vector<Row>& rows) {
   int64_t t = start + r.range(0, 1);
   int k = 0;
@@ -98,8 +100,9 @@ std::string synthetic_raw_csv(const SyntheticRawOptions& opt) {
     if ((w.type == "rpc" || w.type == "http") && r.chance(opt.p_duplicate_row)) out.push_back(w);
   }
   for (size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[r.g() % i]);
-  std::string csv = "timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,"
-                    "dminstanceid,rt\n";
+  std::string csv =
+      "timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,"
+      "dminstanceid,rt\n";
   for (const Row& w : out) {
     std::string umi = w.um == "USER" ? "USER" : w.um == "UNKNOWN" ? "UNAVAILABLE" : w.um + "_POD_0";
     fmt::format_to(std::back_inserter(csv), "{},{},{},{},{},{},{},synthetic,{},{}_POD_0,{}.0\n",

@@ -21,10 +21,10 @@ struct SyntheticRawOptions {
   uint64_t seed = 1;
   int traces = 400;
   int services = 6;
-  double p_duplicate_row = 0.25;  // per remote call: a second (callee-side) row
-  double p_unknown_caller = 0.03; // per row: um = UNKNOWN
-  double p_unknown_type = 0.01;   // per row: rpctype = UNKNOWN
-  double p_lost_root = 0.05;      // per trace: root row missing
+  double p_duplicate_row = 0.25;   // per remote call: a second (callee-side) row
+  double p_unknown_caller = 0.03;  // per row: um = UNKNOWN
+  double p_unknown_type = 0.01;    // per row: rpctype = UNKNOWN
+  double p_lost_root = 0.05;       // per trace: root row missing
 };
 
 // The whole CSV text, with the header of the real raw sample:

@@ -125,7 +125,8 @@ nlohmann::ordered_json CorpusStats::to_json(size_t top_n) const {
   std::sort(lat.begin(), lat.end());
   j["latency_ms"] = qs([&](double q) { return quantile(lat, q); });
   nlohmann::ordered_json ts = nlohmann::ordered_json::array();
-  for (auto& [name, n] : top_names(services_, top_n)) ts.push_back({{"service", name}, {"graphs", n}});
+  for (auto& [name, n] : top_names(services_, top_n))
+    ts.push_back({{"service", name}, {"graphs", n}});
   j["top_services"] = ts;
   nlohmann::ordered_json tm = nlohmann::ordered_json::array();
   for (auto& [name, n] : top_names(microservices_, top_n))
