@@ -15,13 +15,13 @@
 #include "core/validate.h"
 #include "corpus/corpus.h"
 
-#define FUZZ_CHECK(cond)                                                             \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "fuzz_corpus: invariant failed at %s:%d: %s\n", __FILE__, \
-                   __LINE__, #cond);                                                 \
-      __builtin_trap();                                                              \
-    }                                                                                \
+#define FUZZ_CHECK(cond)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      std::fprintf(stderr, "fuzz_corpus: invariant failed at %s:%d: %s\n", __FILE__, __LINE__, \
+                   #cond);                                                                     \
+      __builtin_trap();                                                                        \
+    }                                                                                          \
   } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

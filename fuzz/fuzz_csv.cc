@@ -11,7 +11,7 @@
 //  - split_csv_line never returns more fields than bytes + 1;
 //  - every graph handed to on_graph is canonical, valid (validate() has no
 //    error), not deeper than max_depth, and survives a corpus round trip
-//    (graph_to_json -> parse_graph_json) when its strings are valid UTF-8;
+//    (graph_to_json -> parse_graph_json) (ingest rejects non-UTF-8 names);
 //  - the counts in IngestStats agree with the callbacks, and every row read is
 //    accounted for: rows_read == rejected rows (by reason) + accepted rows,
 //    where accepted rows are the kept edges, the duplicate-rpc-id rows and the
@@ -39,13 +39,13 @@ namespace {
 
 constexpr size_t kMaxLine = 4096;
 
-#define FUZZ_CHECK(cond)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      std::fprintf(stderr, "fuzz_csv: invariant failed at %s:%d: %s\n", __FILE__, \
-                   __LINE__, #cond);                                            \
-      __builtin_trap();                                                         \
-    }                                                                           \
+#define FUZZ_CHECK(cond)                                                                    \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
+      std::fprintf(stderr, "fuzz_csv: invariant failed at %s:%d: %s\n", __FILE__, __LINE__, \
+                   #cond);                                                                  \
+      __builtin_trap();                                                                     \
+    }                                                                                       \
   } while (0)
 
 // Strict UTF-8 check (no overlongs, no surrogates, <= U+10FFFF), as JSON
@@ -60,10 +60,14 @@ bool valid_utf8(std::string_view s) {
     }
     size_t n;
     uint32_t cp;
-    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-    else return false;
+    if ((c & 0xE0) == 0xC0)
+      n = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+      n = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+      n = 3, cp = c & 0x07;
+    else
+      return false;
     if (i + n >= s.size()) return false;  // truncated sequence
     for (size_t k = 1; k <= n; ++k) {
       unsigned char d = static_cast<unsigned char>(s[i + k]);
@@ -86,8 +90,7 @@ bool graph_is_utf8(const tracelm::CallGraph& g) {
 
 // Part 1: the in-memory CSV path, piece by piece.
 void fuzz_pieces(const uint8_t* data, size_t size) {
-  auto src = tracelm::memory_source(
-      "fuzz", std::string(reinterpret_cast<const char*>(data), size));
+  auto src = tracelm::memory_source("fuzz", std::string(reinterpret_cast<const char*>(data), size));
   // A small buffer as well as a small max_line, so that refills split lines.
   tracelm::LineReader lines(*src, kMaxLine, 1024);
   std::vector<std::string_view> fields;
@@ -122,6 +125,7 @@ void fuzz_pieces(const uint8_t* data, size_t size) {
       continue;
     }
     if (!ok) continue;
+    for (std::string_view f : fields) FUZZ_CHECK(tracelm::is_valid_utf8(f) == valid_utf8(f));
     for (bool keep_missing : {false, true}) {
       tracelm::RawRow row;
       tracelm::RowReject why = tracelm::parse_row(fields, *cols, keep_missing, &row);
@@ -179,7 +183,10 @@ void fuzz_ingest(const uint8_t* data, size_t size) {
     FUZZ_CHECK(g.is_canonical());
     FUZZ_CHECK(g.depth() <= opt.build.max_depth);
     FUZZ_CHECK(tracelm::is_valid(tracelm::validate(g)));
-    if (graph_is_utf8(g)) {
+    // Ingest rejects non-UTF-8 names (bad_encoding), so every kept graph
+    // survives the corpus round trip. valid_utf8 is an independent check.
+    FUZZ_CHECK(graph_is_utf8(g));
+    {
       std::string err;
       std::optional<tracelm::CallGraph> back =
           tracelm::parse_graph_json(tracelm::graph_to_json(g), &err);

@@ -246,6 +246,25 @@ TEST(Ingest, BadRowsAreCountedByReason) {
   EXPECT_EQ(s.graphs_kept, 1u);
 }
 
+// Found by fuzz_csv: a non-UTF-8 name made a corpus line its reader rejects.
+TEST(Ingest, NonUtf8NamesAreRejectedRows) {
+  TempDir tmp;
+  write_file(tmp.file("u.csv"),
+             "timestamp,traceid,service,rpc_id,um,rpctype,dm,rt\n"
+             "1,T_1,S_1,0,USER,http,MS_\xff,10\n"
+             "1,T_2,S_2,0,USER,http,MS_\xc3\xa9,10\n");  // é is fine
+  Result r = run({tmp.file("u.csv")});
+  EXPECT_EQ(row_drops(r.stats, RowReject::kBadEncoding), 1u);
+  ASSERT_EQ(r.graphs.size(), 1u);
+  std::string err;
+  EXPECT_TRUE(parse_graph_json(graph_to_json(r.graphs[0]), &err)) << err;
+  EXPECT_TRUE(is_valid_utf8("MS_\xe2\x82\xac"));
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));          // truncated
+}
+
 // Found by fuzz_csv: time arithmetic overflowed on extreme timestamps.
 TEST(Ingest, ExtremeTimestampsAreRejectedNotOverflowed) {
   TempDir tmp;

@@ -11,9 +11,10 @@ namespace tracelm {
 namespace {
 
 constexpr std::string_view kRejectCodes[] = {
-    "none",          "line_too_long",  "malformed",      "field_too_long", "missing_traceid",
-    "bad_type",      "missing_caller", "missing_callee", "missing_rt",     "bad_rt",
-    "bad_timestamp", "bad_rpc_id",
+    "none",           "line_too_long",   "malformed", "field_too_long",
+    "bad_encoding",   "missing_traceid", "bad_type",  "missing_caller",
+    "missing_callee", "missing_rt",      "bad_rt",    "bad_timestamp",
+    "bad_rpc_id",
 };
 static_assert(std::size(kRejectCodes) == kNumRowRejects);
 
@@ -54,6 +55,30 @@ bool parse_ms(std::string_view s, int64_t* out) {
 }
 
 }  // namespace
+
+bool is_valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
+    if (n < 0 || c > 0xf4 || end - p <= n) return false;
+    uint32_t cp = c & (0x3f >> n);
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    p += n + 1;
+  }
+  return true;
+}
 
 std::string_view row_reject_code(RowReject r) { return kRejectCodes[static_cast<int>(r)]; }
 
@@ -117,6 +142,8 @@ RowReject parse_row(const std::vector<std::string_view>& f, const ColumnMap& c, 
   row->dm = trim(f[c.dm]);
   for (std::string_view s : {row->traceid, row->service, row->rpc_id, row->um, row->dm})
     if (s.size() > 255) return RowReject::kFieldTooLong;
+  for (std::string_view s : {row->traceid, row->service, row->um, row->dm})
+    if (!is_valid_utf8(s)) return RowReject::kBadEncoding;
   if (row->traceid.empty() || is_missing_marker(row->traceid)) return RowReject::kMissingTraceId;
   auto type = parse_call_type(trim(f[c.rpctype]));
   if (!type && !keep_missing) return RowReject::kBadType;

@@ -41,6 +41,7 @@ enum class RowReject : uint8_t {
   kLineTooLong,     // longer than the line limit (skipped unparsed)
   kMalformed,       // bad quoting or a field count different from the header's
   kFieldTooLong,    // an id field longer than 255 bytes
+  kBadEncoding,     // an id field that is not valid UTF-8
   kMissingTraceId,  // empty trace id
   kBadType,         // rpctype not http/rpc/mc/db/mq (UNKNOWN, userDefined, ...)
   kMissingCaller,   // um missing (UNKNOWN, UNAVAILABLE, empty, (?))
@@ -65,6 +66,9 @@ struct RawRow {
 // Parses one row's fields. When `keep_missing` is true (validation mode),
 // rows with a missing um/dm or an unknown type are kept (the graph will show
 // the violation); only unparseable rows are rejected.
+// True when s is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
 RowReject parse_row(const std::vector<std::string_view>& fields, const ColumnMap& cols,
                     bool keep_missing, RawRow* row);
 

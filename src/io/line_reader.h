@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -28,7 +29,8 @@ class LineReader {
   bool fill();  // reads more; false at end of stream
   ByteSource& src_;
   size_t max_line_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;  // not zero-filled: a reader per small input stays cheap
+  size_t cap_;
   size_t pos_ = 0, end_ = 0;
   bool eof_ = false;
   uint64_t line_no_ = 0, bytes_ = 0;
