@@ -152,7 +152,7 @@ struct Hasher {
 };
 }  // namespace
 
-bool GraphDeduper::seen(const CallGraph& g) {
+GraphDeduper::Key GraphDeduper::fingerprint(const CallGraph& g) {
   Hasher a{0x243f6a8885a308d3ull}, b{0x13198a2e03707344ull};
   auto mix = [&](std::string_view s) {
     a.bytes(s);
@@ -170,7 +170,10 @@ bool GraphDeduper::seen(const CallGraph& g) {
       b.word(w);
     }
   }
-  Key k{a.h, b.h | 1};
+  return Key{a.h, b.h | 1};
+}
+
+bool GraphDeduper::seen(Key k) {
   size_t mask = slots_.size() - 1;
   for (size_t s = k.a & mask;; s = (s + 1) & mask) {
     if (slots_[s].b == 0) {

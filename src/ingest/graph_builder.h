@@ -49,6 +49,25 @@ struct BuildOptions {
   bool keep_all = false;  // validation mode: keep every row and every graph
 };
 
+// Remembers a 128-bit fingerprint of every graph's content (service and
+// edges, not the trace id): 16 bytes per graph in an open-addressing table.
+class GraphDeduper {
+ public:
+  struct Key {
+    uint64_t a = 0, b = 0;  // b == 0 marks an empty slot (fingerprints never have b == 0)
+  };
+  // The fingerprint of a graph's content; thread-safe.
+  static Key fingerprint(const CallGraph& g);
+  // True when an identical graph was seen before; otherwise records it.
+  bool seen(const CallGraph& g) { return seen(fingerprint(g)); }
+  bool seen(Key k);
+  size_t size() const { return size_; }
+
+ private:
+  std::vector<Key> slots_ = std::vector<Key>(1024);
+  size_t size_ = 0;
+};
+
 struct BuiltTrace {
   CallGraph graph;
   GraphReject reject = GraphReject::kNone;
@@ -57,24 +76,9 @@ struct BuiltTrace {
   uint64_t duplicate_rows = 0;       // rows dropped as a repeated rpc id
   uint64_t rows = 0;                 // usable rows of the trace
   bool start_before_parent = false;  // kept despite clock skew (non-strict)
+  GraphDeduper::Key fingerprint;     // set by ingest for graphs not rejected
 };
 
 BuiltTrace build_trace(const std::vector<SpillRow>& rows, const BuildOptions& opt);
-
-// Remembers a 128-bit fingerprint of every graph's content (service and
-// edges, not the trace id): 16 bytes per graph in an open-addressing table.
-class GraphDeduper {
- public:
-  // True when an identical graph was seen before; otherwise records it.
-  bool seen(const CallGraph& g);
-  size_t size() const { return size_; }
-
- private:
-  struct Key {
-    uint64_t a = 0, b = 0;  // b == 0 marks an empty slot (fingerprints never have b == 0)
-  };
-  std::vector<Key> slots_ = std::vector<Key>(1024);
-  size_t size_ = 0;
-};
 
 }  // namespace tracelm

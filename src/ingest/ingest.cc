@@ -14,6 +14,7 @@
 #include "io/csv.h"
 #include "io/input_error.h"
 #include "io/line_reader.h"
+#include "util/parallel.h"
 #include "util/progress.h"
 
 namespace tracelm {
@@ -52,6 +53,8 @@ std::string IngestStats::to_text() const {
   if (kept_start_before_parent)
     s += fmt::format("  kept with start_before_parent (clock skew) {}\n", kept_start_before_parent);
   if (spilled_bytes) s += fmt::format("spilled bytes    {:>12}\n", spilled_bytes);
+  s += fmt::format("time             {:>12.2f} s  (read {:.2f} s, build {:.2f} s)\n", seconds,
+                   read_seconds, seconds - read_seconds);
   return s;
 }
 
@@ -77,6 +80,7 @@ std::string IngestStats::to_json() const {
   j["kept_start_before_parent"] = kept_start_before_parent;
   j["spilled_bytes"] = spilled_bytes;
   j["seconds"] = seconds;
+  j["read_seconds"] = read_seconds;
   return j.dump(2);
 }
 
@@ -180,34 +184,51 @@ IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& 
   }
   progress.finish();
   st.spilled_bytes = spill.spilled_bytes();
+  st.read_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
   // Phase 2: build graphs trace by trace.
   GraphDeduper dedup;
   Progress progress2("build graphs", spill.stored_rows(), opt.progress, "rows");
   uint64_t rows_done = 0;
-  std::vector<SpillRow> rows;
+  // Traces are built in windows, in parallel; then emitted in order (the
+  // de-duplication and the callbacks run on this thread only).
+  constexpr size_t kWindow = 8192;
+  size_t threads = opt.threads ? opt.threads : default_threads();
+  std::vector<BuiltTrace> window;
   spill.for_each_partition([&](const TraceSpill::Partition& part) {
-    for (size_t t = 0; t < part.num_traces(); ++t) {
-      part.prefetch(t + 6);
-      part.rows(t, rows);
-      rows_done += rows.size();
-      BuiltTrace b = build_trace(rows, opt.build);
-      ++st.traces;
-      st.rows_duplicate_rpc_id += b.duplicate_rows;
-      if (b.reject == GraphReject::kNone && !opt.build.keep_all && dedup.seen(b.graph)) {
-        b.reject = GraphReject::kDuplicate;
-        b.detail = "same service and edges as an earlier graph";
+    for (size_t w0 = 0; w0 < part.num_traces(); w0 += kWindow) {
+      size_t wn = std::min(kWindow, part.num_traces() - w0);
+      window.resize(wn);
+      parallel_for(wn, threads, [&](size_t begin, size_t end) {
+        std::vector<SpillRow> rows;
+        for (size_t i = begin; i < end; ++i) {
+          part.prefetch(w0 + i + 6);
+          part.rows(w0 + i, rows);
+          window[i] = build_trace(rows, opt.build);
+          if (window[i].reject == GraphReject::kNone && !opt.build.keep_all)
+            window[i].fingerprint = GraphDeduper::fingerprint(window[i].graph);
+        }
+      });
+      for (BuiltTrace& b : window) {
+        ++st.traces;
+        rows_done += b.rows;
+        st.rows_duplicate_rpc_id += b.duplicate_rows;
+        if (b.reject == GraphReject::kNone && !opt.build.keep_all && dedup.seen(b.fingerprint)) {
+          b.reject = GraphReject::kDuplicate;
+          b.detail = "same service and edges as an earlier graph";
+        }
+        if (b.reject != GraphReject::kNone) {
+          ++st.graphs_rejected[static_cast<int>(b.reject)];
+          if (cb.on_rejected_trace) cb.on_rejected_trace(b);
+          continue;
+        }
+        ++st.graphs_kept;
+        st.edges_kept += b.graph.edges.size();
+        st.kept_start_before_parent += b.start_before_parent;
+        cb.on_graph(std::move(b.graph));
       }
-      if (b.reject != GraphReject::kNone) {
-        ++st.graphs_rejected[static_cast<int>(b.reject)];
-        if (cb.on_rejected_trace) cb.on_rejected_trace(b);
-        continue;
-      }
-      ++st.graphs_kept;
-      st.edges_kept += b.graph.edges.size();
-      st.kept_start_before_parent += b.start_before_parent;
-      cb.on_graph(std::move(b.graph));
-      if ((st.traces & 0xfff) == 0) progress2.update(rows_done, 0);
+      progress2.update(rows_done, 0);
     }
   });
   progress2.finish();

@@ -33,6 +33,7 @@ struct IngestOptions {
   size_t partitions = 256;
   size_t max_line = 64 << 10;  // longer lines are rejected as line_too_long
   bool progress = false;       // progress lines on stderr
+  size_t threads = 0;          // graph-building threads (0 = hardware threads)
 };
 
 struct IngestStats {
@@ -46,7 +47,8 @@ struct IngestStats {
   uint64_t graphs_kept = 0, edges_kept = 0;
   uint64_t kept_start_before_parent = 0;  // kept graphs with the clock-skew violation
   uint64_t spilled_bytes = 0;
-  double seconds = 0;
+  double seconds = 0;       // total
+  double read_seconds = 0;  // phase 1: reading, parsing, partitioning rows
 
   uint64_t rows_rejected_total() const;
   uint64_t graphs_rejected_total() const;

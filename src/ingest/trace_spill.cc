@@ -22,10 +22,6 @@ namespace {
 constexpr size_t kFixed = 4 + 8 + 8 + 8 + 8 + 1 + 1 + 5;
 
 template <typename T>
-void put(std::string& b, T v) {
-  b.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <typename T>
 T load(const char* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
@@ -132,27 +128,36 @@ void TraceSpill::add(uint64_t seq, const RawRow& row, RowReject status) {
   std::string_view fs[5] = {row.traceid, keep ? row.service : std::string_view(),
                             keep ? row.rpc_id : std::string_view(),
                             keep ? row.um : std::string_view(), keep ? row.dm : std::string_view()};
-  uint32_t len = static_cast<uint32_t>(kFixed);
-  for (auto& f : fs) len += static_cast<uint32_t>(f.size());  // each <= 255 (checked by parse_row)
+  // Assemble the record on the stack (each field <= 255 bytes, checked by
+  // parse_row), then append it with one copy.
+  char rec[kFixed + 5 * 255];
   uint64_t h = fnv1a64(row.traceid);
-  std::string& b = spilled_ ? rec_ : mem_;
-  if (spilled_) rec_.clear();
-  if (!spilled_ && b.size() + len > b.capacity() &&
-      std::max<size_t>(b.capacity() * 2, 1 << 20) > opt_.memory_budget) {
-    spill_memory();
-    return add(seq, row, status);
+  uint8_t type = static_cast<uint8_t>(row.type), st = static_cast<uint8_t>(status);
+  std::memcpy(rec + 4, &h, 8);
+  std::memcpy(rec + 12, &seq, 8);
+  std::memcpy(rec + 20, &row.timestamp_ms, 8);
+  std::memcpy(rec + 28, &row.rt_ms, 8);
+  rec[36] = static_cast<char>(type);
+  rec[37] = static_cast<char>(st);
+  uint32_t len = static_cast<uint32_t>(kFixed);
+  for (int i = 0; i < 5; ++i) {
+    rec[38 + i] = static_cast<char>(static_cast<uint8_t>(fs[i].size()));
+    std::memcpy(rec + len, fs[i].data(), fs[i].size());
+    len += static_cast<uint32_t>(fs[i].size());
   }
-  put<uint32_t>(b, len);
-  put<uint64_t>(b, h);
-  put<uint64_t>(b, seq);
-  put<int64_t>(b, row.timestamp_ms);
-  put<int64_t>(b, row.rt_ms);
-  put<uint8_t>(b, static_cast<uint8_t>(row.type));
-  put<uint8_t>(b, static_cast<uint8_t>(status));
-  for (auto& f : fs) put<uint8_t>(b, static_cast<uint8_t>(f.size()));
-  for (auto& f : fs) b.append(f);
+  std::memcpy(rec, &len, 4);
   ++rows_;
-  if (spilled_) append(h % opt_.partitions, rec_.data(), rec_.size());
+  if (spilled_) {
+    append(h % opt_.partitions, rec, len);
+    return;
+  }
+  if (mem_.size() + len > mem_.capacity() &&
+      std::max<size_t>(mem_.capacity() * 2, 1 << 20) > opt_.memory_budget) {
+    spill_memory();
+    append(h % opt_.partitions, rec, len);
+    return;
+  }
+  mem_.append(rec, len);
 }
 
 void TraceSpill::append(size_t p, const char* rec, size_t len) {

@@ -84,7 +84,6 @@ class TraceSpill {
   std::string mem_;                // all rows, before spilling
   std::vector<std::string> bufs_;  // per partition, after spilling
   std::vector<FILE*> files_;
-  std::string rec_;  // scratch record
   size_t part_buffer_ = 0;
   bool spilled_ = false;
   uint64_t spilled_bytes_ = 0, rows_ = 0;
