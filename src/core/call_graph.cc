@@ -28,10 +28,14 @@ int CallGraph::depth() const {
 }
 
 int64_t CallGraph::latency() const {
-  if (auto r = find(RpcId::root())) return edges[*r].finish_ms;
-  int64_t m = 0;
-  for (const Edge& e : edges) m = std::max(m, e.finish_ms);
-  return m;
+  if (auto r = find(RpcId::root())) return edges[*r].duration_ms();
+  if (edges.empty()) return 0;
+  int64_t lo = edges[0].start_ms, hi = edges[0].finish_ms;
+  for (const Edge& e : edges) {
+    lo = std::min(lo, e.start_ms);
+    hi = std::max(hi, e.finish_ms);
+  }
+  return hi - lo;
 }
 
 void CallGraph::canonicalize() {

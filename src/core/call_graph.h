@@ -72,7 +72,9 @@ class CallGraph {
   size_t num_edges() const { return edges.size(); }
   // Most components in any rpc id (0 for an empty graph).
   int depth() const;
-  // Finish time of the root edge "0"; when absent, the largest finish time.
+  // Response time of the root edge "0" (finish - start: the end-to-end
+  // latency; the root starts at 0 except under clock skew); when absent, the
+  // span from the earliest start to the latest finish.
   int64_t latency() const;
 
   // Sorts edges into canonical (RpcId) order.

@@ -1,7 +1,8 @@
 #include "sample/synthetic_raw.h"
 
+#include "util/rng.h"
+
 #include <algorithm>
-#include <random>
 #include <vector>
 
 #include <fmt/format.h>
@@ -9,17 +10,6 @@
 namespace tracelm {
 
 namespace {
-
-// Portable draws (std distributions differ between standard libraries).
-struct Rng {
-  std::mt19937_64 g;
-  explicit Rng(uint64_t seed) : g(seed) {}
-  double uniform() { return static_cast<double>(g() >> 11) * (1.0 / 9007199254740992.0); }
-  int range(int lo, int hi) {
-    return lo + static_cast<int>(g() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  bool chance(double p) { return uniform() < p; }
-};
 
 struct Node {
   std::string ms;
@@ -32,9 +22,10 @@ const char* kChildTypes[] = {"rpc", "rpc", "mc", "mc", "db", "mq"};
 Node make_template(Rng& r, int depth, int max_depth, const char* type) {
   Node n{fmt::format("MS_{:05d}", r.range(1, 99999)), type, {}};
   if (depth < max_depth && std::string(type) != "mc" && std::string(type) != "db") {
-    int k = depth == 1 ? r.range(1, 3) : r.range(0, 3);
+    int k = static_cast<int>(depth == 1 ? r.range(1, 3) : r.range(0, 3));
     for (int i = 0; i < k; ++i)
-      n.children.push_back(make_template(r, depth + 1, max_depth, kChildTypes[r.range(0, 5)]));
+      n.children.push_back(
+          make_template(r, depth + 1, max_depth, kChildTypes[static_cast<int>(r.range(0, 5))]));
   }
   return n;
 }
@@ -71,7 +62,7 @@ std::string synthetic_raw_csv(const SyntheticRawOptions& opt) {
   std::vector<std::pair<std::string, Node>> services;
   for (int s = 0; s < opt.services; ++s)
     services.emplace_back(fmt::format("S_{:09d}", r.range(1, 199999999)),
-                          make_template(r, 1, r.range(2, 4), "http"));
+                          make_template(r, 1, static_cast<int>(r.range(2, 4)), "http"));
   std::vector<Row> rows;
   for (int i = 0; i < opt.traces; ++i) {
     // Popular services first: service s is drawn with weight 1/(s+1).
@@ -81,7 +72,7 @@ std::string synthetic_raw_csv(const SyntheticRawOptions& opt) {
     int s = 0;
     for (; s + 1 < opt.services && (x -= 1.0 / (s + 1)) > 0; ++s) {
     }
-    std::string trace = fmt::format("T_{:011d}", 10000000000ull + r.g() % 89999999999ull);
+    std::string trace = fmt::format("T_{:011d}", 10000000000ull + r.next() % 89999999999ull);
     int64_t base = r.range(0, 1800000);
     size_t first = rows.size();
     emit(r, services[s].second, "USER", "0", 0, trace, services[s].first, base, rows);
@@ -99,7 +90,7 @@ std::string synthetic_raw_csv(const SyntheticRawOptions& opt) {
     out.push_back(w);
     if ((w.type == "rpc" || w.type == "http") && r.chance(opt.p_duplicate_row)) out.push_back(w);
   }
-  for (size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[r.g() % i]);
+  for (size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[r.next() % i]);
   std::string csv =
       "timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,"
       "dminstanceid,rt\n";
