@@ -8,6 +8,7 @@
 
 #include "core/validate.h"
 #include "corpus/corpus.h"
+#include "encode/recursive.h"
 #include "encode/tabular.h"
 #include "encode/text_format.h"
 #include "ingest/ingest.h"
@@ -18,6 +19,7 @@ namespace {
 
 const char* kTrainCsv = "data/alibaba-v2022/callgraphs-train.csv";
 const char* kTabular = "data/tracellm-text/tabular-train.txt";
+const char* kRecursive = "data/tracellm-text/recursive-train.txt";
 
 std::vector<CallGraph> real_graphs() {
   std::vector<CallGraph> out;
@@ -31,37 +33,61 @@ std::string content_key(CallGraph g) {
   return graph_to_json(g);
 }
 
-// Sorts the phrases of every edge line and the attributes of every attribute
-// line, so that texts compare up to the per-sample shuffles.
+std::string sorted_join(std::string_view s, char sep) {
+  std::vector<std::string> parts;
+  size_t p = 0;
+  while (true) {
+    size_t q = s.find(sep, p);
+    parts.emplace_back(s.substr(p, q == std::string_view::npos ? q : q - p));
+    if (q == std::string_view::npos) break;
+    p = q + 1;
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string r;
+  for (size_t i = 0; i < parts.size(); ++i) r += (i ? std::string(1, sep) : "") + parts[i];
+  return r;
+}
+
+// Sorts the phrases of every edge line and the attributes of every condition
+// line and <subgraph> line, so that texts compare up to the per-sample
+// shuffles.
 std::string normalize(std::string_view text) {
   std::string out;
   LineScanner sc(text);
-  auto sorted_join = [](std::string_view s, char sep) {
-    std::vector<std::string> parts;
-    size_t p = 0;
-    while (true) {
-      size_t q = s.find(sep, p);
-      parts.emplace_back(s.substr(p, q == std::string_view::npos ? q : q - p));
-      if (q == std::string_view::npos) break;
-      p = q + 1;
-    }
-    std::sort(parts.begin(), parts.end());
-    std::string r;
-    for (size_t i = 0; i < parts.size(); ++i) r += (i ? std::string(1, sep) : "") + parts[i];
-    return r;
-  };
+  const std::string_view sub = "<subgraph of edge_id ", close = "</subgraph>";
   while (!sc.done()) {
     std::string_view l = sc.next();
     if (l.size() > 1 && l.front() == '(' && l.back() == ')') {
       out += "(" + sorted_join(l.substr(1, l.size() - 2), ',') + ")";
     } else if (l.substr(0, kGenerateGraph.size()) == kGenerateGraph) {
       out += std::string(kGenerateGraph) + sorted_join(l.substr(kGenerateGraph.size()), '/');
+    } else if (l.substr(0, sub.size()) == sub) {
+      size_t gt = l.find('>');
+      std::string_view attrs = l.substr(gt + 1, l.size() - gt - 1 - close.size());
+      out += std::string(l.substr(0, gt + 1)) + sorted_join(attrs, '/') + std::string(close);
+    } else if (l.find(':') != std::string_view::npos && l.front() != '<') {
+      out += sorted_join(l, '/');
     } else {
       out += l;
     }
     out += '\n';
   }
   return out;
+}
+
+// The first line of `encoded` restricted to the attributes that the first
+// line of `reference` kept (the root drops are random).
+std::string with_root_attributes_of(std::string_view reference, const std::string& encoded) {
+  Attributes ref, enc, kept;
+  std::string err;
+  LineScanner a(reference), b(encoded);
+  parse_attributes(a.next().substr(kGenerateGraph.size()), &ref, &err);
+  std::string_view first = b.next();
+  parse_attributes(first.substr(kGenerateGraph.size()), &enc, &err);
+  for (auto& [k, v] : enc.items)
+    if (ref.has(k)) kept.set(k, v);
+  return std::string(kGenerateGraph) + format_attributes(kept, nullptr, 0, {}) +
+         encoded.substr(first.size());
 }
 
 TEST(TextFormat, EdgesAndAttributesRoundTrip) {
@@ -129,12 +155,7 @@ TEST(Tabular, EveryReferenceBlockParsesToARealValidGraphAndReencodes) {
     std::string again = encode_tabular(t.graph, {true, 0.0}, rng);
     TabularGraph t2;
     ASSERT_TRUE(decode_tabular(again, &t2, &err));
-    Attributes kept;
-    for (auto& [k, v] : t2.attributes.items)
-      if (t.attributes.has(k)) kept.set(k, v);
-    std::string head = std::string(kGenerateGraph) + format_attributes(kept, nullptr, 0, {});
-    std::string rebuilt = head + again.substr(again.find('\n'));
-    EXPECT_EQ(normalize(rebuilt), normalize(block));
+    EXPECT_EQ(normalize(with_root_attributes_of(block, again)), normalize(block));
   }
   EXPECT_EQ(matched.size(), 1014u);
 }
@@ -151,6 +172,130 @@ TEST(Tabular, RoundTripsAllRealGraphsWithAndWithoutShuffling) {
       EXPECT_TRUE(t.graph.same_content(g)) << text;
     }
   }
+}
+
+TEST(Recursive, EveryReferenceGraphParsesAndReencodesUpToShuffles) {
+  REQUIRE_SHARED(kRecursive);
+  std::vector<CallGraph> real = real_graphs();
+  std::string text = testing::read_file(testing::shared_path(kRecursive));
+  std::vector<std::string_view> blocks = split_blocks(text);
+  ASSERT_EQ(blocks.size(), 459u);
+  int splits = 0;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    CallGraph g;
+    ParseError err;
+    size_t used = 0;
+    ASSERT_TRUE(decode_recursive(blocks[i], &g, &err, &used)) << err.to_string() << "\n"
+                                                              << blocks[i].substr(0, 2000);
+    EXPECT_EQ(used, blocks[i].size());
+    EXPECT_TRUE(is_valid(validate(g)));
+    // The file holds CSV traces 0..458 in order (docs/encodings.md §2).
+    ASSERT_TRUE(g.same_content(real[i])) << blocks[i].substr(0, 2000);
+    // Re-encoding gives the same text up to shuffles and root drops. Wide
+    // layers draw their chunk size at random: try seeds until the draws agree.
+    bool wide = blocks[i].find("<split>") != std::string_view::npos;
+    splits += wide;
+    bool same = false;
+    for (uint64_t seed = 1; seed <= (wide ? 64u : 1u) && !same; ++seed) {
+      Rng rng(seed);
+      std::string again = encode_recursive(real[i], {true, 0.0, 0.0}, rng);
+      same = normalize(with_root_attributes_of(blocks[i], again)) == normalize(blocks[i]);
+      if (!wide)
+        EXPECT_EQ(normalize(with_root_attributes_of(blocks[i], again)), normalize(blocks[i]));
+    }
+    EXPECT_TRUE(same) << "graph " << i;
+  }
+  EXPECT_EQ(splits, 6);
+}
+
+TEST(Recursive, RoundTripsAllRealGraphsWithAndWithoutShuffling) {
+  REQUIRE_SHARED(kTrainCsv);
+  Rng rng(5);
+  for (const CallGraph& g : real_graphs()) {
+    for (RecursiveOptions opt : {RecursiveOptions{false, 0.0, 0.0}, RecursiveOptions{}}) {
+      std::string text = encode_recursive(g, opt, rng);
+      CallGraph back;
+      ParseError err;
+      ASSERT_TRUE(decode_recursive(text, &back, &err)) << err.to_string() << "\n" << text;
+      EXPECT_TRUE(back.same_content(g)) << text;
+    }
+  }
+}
+
+TEST(Recursive, WideLayersSplitIntoChunksOf13To15GroupedByFive) {
+  // A root calling 91 leaves, then one of them calling 2: chunks of one size
+  // in 13..15, at most 5 items per <split>, conditions consistent.
+  CallGraph g;
+  g.service = "S_1";
+  g.edges.push_back({*RpcId::parse("0"), "USER", "A", CallType::kHttp, 0, 1000});
+  for (int k = 1; k <= 91; ++k)
+    g.edges.push_back(
+        {RpcId::root().child(k), "A", "B" + std::to_string(k), CallType::kRpc, k, k + 5});
+  g.edges.push_back({*RpcId::parse("0.50.1"), "B50", "C", CallType::kDb, 51, 52});
+  g.edges.push_back({*RpcId::parse("0.50.2"), "B50", "C", CallType::kDb, 52, 53});
+  g.canonicalize();
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    Rng rng(seed);
+    std::vector<Unit> units = plan_units(g, rng);
+    size_t chunk_size = 0, covered = 0;
+    for (const Unit& u : units) {
+      EXPECT_LE(u.subs.size(), u.kind == Unit::Kind::kSplit ? 5u : 15u);
+      EXPECT_EQ(*u.cond.num_current_edges, static_cast<int64_t>(u.edges.size()));
+      if (u.kind == Unit::Kind::kSplit) {
+        EXPECT_EQ(*u.cond.num_subgraphs, static_cast<int64_t>(u.subs.size()));
+        int64_t sum = 0;
+        for (auto& [k, c] : u.subs) {
+          EXPECT_EQ(k, 0u);
+          sum += *units[c].cond.num_edges;
+          EXPECT_EQ(units[c].cond.start_node, u.cond.start_node);
+          EXPECT_EQ(units[c].cond.caller, u.cond.caller);
+        }
+        EXPECT_EQ(sum, *u.cond.num_edges);
+      } else if (u.cond.start_node == "A") {
+        if (chunk_size == 0) chunk_size = u.edges.size();
+        EXPECT_TRUE(u.edges.size() == chunk_size || covered + u.edges.size() == 91);
+        covered += u.edges.size();
+      }
+    }
+    EXPECT_GE(chunk_size, 13u);
+    EXPECT_LE(chunk_size, 15u);
+    EXPECT_EQ(covered, 91u);
+    std::string text = encode_recursive(g, {}, rng);
+    CallGraph back;
+    ParseError err;
+    ASSERT_TRUE(decode_recursive(text, &back, &err)) << err.to_string();
+    EXPECT_TRUE(back.same_content(g));
+  }
+}
+
+TEST(Recursive, DecoderReportsWhereTheTextIsWrong) {
+  CallGraph g;
+  ParseError err;
+  std::string ok =
+      "[GENERATE GRAPH]id:S_1/num_edges:2\n<layer>\n<edges>\n(edge_id is 0,type is "
+      "http,destination "
+      "is A,communication starts at 0 milliseconds,communication finishes at 5 "
+      "milliseconds)\n</edges>\n<subgraph of edge_id 0>id:S_1/num_edges:1</subgraph>\n</layer>\n"
+      "id:S_1/num_edges:1\n<layer>\n<edges>\n(edge_id is 1,type is db,destination is B,"
+      "communication starts at 1 milliseconds,communication finishes at 2 milliseconds)\n"
+      "</edges>\n</layer>\n";
+  ASSERT_TRUE(decode_recursive(ok, &g, &err)) << err.to_string();
+  EXPECT_EQ(g.edges.size(), 2u);
+  EXPECT_EQ(g.edges[1].id.str(), "0.1");
+  EXPECT_EQ(g.edges[1].caller, "A");
+  // Truncated: the announced subgraph never comes.
+  EXPECT_FALSE(decode_recursive(ok.substr(0, ok.find("id:S_1/num_edges:1\n")), &g, &err));
+  EXPECT_NE(err.what.find("announced"), std::string::npos) << err.what;
+  // A subgraph for an edge the layer does not have.
+  std::string bad = ok;
+  bad.replace(bad.find("<subgraph of edge_id 0>"), 23, "<subgraph of edge_id 7>");
+  EXPECT_FALSE(decode_recursive(bad, &g, &err));
+  EXPECT_NE(err.what.find("no such edge"), std::string::npos) << err.what;
+  // Conditions that differ from the announcement.
+  bad = ok;
+  bad.replace(bad.rfind("id:S_1/num_edges:1"), 18, "id:S_1/num_edges:9");
+  EXPECT_FALSE(decode_recursive(bad, &g, &err));
+  EXPECT_EQ(err.offset, bad.rfind("id:S_1/num_edges:9"));
 }
 
 TEST(Tabular, DecoderReportsWhereTheTextIsWrong) {
