@@ -8,6 +8,7 @@
 
 #include "core/validate.h"
 #include "corpus/corpus.h"
+#include "encode/instruction.h"
 #include "encode/recursive.h"
 #include "encode/tabular.h"
 #include "encode/text_format.h"
@@ -20,6 +21,11 @@ namespace {
 const char* kTrainCsv = "data/alibaba-v2022/callgraphs-train.csv";
 const char* kTabular = "data/tracellm-text/tabular-train.txt";
 const char* kRecursive = "data/tracellm-text/recursive-train.txt";
+const char* kInstruction = "data/tracellm-text/instruction-layers.txt";
+
+// Scratchpad lines with the order inside each "Subgraph constraints:" block
+// and inside attribute lists made canonical.
+std::vector<std::string> normalize_scratchpad(const std::vector<std::string>& lines);
 
 std::vector<CallGraph> real_graphs() {
   std::vector<CallGraph> out;
@@ -296,6 +302,151 @@ TEST(Recursive, DecoderReportsWhereTheTextIsWrong) {
   bad.replace(bad.rfind("id:S_1/num_edges:1"), 18, "id:S_1/num_edges:9");
   EXPECT_FALSE(decode_recursive(bad, &g, &err));
   EXPECT_EQ(err.offset, bad.rfind("id:S_1/num_edges:9"));
+}
+
+std::vector<std::string> normalize_scratchpad(const std::vector<std::string>& lines) {
+  std::vector<std::string> out;
+  size_t block = std::string::npos;  // start of the current constraints block in out
+  for (const std::string& l : lines) {
+    if (l.rfind("<subgraph of edge_id ", 0) == 0) {
+      if (block != std::string::npos) std::sort(out.begin() + static_cast<long>(block), out.end());
+      block = std::string::npos;
+      out.push_back(normalize(l));
+      continue;
+    }
+    out.push_back(l);
+    if (l == "Subgraph constraints:") block = out.size();
+  }
+  return out;
+}
+
+// The splitting of a file of concatenated samples.
+std::vector<std::string_view> split_samples(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t next = text.find(kQuestionHead, pos + 1);
+    if (next == std::string_view::npos) next = text.size();
+    out.push_back(text.substr(pos, next - pos));
+    pos = next;
+  }
+  return out;
+}
+
+TEST(Instruction, EveryReferenceScratchpadIsRecomputedExactly) {
+  REQUIRE_SHARED(kInstruction);
+  std::string text = testing::read_file(testing::shared_path(kInstruction));
+  std::vector<std::string_view> samples = split_samples(text);
+  ASSERT_EQ(samples.size(), 301u);
+  int splits = 0;
+  for (std::string_view sample : samples) {
+    ParsedInstruction p;
+    ParseError err;
+    size_t used = 0;
+    ASSERT_TRUE(parse_instruction(sample, &p, &err, &used)) << err.to_string() << "\n" << sample;
+    EXPECT_EQ(used, sample.size());
+    splits += p.unit.kind == Unit::Kind::kSplit;
+    EXPECT_EQ(normalize_scratchpad(scratchpad_lines(p.unit, nullptr)),
+              normalize_scratchpad(p.scratchpad))
+        << sample;
+  }
+  EXPECT_EQ(splits, 3);
+}
+
+// Every sentence of the reference file is one our encoder can write: compare
+// after replacing numbers and names by placeholders.
+TEST(Instruction, ReferenceSentencesAreOurTemplates) {
+  REQUIRE_SHARED(kInstruction);
+  auto shape = [](std::string s) {
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+      if (s.compare(i, 3, "MS_") == 0 || s.compare(i, 4, "USER") == 0) {
+        out += "<node>";
+        i += s.compare(i, 4, "USER") == 0 ? 4 : 3;
+        while (i < s.size() && isdigit(static_cast<unsigned char>(s[i]))) ++i;
+      } else if (isdigit(static_cast<unsigned char>(s[i]))) {
+        out += "#";
+        while (i < s.size() && isdigit(static_cast<unsigned char>(s[i]))) ++i;
+      } else {
+        out += s[i++];
+      }
+    }
+    for (const char* t : {"http", "rpc", "mc", "db", "mq"}) {
+      std::string w = std::string(" ") + t + " type";
+      for (size_t p; (p = out.find(w)) != std::string::npos;)
+        out.replace(p, w.size(), " <type> type");
+    }
+    return out;
+  };
+  // Our sentences: every template, from samples of a graph with rare calls
+  // and a high latency (stats built from that graph plus many without them).
+  std::set<std::string> ours;
+  CallGraph g;
+  g.service = "S_1";
+  g.edges = {{*RpcId::parse("0"), "USER", "MS_1", CallType::kHttp, 0, 100},
+             {*RpcId::parse("0.1"), "MS_1", "MS_2", CallType::kRpc, 1, 50},
+             {*RpcId::parse("0.1.1"), "MS_2", "MS_3", CallType::kDb, 2, 3}};
+  CallGraph small = g;
+  small.edges.resize(1);
+  small.edges[0].finish_ms = 1;
+  ConditionStats stats;
+  for (int i = 0; i < 5; ++i) stats.add(g);
+  for (int i = 0; i < 20; ++i) stats.add(small);
+  stats.finalize();
+  ASSERT_TRUE(stats.is_high_latency("S_1", 100));
+  g.edges[2].callee = "MS_4";  // a call the statistics never saw: rare
+  ASSERT_TRUE(stats.is_rare_call("S_1", "MS_2", "MS_4", CallType::kDb));
+  Rng rng(1);
+  for (int i = 0; i < 400; ++i)
+    for (CallGraph* x : {&g, &small})
+      for (auto& s : encode_instruction(*x, &stats, {}, rng)) {
+        ParsedInstruction p;
+        ParseError err;
+        ASSERT_TRUE(parse_instruction(s.question + s.answer, &p, &err)) << err.to_string();
+        for (auto& sentence : p.sentences) ours.insert(shape(sentence));
+      }
+  // Splits.
+  CallGraph wide = g;
+  wide.edges.resize(1);
+  for (int k = 1; k <= 19; ++k)
+    wide.edges.push_back({RpcId::root().child(k), "MS_1", "MS_9", CallType::kRpc, k, k + 1});
+  for (auto& s : encode_instruction(wide, nullptr, {}, rng)) {
+    ParsedInstruction p;
+    ParseError err;
+    ASSERT_TRUE(parse_instruction(s.question + s.answer, &p, &err));
+    for (auto& sentence : p.sentences) ours.insert(shape(sentence));
+  }
+  std::string text = testing::read_file(testing::shared_path(kInstruction));
+  std::set<std::string> theirs;
+  for (std::string_view sample : split_samples(text)) {
+    ParsedInstruction p;
+    ParseError err;
+    ASSERT_TRUE(parse_instruction(sample, &p, &err));
+    for (auto& sentence : p.sentences) theirs.insert(shape(sentence));
+  }
+  for (const std::string& t : theirs) EXPECT_TRUE(ours.count(t)) << "cannot write: " << t;
+  EXPECT_EQ(theirs.size(), 19u);
+}
+
+TEST(Instruction, RoundTripsAllRealGraphs) {
+  REQUIRE_SHARED(kTrainCsv);
+  std::vector<CallGraph> real = real_graphs();
+  ConditionStats stats;
+  for (const CallGraph& g : real) stats.add(g);
+  stats.finalize();
+  Rng rng(9);
+  for (const CallGraph& g : real) {
+    for (bool shuffle : {false, true}) {
+      InstructionOptions opt;
+      opt.recursive.shuffle = shuffle;
+      std::string text;
+      for (auto& s : encode_instruction(g, &stats, opt, rng)) text += s.question + s.answer;
+      CallGraph back;
+      ParseError err;
+      ASSERT_TRUE(decode_instruction_graph(text, &back, &err)) << err.to_string() << "\n" << text;
+      EXPECT_TRUE(back.same_content(g)) << text;
+    }
+  }
 }
 
 TEST(Tabular, DecoderReportsWhereTheTextIsWrong) {
