@@ -96,3 +96,40 @@ TEST(Cli, DemoRunsOnTheBuiltInSyntheticSample) {
 
 }  // namespace
 }  // namespace tracelm
+
+namespace tracelm {
+namespace {
+
+TEST(Cli, EncodeWritesEachFormatAndItDecodes) {
+  TempDir tmp;
+  auto r = run_tracelm("demo --out " + tmp.file("d"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::string corpus = tmp.file("d/corpus.jsonl");
+  size_t graphs = load_corpus(corpus).size();
+  for (const char* f : {"tabular", "recursive", "instruction"}) {
+    std::string out = tmp.file(std::string(f) + ".txt");
+    r = run_tracelm("encode " + corpus + " --format " + f +
+                    " --instruction-fraction 1 --seed 3 -o " + out);
+    ASSERT_EQ(r.status, 0) << r.out;
+    std::string text = testing::read_file(out);
+    EXPECT_FALSE(text.empty());
+    // Same seed, same bytes.
+    r = run_tracelm("encode " + corpus + " --format " + f +
+                    " --instruction-fraction 1 --seed 3 -o " + out + ".2");
+    EXPECT_EQ(testing::read_file(out + ".2"), text);
+  }
+  std::string rec = testing::read_file(tmp.file("recursive.txt"));
+  EXPECT_EQ(std::count(rec.begin(), rec.end(), '['),
+            static_cast<long>(graphs));  // one [GENERATE GRAPH] each
+  r = run_tracelm("encode " + corpus + " --format instruction --jsonl -o " + tmp.file("i.jsonl"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::istringstream in(testing::read_file(tmp.file("i.jsonl")));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["prompt"].get<std::string>() + j["completion"].get<std::string>(),
+              j["text"].get<std::string>());
+  }
+}
+
+}  // namespace
+}  // namespace tracelm

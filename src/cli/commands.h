@@ -18,5 +18,7 @@ void add_stats(CLI::App& app);
 void add_export(CLI::App& app);
 void add_sample(CLI::App& app);
 void add_demo(CLI::App& app);
+void add_encode(CLI::App& app);
+void add_tokenizer(CLI::App& app);
 
 }  // namespace tracelm::cli

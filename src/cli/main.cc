@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
   tracelm::cli::add_stats(app);
   tracelm::cli::add_export(app);
   tracelm::cli::add_sample(app);
+  tracelm::cli::add_encode(app);
   tracelm::cli::add_demo(app);
+  tracelm::cli::add_tokenizer(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -239,6 +239,12 @@ bool LayerConditions::from_attributes(const Attributes& a, LayerConditions* out,
     *error = "conditions without an id";
     return false;
   }
+  for (const std::string* n : {&out->id, out->start_node ? &*out->start_node : nullptr,
+                               out->caller ? &*out->caller : nullptr})
+    if (n && !is_plain_name(*n)) {
+      *error = "bad name '" + n->substr(0, 40) + "' in the conditions";
+      return false;
+    }
   return true;
 }
 
@@ -412,8 +418,8 @@ bool decode_recursive(std::string_view text, CallGraph* out, ParseError* err, si
       out->edges.push_back(std::move(edge));
     }
     for (size_t i = body.subs.size(); i-- > 0;) {
-      auto& [k, attrs] = body.subs[i];
-      Slot child{std::move(attrs), slot.prefix, slot.start_node, false};
+      uint64_t k = body.subs[i].first;
+      Slot child{std::move(body.subs[i].second), slot.prefix, slot.start_node, false};
       if (body.kind == Unit::Kind::kLayer) {
         auto it = std::find_if(ids.begin(), ids.end(), [&](auto& p) { return p.first == k; });
         if (it == ids.end())

@@ -2,6 +2,13 @@
 
 namespace tracelm {
 
+bool text_representable(const CallGraph& g) {
+  if (!is_plain_name(g.service)) return false;
+  for (const Edge& e : g.edges)
+    if (!is_plain_name(e.caller) || !is_plain_name(e.callee)) return false;
+  return true;
+}
+
 std::string encode_tabular(const CallGraph& g, const EncodeOptions& opt, Rng& rng) {
   Attributes a;
   a.set("id", g.service);
@@ -40,6 +47,7 @@ bool decode_tabular(std::string_view text, TabularGraph* out, ParseError* err, s
   if (!parse_attributes(head.substr(kGenerateGraph.size()), &out->attributes, &e)) return fail(e);
   const std::string* id = out->attributes.get("id");
   if (!id) return fail("the graph has no id attribute");
+  if (!is_plain_name(*id)) return fail("bad service id '" + id->substr(0, 40) + "'");
   out->graph.service = *id;
   if (sc.done() || sc.next() != "<edges>") return fail("expected '<edges>'");
   while (true) {

@@ -31,6 +31,10 @@ struct EncodeOptions {
   double p_drop = 0.1;  // probability of dropping each droppable attribute
 };
 
+// True when every name of g is a plain name (is_plain_name): only such
+// graphs can be written in the text encodings and read back.
+bool text_representable(const CallGraph& g);
+
 std::string encode_tabular(const CallGraph& g, const EncodeOptions& opt, Rng& rng);
 
 struct TabularGraph {

@@ -34,6 +34,15 @@ constexpr int64_t kMaxAbs = 1000000000000000;
 
 }  // namespace
 
+bool is_plain_name(std::string_view s) {
+  if (s.empty() || s.size() > 255 || s.front() == ' ' || s.back() == ' ') return false;
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f || c == ',' || c == '/' || c == ':' || c == '(' || c == ')' ||
+        c == '<' || c == '>')
+      return false;
+  return true;
+}
+
 bool parse_int(std::string_view s, int64_t* out) {
   if (s.empty() || s.size() > 17) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
@@ -82,6 +91,7 @@ bool parse_edge(std::string_view line, bool want_source, EdgeText* out, std::str
     if (starts_with(ph, "source is ")) {
       p = kSource;
       v = ph.substr(10);
+      if (!is_plain_name(v)) return fail("bad source name '" + std::string(v.substr(0, 40)) + "'");
       out->source = std::string(v);
     } else if (starts_with(ph, "edge_id is ")) {
       p = kEdgeId;
@@ -93,6 +103,8 @@ bool parse_edge(std::string_view line, bool want_source, EdgeText* out, std::str
     } else if (starts_with(ph, "destination is ")) {
       p = kDestination;
       out->destination = std::string(ph.substr(15));
+      if (!is_plain_name(out->destination))
+        return fail("bad destination name '" + out->destination.substr(0, 40) + "'");
     } else if (starts_with(ph, "communication starts at ")) {
       p = kStart;
       if (!ms_value("communication starts at ", &out->start_ms))

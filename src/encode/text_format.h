@@ -60,6 +60,12 @@ std::string format_attributes(const Attributes& a, Rng* rng, double p_drop,
                               const std::vector<std::string_view>& keep);
 bool parse_attributes(std::string_view text, Attributes* out, std::string* error);
 
+// Names (services, microservices) that the text formats can carry: not
+// empty, at most 255 bytes, none of , / : ( ) < > or control characters, no
+// space at either end. Decoders reject other names; `tracelm encode` skips
+// graphs that have them.
+bool is_plain_name(std::string_view s);
+
 // Integer parsing for text fields: optional '-', digits, |v| <= 1e15.
 bool parse_int(std::string_view s, int64_t* out);
 

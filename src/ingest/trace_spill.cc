@@ -142,7 +142,7 @@ void TraceSpill::add(uint64_t seq, const RawRow& row, RowReject status) {
   uint32_t len = static_cast<uint32_t>(kFixed);
   for (int i = 0; i < 5; ++i) {
     rec[38 + i] = static_cast<char>(static_cast<uint8_t>(fs[i].size()));
-    std::memcpy(rec + len, fs[i].data(), fs[i].size());
+    if (!fs[i].empty()) std::memcpy(rec + len, fs[i].data(), fs[i].size());
     len += static_cast<uint32_t>(fs[i].size());
   }
   std::memcpy(rec, &len, 4);
