@@ -19,6 +19,10 @@ void add_export(CLI::App& app);
 void add_sample(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_encode(CLI::App& app);
+// Model commands (score, ...); only in builds with libtorch (TRACELM_WITH_TORCH).
+void add_model_commands(CLI::App& app);
 void add_tokenizer(CLI::App& app);
+void add_baseline(CLI::App& app);
+void add_evaluate(CLI::App& app);
 
 }  // namespace tracelm::cli

@@ -18,8 +18,13 @@ int main(int argc, char** argv) {
   tracelm::cli::add_export(app);
   tracelm::cli::add_sample(app);
   tracelm::cli::add_encode(app);
+#ifdef TRACELM_WITH_TORCH
+  tracelm::cli::add_model_commands(app);
+#endif
   tracelm::cli::add_demo(app);
   tracelm::cli::add_tokenizer(app);
+  tracelm::cli::add_baseline(app);
+  tracelm::cli::add_evaluate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,7 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,12 +18,11 @@
 #include <unordered_set>
 
 #include "io/input_error.h"
+#include "tokenizer/spm_backend.h"
 
 namespace tracelm {
 
 namespace {
-
-namespace spm = sentencepiece;
 
 constexpr std::string_view kSpaceSymbol = "\xe2\x96\x81";  // U+2581 "▁"
 
@@ -65,14 +63,12 @@ bool usable(const std::string& line, size_t max_len) {
 // seeded generator (Knuth's selection sampling: one pass, O(1) memory).
 // SentencePiece's own sampling (input_sentence_size) ignores any seed in
 // 0.1.97, so tracelm samples here and SentencePiece takes every line given.
-class SampledLines : public spm::SentenceIterator {
+class SampledLines {
  public:
   SampledLines(std::istream& in, uint64_t n, uint64_t k, size_t max_len, uint32_t seed)
-      : in_(in), left_(n), want_(std::min(k, n)), max_len_(max_len), rng_(seed) {
-    Next();
-  }
-  bool done() const override { return done_; }
-  void Next() override {
+      : in_(in), left_(n), want_(std::min(k, n)), max_len_(max_len), rng_(seed) {}
+  // The next sampled line; false at the end.
+  bool next(std::string* out) {
     while (want_ > 0 && next_line(in_, &line_)) {
       if (!usable(line_, max_len_)) continue;
       // Keep this line with probability want_ / left_.
@@ -80,14 +76,13 @@ class SampledLines : public spm::SentenceIterator {
       --left_;
       if (keep) {
         --want_;
-        return;
+        *out = line_;
+        return true;
       }
     }
-    done_ = true;
-    if (in_.bad()) status_ = spm::util::Status(spm::util::StatusCode::kDataLoss, "read error");
+    return false;
   }
-  const std::string& value() const override { return line_; }
-  spm::util::Status status() const override { return status_; }
+  bool bad() const { return in_.bad(); }
 
  private:
   std::istream& in_;
@@ -95,8 +90,6 @@ class SampledLines : public spm::SentenceIterator {
   uint64_t left_, want_;  // usable lines not yet seen; lines still to choose
   size_t max_len_;
   std::mt19937_64 rng_;
-  bool done_ = false;
-  spm::util::Status status_;
 };
 
 std::string dir_of(const std::string& path) {
@@ -158,7 +151,44 @@ void check_options(const TrainOptions& opt) {
 
 // ---------------------------------------------------------------- Tokenizer
 
-Tokenizer::Tokenizer() : sp_(std::make_unique<spm::SentencePieceProcessor>()) {}
+// ------------------------------------------------------------ the plugin
+
+std::unique_ptr<SpmBackend> make_spm_backend() {
+  using Create = SpmBackend* (*)();
+  static Create create = [] {
+    std::vector<std::string> tried;
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("TRACELM_SPM_PLUGIN")) candidates.emplace_back(env);
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      std::string dir(exe, static_cast<size_t>(n));
+      dir = dir.substr(0, dir.rfind('/'));
+      candidates.push_back(dir + "/libtracelm_spm.so");
+      candidates.push_back(dir + "/../lib/tracelm/libtracelm_spm.so");
+    }
+#ifdef TRACELM_SPM_PLUGIN_PATH
+    candidates.emplace_back(TRACELM_SPM_PLUGIN_PATH);
+#endif
+    candidates.emplace_back("libtracelm_spm.so");
+    for (const std::string& c : candidates) {
+      void* h = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      if (!h) {
+        const char* e = ::dlerror();
+        tried.push_back(c + " (" + (e ? e : "?") + ")");
+        continue;
+      }
+      if (auto f = reinterpret_cast<Create>(::dlsym(h, "tracelm_spm_backend_create"))) return f;
+      tried.push_back(c + " (no tracelm_spm_backend_create)");
+    }
+    std::string msg = "cannot load the SentencePiece plugin libtracelm_spm.so; tried:";
+    for (const std::string& t : tried) msg += "\n  " + t;
+    throw std::runtime_error(msg);
+  }();
+  return std::unique_ptr<SpmBackend>(create());
+}
+
+Tokenizer::Tokenizer() : sp_(make_spm_backend()) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
@@ -177,28 +207,27 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (in.bad()) throw InputError(path, 0, "cannot read tokenizer model");
   Tokenizer t;
   t.path_ = path;
-  spm::util::Status s = t.sp_->LoadFromSerializedProto(buf.str());
-  if (!s.ok())
-    throw InputError(path, 0, std::string("not a SentencePiece model (") + s.message() + ")");
-  int n = t.sp_->GetPieceSize();
+  std::string s = t.sp_->load_serialized(buf.str());
+  if (!s.empty()) throw InputError(path, 0, "not a SentencePiece model (" + s + ")");
+  int n = t.sp_->piece_size();
   if (n <= 0) throw InputError(path, 0, "SentencePiece model has no pieces");
 
   t.piece_texts_.resize(n);
   for (int id = 0; id < n; ++id) {
     PieceText& p = t.piece_texts_[id];
-    const std::string& piece = t.sp_->IdToPiece(id);
-    int byte = t.sp_->IsByte(id) ? parse_byte_piece(piece) : -1;
-    if (t.sp_->IsControl(id)) {
+    const std::string& piece = t.sp_->id_to_piece(id);
+    int byte = t.sp_->is_byte(id) ? parse_byte_piece(piece) : -1;
+    if (t.sp_->is_control(id)) {
       p.kind = PieceText::Kind::kControl;
-    } else if (t.sp_->IsUnknown(id)) {
+    } else if (t.sp_->is_unknown(id)) {
       p.kind = PieceText::Kind::kUnknown;
       // The model's unk surface, as decode writes it (" ⁇ " by default).
-      if (!t.sp_->Decode(std::vector<int>{id}, &p.text).ok()) p.text.clear();
+      if (!t.sp_->decode(std::vector<int>{id}, &p.text).empty()) p.text.clear();
     } else if (byte >= 0) {
       p.kind = PieceText::Kind::kByte;
       p.text = std::string(1, static_cast<char>(byte));
     } else {
-      p.kind = t.sp_->IsUnused(id) ? PieceText::Kind::kUnused : PieceText::Kind::kText;
+      p.kind = t.sp_->is_unused(id) ? PieceText::Kind::kUnused : PieceText::Kind::kText;
       p.text = replace_all(piece, kSpaceSymbol, " ");
     }
   }
@@ -209,8 +238,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
   if (bos && bos_id() < 0) throw std::logic_error(path_ + ": the model has no BOS piece");
   if (eos && eos_id() < 0) throw std::logic_error(path_ + ": the model has no EOS piece");
   std::vector<int> ids;
-  spm::util::Status s = sp_->Encode(text, &ids);
-  if (!s.ok()) throw std::runtime_error(path_ + ": encode failed: " + s.message());
+  std::string s = sp_->encode_ids(text, &ids);
+  if (!s.empty()) throw std::runtime_error(path_ + ": encode failed: " + s);
   if (bos) ids.insert(ids.begin(), bos_id());
   if (eos) ids.push_back(eos_id());
   return ids;
@@ -218,20 +247,20 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
 
 std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const {
   std::vector<std::string> pieces;
-  spm::util::Status s = sp_->Encode(text, &pieces);
-  if (!s.ok()) throw std::runtime_error(path_ + ": encode failed: " + s.message());
+  std::string s = sp_->encode_pieces(text, &pieces);
+  if (!s.empty()) throw std::runtime_error(path_ + ": encode failed: " + s);
   return pieces;
 }
 
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
   for (int id : ids) check_id(id);
   std::string text;
-  spm::util::Status s = sp_->Decode(ids, &text);
-  if (!s.ok()) throw std::runtime_error(path_ + ": decode failed: " + s.message());
+  std::string s = sp_->decode(ids, &text);
+  if (!s.empty()) throw std::runtime_error(path_ + ": decode failed: " + s);
   return text;
 }
 
-int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+int Tokenizer::vocab_size() const { return sp_->piece_size(); }
 int Tokenizer::bos_id() const { return sp_->bos_id(); }
 int Tokenizer::eos_id() const { return sp_->eos_id(); }
 int Tokenizer::pad_id() const { return sp_->pad_id(); }
@@ -239,13 +268,13 @@ int Tokenizer::unk_id() const { return sp_->unk_id(); }
 
 const std::string& Tokenizer::piece(int id) const {
   check_id(id);
-  return sp_->IdToPiece(id);
+  return sp_->id_to_piece(id);
 }
 
 int Tokenizer::piece_to_id(std::string_view piece) const {
-  int id = sp_->PieceToId(piece);
+  int id = sp_->piece_to_id(piece);
   // SentencePiece answers unk_id() for a piece it does not know.
-  if (id < 0 || id >= vocab_size() || (id == unk_id() && sp_->IdToPiece(id) != piece)) return -1;
+  if (id < 0 || id >= vocab_size() || (id == unk_id() && sp_->id_to_piece(id) != piece)) return -1;
   return id;
 }
 
@@ -352,21 +381,22 @@ void train_tokenizer(const std::string& text_file, const std::string& model_out,
   };
   if (!symbols.empty()) args["user_defined_symbols"] = symbols;
 
-  spm::SetRandomGeneratorSeed(opt.seed);  // for any randomness inside the trainers
   std::ifstream again(text_file, std::ios::binary);
   SampledLines lines(again, usable_lines, opt.max_sentences ? opt.max_sentences : usable_lines,
                      static_cast<size_t>(opt.max_sentence_length), opt.seed);
   std::string model;
-  spm::util::Status s = spm::SentencePieceTrainer::Train(args, &lines, &model);
-  if (!s.ok())
-    throw InputError(text_file, 0, std::string("SentencePiece training failed: ") + s.message());
-  spm::SentencePieceProcessor sp;
-  s = sp.LoadFromSerializedProto(model);
-  if (!s.ok()) throw std::runtime_error(std::string("trained model does not load: ") + s.message());
+  std::unique_ptr<SpmBackend> sp = make_spm_backend();
+  // The seed also drives any randomness inside the trainers.
+  std::string s = sp->train(
+      args, opt.seed, [&](std::string* l) { return lines.next(l); }, &model);
+  if (lines.bad()) throw InputError(text_file, 0, "read error");
+  if (!s.empty()) throw InputError(text_file, 0, "SentencePiece training failed: " + s);
+  s = sp->load_serialized(model);
+  if (!s.empty()) throw std::runtime_error("trained model does not load: " + s);
   // The .vocab listing, as SentencePiece writes it: piece TAB score.
   std::ostringstream vocab;
-  for (int id = 0; id < sp.GetPieceSize(); ++id)
-    vocab << sp.IdToPiece(id) << '\t' << sp.GetScore(id) << '\n';
+  for (int id = 0; id < sp->piece_size(); ++id)
+    vocab << sp->id_to_piece(id) << '\t' << sp->score(id) << '\n';
   write_file_atomically(vocab_path_for(model_out), vocab.str());
   write_file_atomically(model_out, model);
 }

@@ -28,11 +28,9 @@
 #include <string_view>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}  // namespace sentencepiece
-
 namespace tracelm {
+
+class SpmBackend;  // tokenizer/spm_backend.h
 
 // What one piece adds to decoded text: for constrained decoding, which must
 // check a candidate token's text cheaply without calling decode().
@@ -92,7 +90,7 @@ class Tokenizer {
  private:
   Tokenizer();
   void check_id(int id) const;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<SpmBackend> sp_;
   std::vector<PieceText> piece_texts_;
   std::string path_;
 };
