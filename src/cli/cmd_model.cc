@@ -7,9 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "corpus/graph_source.h"
 #include "io/input_error.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
 
 namespace tracelm::cli {
 
@@ -73,8 +75,93 @@ void add_score(CLI::App& app) {
   });
 }
 
+void add_train(CLI::App& app) {
+  struct Opts {
+    std::string corpus, val, out;
+    TrainStart start;
+    TrainConfig cfg;
+    double lr = 0, time_budget_min = 0;
+    bool full = false, resume = false, quiet = false;
+    std::string targets = "q_proj,k_proj";
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand(
+      "train", "train a Llama model on a corpus: LoRA on --base, or from scratch with --preset");
+  c->add_option("--corpus", o->corpus, "training corpus (JSONL, or CallGraph CSV cleaned first)")
+      ->required();
+  c->add_option("--val", o->val, "validation corpus (for the validation loss)");
+  c->add_option("-o,--output", o->out, "output directory")->required();
+  c->add_option("--base", o->start.base_dir, "base model directory (Hugging Face layout)");
+  c->add_option("--adapter", o->start.adapter_dir,
+                "continue this LoRA adapter (e.g. instruct after pretrain)");
+  c->add_option("--preset", o->start.preset, "from scratch: tiny, small or base")
+      ->check(CLI::IsMember({"tiny", "small", "base"}));
+  c->add_option("--tokenizer", o->start.tokenizer,
+                "from scratch: tokenizer.model (else trained on the corpus)");
+  c->add_option("--stage", o->cfg.stage, "pretrain or instruct")
+      ->check(CLI::IsMember({"pretrain", "instruct"}))
+      ->capture_default_str();
+  c->add_option("--format", o->cfg.format, "pretraining encoding")
+      ->check(CLI::IsMember({"recursive", "tabular"}))
+      ->capture_default_str();
+  c->add_option("--context", o->cfg.context, "tokens per sequence")->capture_default_str();
+  c->add_option("--batch", o->cfg.batch, "sequences per optimizer step")->capture_default_str();
+  c->add_option("--micro-batch", o->cfg.micro_batch, "sequences per forward pass")
+      ->capture_default_str();
+  c->add_option("--lr", o->lr, "peak learning rate (default 3e-4 pretrain, 1e-4 instruct)");
+  c->add_option("--weight-decay", o->cfg.weight_decay, "AdamW weight decay (matrices only)")
+      ->capture_default_str();
+  c->add_option("--warmup", o->cfg.warmup, "warm-up steps (at most 10% of the run)")
+      ->capture_default_str();
+  c->add_option("--epochs", o->cfg.epochs, "passes over the corpus")->capture_default_str();
+  c->add_option("--max-steps", o->cfg.max_steps, "optimizer steps (0: from the epochs)")
+      ->capture_default_str();
+  c->add_option("--time-budget", o->time_budget_min, "stop after this many minutes (and save)");
+  c->add_option("--eval-every", o->cfg.eval_every, "validation loss every N steps")
+      ->capture_default_str();
+  c->add_option("--save-every", o->cfg.save_every, "checkpoint every N steps")
+      ->capture_default_str();
+  c->add_option("--seed", o->cfg.seed, "seed")->capture_default_str();
+  c->add_option("--instruction-fraction", o->cfg.instruction_fraction,
+                "instruct: fraction of graphs turned into samples")
+      ->capture_default_str();
+  c->add_flag("--full", o->full, "with --base: full fine-tuning instead of LoRA");
+  c->add_option("--lora-targets", o->targets, "LoRA target modules")->capture_default_str();
+  c->add_option("--lora-r", o->cfg.lora_config.r, "LoRA rank")->capture_default_str();
+  c->add_option("--lora-alpha", o->cfg.lora_config.alpha, "LoRA alpha")->capture_default_str();
+  c->add_option("--lora-dropout", o->cfg.lora_config.dropout, "LoRA dropout")
+      ->capture_default_str();
+  c->add_flag("--resume", o->resume, "continue from OUTPUT/checkpoint");
+  c->add_flag("-q,--quiet", o->quiet, "no progress line");
+  c->callback([o] {
+    TrainConfig cfg = o->cfg;
+    cfg.lr = o->lr > 0 ? o->lr : (cfg.stage == "instruct" ? 1e-4 : 3e-4);
+    cfg.lora = !o->full;
+    cfg.time_budget_s = o->time_budget_min * 60;
+    cfg.progress = !o->quiet;
+    cfg.lora_config.target_modules.clear();
+    std::stringstream ss(o->targets);
+    for (std::string t; std::getline(ss, t, ',');)
+      if (!t.empty()) cfg.lora_config.target_modules.push_back(t);
+    std::vector<CallGraph> train, val;
+    for_each_graph(o->corpus, CsvMode::kClean,
+                   [&](CallGraph&& g) { train.push_back(std::move(g)); });
+    if (!o->val.empty())
+      for_each_graph(o->val, CsvMode::kClean, [&](CallGraph&& g) { val.push_back(std::move(g)); });
+    TrainResult r = train_model(train, val, o->start, cfg, o->out, o->resume);
+    std::fprintf(stderr,
+                 "train: %lld steps, loss %.4f, validation loss %.4f (from %.4f), %.0f tokens/s; "
+                 "model in %s\n",
+                 static_cast<long long>(r.steps), r.final_loss, r.final_val_loss, r.first_val_loss,
+                 r.tokens_per_s, o->out.c_str());
+  });
+}
+
 }  // namespace
 
-void add_model_commands(CLI::App& app) { add_score(app); }
+void add_model_commands(CLI::App& app) {
+  add_score(app);
+  add_train(app);
+}
 
 }  // namespace tracelm::cli

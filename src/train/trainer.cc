@@ -1,0 +1,467 @@
+#include "train/trainer.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "corpus/corpus.h"
+#include "encode/condition_stats.h"
+#include "encode/instruction.h"
+#include "encode/recursive.h"
+#include "encode/tabular.h"
+#include "ingest/ingest.h"
+#include "io/input_error.h"
+#include "model/safetensors.h"
+#include "stats/stats.h"
+#include "tokenizer/tokenizer.h"
+#include "util/progress.h"
+
+namespace tracelm {
+
+namespace {
+
+constexpr int64_t kIgnore = -100;
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw InputError(from, 0, "cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  AtomicFile out(to);
+  out.write(ss.str());
+  out.close();
+}
+
+// One training sequence: tokens, and the first index whose token is a target.
+struct Sequence {
+  std::vector<int32_t> tokens;
+  int32_t loss_from = 1;
+};
+
+class Data {
+ public:
+  Data(const std::vector<CallGraph>& graphs, const Tokenizer& tok, const TrainConfig& cfg,
+       const ConditionStats* stats)
+      : graphs_(graphs), tok_(tok), cfg_(cfg), stats_(stats) {
+    if (cfg.stage == "instruct") {
+      for (size_t i = 0; i < graphs.size(); ++i)
+        if (is_validation(graphs[i].trace_id.empty() ? std::to_string(i) : graphs[i].trace_id,
+                          cfg.instruction_fraction))
+          chosen_.push_back(i);
+      if (chosen_.empty() && !graphs.empty()) chosen_.push_back(0);
+    } else {
+      for (size_t i = 0; i < graphs.size(); ++i) chosen_.push_back(i);
+    }
+  }
+
+  // The sequences of one epoch (deterministic in seed and epoch).
+  std::vector<Sequence> epoch(uint64_t seed, int64_t epoch) const {
+    Rng rng(seed * 1000003ull + static_cast<uint64_t>(epoch) * 7919ull + 17);
+    std::vector<size_t> order = chosen_;
+    rng.shuffle(order.begin(), order.end());
+    std::vector<Sequence> out;
+    int bos = tok_.bos_id(), eos = tok_.eos_id();
+    if (cfg_.stage == "instruct") {
+      InstructionOptions io;
+      io.recursive = {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency};
+      for (size_t gi : order) {
+        for (const InstructionSample& s : encode_instruction(graphs_[gi], stats_, io, rng)) {
+          Sequence seq;
+          std::vector<int> q = tok_.encode(s.question, true, false);
+          std::vector<int> a = tok_.encode(s.answer, false, true);
+          seq.tokens.assign(q.begin(), q.end());
+          seq.tokens.insert(seq.tokens.end(), a.begin(), a.end());
+          seq.loss_from = static_cast<int32_t>(q.size());
+          if (static_cast<int64_t>(seq.tokens.size()) > cfg_.context + 1)
+            seq.tokens.resize(static_cast<size_t>(cfg_.context + 1));
+          if (seq.loss_from < static_cast<int32_t>(seq.tokens.size()))
+            out.push_back(std::move(seq));
+        }
+      }
+      rng.shuffle(out.begin(), out.end());
+      return out;
+    }
+    // Pre-training: one token stream of BOS text EOS records, cut into
+    // context + 1 windows that overlap by one token.
+    std::vector<int32_t> stream;
+    for (size_t gi : order) {
+      std::string text =
+          cfg_.format == "tabular"
+              ? encode_tabular(graphs_[gi], {cfg_.shuffle, cfg_.p_drop}, rng)
+              : encode_recursive(graphs_[gi], {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency},
+                                 rng);
+      stream.push_back(bos);
+      for (int id : tok_.encode(text, false, false)) stream.push_back(id);
+      stream.push_back(eos);
+    }
+    size_t w = static_cast<size_t>(cfg_.context);
+    for (size_t i = 0; i + 1 < stream.size(); i += w) {
+      Sequence seq;
+      seq.tokens.assign(stream.begin() + static_cast<long>(i),
+                        stream.begin() + static_cast<long>(std::min(stream.size(), i + w + 1)));
+      if (seq.tokens.size() >= 2) out.push_back(std::move(seq));
+    }
+    return out;
+  }
+
+ private:
+  const std::vector<CallGraph>& graphs_;
+  const Tokenizer& tok_;
+  const TrainConfig& cfg_;
+  const ConditionStats* stats_;
+  std::vector<size_t> chosen_;
+};
+
+// (x, y) of a micro-batch: (n, T) int64, y = kIgnore where there is no target.
+std::pair<torch::Tensor, torch::Tensor> collate(const std::vector<Sequence>& seqs, size_t begin,
+                                                size_t end) {
+  int64_t T = 0;
+  for (size_t i = begin; i < end; ++i)
+    T = std::max<int64_t>(T, static_cast<int64_t>(seqs[i].tokens.size()) - 1);
+  int64_t n = static_cast<int64_t>(end - begin);
+  torch::Tensor x = torch::zeros({n, T}, torch::kInt64);
+  torch::Tensor y = torch::full({n, T}, kIgnore, torch::kInt64);
+  auto xa = x.accessor<int64_t, 2>();
+  auto ya = y.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < n; ++r) {
+    const Sequence& s = seqs[begin + static_cast<size_t>(r)];
+    for (size_t t = 0; t + 1 < s.tokens.size(); ++t) {
+      xa[r][static_cast<int64_t>(t)] = s.tokens[t];
+      if (static_cast<int32_t>(t + 1) >= s.loss_from)
+        ya[r][static_cast<int64_t>(t)] = s.tokens[t + 1];
+    }
+  }
+  return {x, y};
+}
+
+double eval_loss(Llama& model, const std::vector<Sequence>& val, int64_t micro) {
+  if (val.empty()) return 0;
+  torch::NoGradGuard ng;
+  bool was = model->is_training();
+  model->eval();
+  double sum = 0;
+  int64_t count = 0;
+  for (size_t i = 0; i < val.size(); i += static_cast<size_t>(micro)) {
+    auto [x, y] = collate(val, i, std::min(val.size(), i + static_cast<size_t>(micro)));
+    torch::Tensor logits = model->forward(x);  // (n,T,V)
+    torch::Tensor l = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), y.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(
+            torch::kSum));
+    sum += l.item<double>();
+    count += y.ne(kIgnore).sum().item<int64_t>();
+  }
+  model->train(was);
+  return count ? sum / static_cast<double>(count) : 0;
+}
+
+// Trainable parameters by name (what a checkpoint holds).
+std::vector<std::pair<std::string, torch::Tensor>> trainable(Llama& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : m->named_parameters())
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+void save_tensors(const std::string& path,
+                  const std::vector<std::pair<std::string, torch::Tensor>>& ts) {
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorData> data;
+  for (auto& [name, t] : ts) {
+    torch::Tensor c = t.detach().contiguous();
+    keep.push_back(c);
+    data.push_back({name, "F32", std::vector<int64_t>(c.sizes().begin(), c.sizes().end()),
+                    c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float)});
+  }
+  write_safetensors(path, data);
+}
+
+void load_tensors(const std::string& path, Llama& m) {
+  SafetensorsFile st(path);
+  torch::NoGradGuard ng;
+  for (auto& [name, t] : trainable(m)) {
+    if (!st.has(name)) throw InputError(path, 0, "checkpoint lacks \"" + name + "\"");
+    TensorView v = st.get(name);
+    torch::Tensor dst = torch::empty(t.sizes(), torch::kFloat32);
+    if (v.numel() != dst.numel())
+      throw InputError(path, 0, "checkpoint tensor \"" + name + "\" has the wrong size");
+    to_float32(v, dst.data_ptr<float>());
+    t.copy_(dst);
+  }
+}
+
+void write_stats(const std::vector<CallGraph>& train, const std::string& path) {
+  CorpusStats cs;
+  ConditionStats cond;
+  for (const CallGraph& g : train) {
+    cs.add(g);
+    cond.add(g);
+  }
+  cond.finalize();
+  nlohmann::json j;
+  j["corpus"] = cs.to_json(1000);
+  j["conditions"] = cond.to_json();
+  AtomicFile f(path);
+  f.write(j.dump() + "\n");
+  f.close();
+}
+
+}  // namespace
+
+LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t context) {
+  LlamaConfig c;
+  c.vocab_size = vocab_size;
+  c.max_position_embeddings = std::max<int64_t>(context, 512);
+  c.tie_word_embeddings = true;
+  if (name == "tiny") {  // ~0.3 M parameters + embeddings
+    c.hidden_size = 64, c.intermediate_size = 176, c.num_hidden_layers = 4;
+    c.num_attention_heads = 4, c.num_key_value_heads = 2;
+  } else if (name == "small") {  // ~3 M
+    c.hidden_size = 192, c.intermediate_size = 512, c.num_hidden_layers = 6;
+    c.num_attention_heads = 6, c.num_key_value_heads = 3;
+  } else if (name == "base") {  // ~19 M
+    c.hidden_size = 384, c.intermediate_size = 1024, c.num_hidden_layers = 8;
+    c.num_attention_heads = 6, c.num_key_value_heads = 6;
+  } else {
+    throw std::invalid_argument("unknown preset \"" + name + "\" (tiny, small, base)");
+  }
+  return c;
+}
+
+TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<CallGraph>& val,
+                        const TrainStart& start, const TrainConfig& cfg, const std::string& out,
+                        bool resume) {
+  if (train.empty()) throw std::invalid_argument("no training graphs");
+  ::mkdir(out.c_str(), 0755);
+  // Tokenizer and model.
+  std::string tok_path;
+  if (!start.base_dir.empty()) {
+    tok_path = start.base_dir + "/tokenizer.model";
+  } else if (!start.tokenizer.empty()) {
+    tok_path = start.tokenizer;
+  } else {
+    // From scratch without a tokenizer: train one on the corpus text.
+    std::string text_path = out + "/tokenizer-text.txt";
+    {
+      Rng rng(cfg.seed);
+      AtomicFile f(text_path);
+      for (const CallGraph& g : train) {
+        f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng)
+                                        : encode_recursive(g, {}, rng));
+        for (const InstructionSample& s : encode_instruction(g, nullptr, {}, rng))
+          f.write(s.question + s.answer);
+        if (&g - train.data() > 20000) break;
+      }
+      f.close();
+    }
+    TrainOptions to;
+    to.vocab_size = 2048;
+    train_tokenizer(text_path, out + "/tokenizer.model", to);
+    ::unlink(text_path.c_str());
+    tok_path = out + "/tokenizer.model";
+  }
+  Tokenizer tok = Tokenizer::load(tok_path);
+  if (tok_path != out + "/tokenizer.model") copy_file(tok_path, out + "/tokenizer.model");
+
+  Llama model(nullptr);
+  bool use_lora = false;
+  if (!start.base_dir.empty()) {
+    model = load_llama(start.base_dir);
+    if (!start.adapter_dir.empty()) {
+      load_lora(model, start.adapter_dir);
+      use_lora = true;
+    } else if (cfg.lora) {
+      add_lora(model, cfg.lora_config, cfg.seed);
+      use_lora = true;
+    }
+  } else if (!start.preset.empty()) {
+    model = init_llama(preset_config(start.preset, tok.vocab_size(), cfg.context), cfg.seed);
+  } else {
+    throw std::invalid_argument("train: give a base model (--base) or a preset (--preset)");
+  }
+  if (tok.vocab_size() > model->config().vocab_size)
+    throw std::invalid_argument("the tokenizer has more pieces than the model's vocabulary");
+  if (cfg.context > model->config().max_position_embeddings)
+    throw std::invalid_argument("context longer than the model's max_position_embeddings");
+
+  ConditionStats stats;
+  for (const CallGraph& g : train) stats.add(g);
+  stats.finalize();
+  Data data(train, tok, cfg, &stats);
+  Data val_data(val, tok, cfg, &stats);
+  std::vector<Sequence> val_seqs = val_data.epoch(cfg.seed ^ 0x5eedull, 0);
+  if (val_seqs.size() > 64) val_seqs.resize(64);
+
+  // Optimizer: weight decay on matrices only.
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& [name, p] : trainable(model)) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(
+      decay,
+      std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(cfg.weight_decay)));
+  groups.emplace_back(no_decay,
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
+  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(cfg.lr));
+
+  // Schedule length from the first epoch's size.
+  std::vector<Sequence> seqs = data.epoch(cfg.seed, 0);
+  int64_t per_epoch =
+      std::max<int64_t>(1, static_cast<int64_t>(seqs.size()) / cfg.batch +
+                               (static_cast<int64_t>(seqs.size()) % cfg.batch ? 1 : 0));
+  int64_t total = cfg.max_steps > 0 ? cfg.max_steps : per_epoch * cfg.epochs;
+  int64_t warmup = std::min<int64_t>(cfg.warmup, std::max<int64_t>(1, total / 10));
+  auto lr_at = [&](int64_t step) {
+    if (step < warmup) return cfg.lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+    double p = static_cast<double>(step - warmup) /
+               static_cast<double>(std::max<int64_t>(1, total - warmup));
+    double cos = 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos);
+  };
+
+  // Resume.
+  int64_t step = 0, epoch = 0, cursor = 0;
+  std::string ckpt = out + "/checkpoint";
+  TrainResult res;
+  res.output_dir = out;
+  if (resume && exists(ckpt + "/state.json")) {
+    std::ifstream f(ckpt + "/state.json");
+    nlohmann::json st = nlohmann::json::parse(f);
+    step = st.at("step").get<int64_t>();
+    epoch = st.at("epoch").get<int64_t>();
+    cursor = st.at("cursor").get<int64_t>();
+    res.first_val_loss = st.value("first_val_loss", 0.0);
+    load_tensors(ckpt + "/weights.safetensors", model);
+    torch::load(opt, ckpt + "/optimizer.pt");
+    torch::Tensor rng_state;
+    torch::load(rng_state, ckpt + "/rng.pt");
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    gen.set_state(rng_state);
+    if (epoch != 0) seqs = data.epoch(cfg.seed, epoch);
+    if (cfg.progress)
+      std::fprintf(stderr, "train: resuming at step %lld\n", static_cast<long long>(step));
+  } else {
+    torch::manual_seed(cfg.seed);
+    AtomicFile m(out + "/metrics.jsonl");
+    m.close();
+    res.first_val_loss = eval_loss(model, val_seqs, cfg.micro_batch);
+  }
+
+  auto checkpoint = [&]() {
+    std::string tmp = ckpt + ".tmp";
+    std::system(("rm -rf '" + tmp + "'").c_str());
+    ::mkdir(tmp.c_str(), 0755);
+    save_tensors(tmp + "/weights.safetensors", trainable(model));
+    torch::save(opt, tmp + "/optimizer.pt");
+    torch::save(at::detail::getDefaultCPUGenerator().get_state(), tmp + "/rng.pt");
+    nlohmann::json st = {{"step", step},
+                         {"epoch", epoch},
+                         {"cursor", cursor},
+                         {"total_steps", total},
+                         {"first_val_loss", res.first_val_loss}};
+    AtomicFile f(tmp + "/state.json");
+    f.write(st.dump(2));
+    f.close();
+    std::system(("rm -rf '" + ckpt + ".old'").c_str());
+    if (exists(ckpt)) std::rename(ckpt.c_str(), (ckpt + ".old").c_str());
+    if (std::rename(tmp.c_str(), ckpt.c_str()) != 0)
+      throw std::runtime_error("cannot write " + ckpt);
+    std::system(("rm -rf '" + ckpt + ".old'").c_str());
+  };
+
+  model->train();
+  std::ofstream metrics(out + "/metrics.jsonl", std::ios::app);
+  Progress progress("train", static_cast<uint64_t>(total), cfg.progress, "steps");
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  double loss_ema = 0;
+  while (step < total && epoch < cfg.epochs + (cfg.max_steps > 0 ? 1000000 : 0)) {
+    if (cfg.stop_after > 0 && step >= cfg.stop_after) break;
+    if (cfg.time_budget_s > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
+            cfg.time_budget_s)
+      break;
+    if (cursor >= static_cast<int64_t>(seqs.size())) {
+      ++epoch;
+      cursor = 0;
+      seqs = data.epoch(cfg.seed, epoch);
+      if (cfg.max_steps == 0 && epoch >= cfg.epochs) break;
+    }
+    size_t begin = static_cast<size_t>(cursor);
+    size_t end = std::min(seqs.size(), begin + static_cast<size_t>(cfg.batch));
+    cursor = static_cast<int64_t>(end);
+    // Targets in this step, to weight the micro-batches.
+    int64_t targets = 0;
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> micro;
+    for (size_t i = begin; i < end; i += static_cast<size_t>(cfg.micro_batch)) {
+      micro.push_back(collate(seqs, i, std::min(end, i + static_cast<size_t>(cfg.micro_batch))));
+      targets += micro.back().second.ne(kIgnore).sum().item<int64_t>();
+    }
+    double lr = lr_at(step);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.zero_grad();
+    double step_loss = 0;
+    for (auto& [x, y] : micro) {
+      torch::Tensor logits = model->forward(x);  // (n,T,V)
+      torch::Tensor l = torch::nn::functional::cross_entropy(
+          logits.reshape({-1, logits.size(-1)}), y.reshape({-1}),
+          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(
+              torch::kSum));
+      (l / static_cast<double>(std::max<int64_t>(1, targets))).backward();
+      step_loss += l.item<double>();
+      tokens += x.numel();
+    }
+    std::vector<torch::Tensor> params;
+    for (auto& [n, p] : trainable(model)) params.push_back(p);
+    double gnorm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
+    opt.step();
+    ++step;
+    double loss = step_loss / static_cast<double>(std::max<int64_t>(1, targets));
+    loss_ema = step == 1 ? loss : 0.9 * loss_ema + 0.1 * loss;
+    res.final_loss = loss;
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    res.tokens_per_s = el > 0 ? static_cast<double>(tokens) / el : 0;
+    bool eval_now = cfg.eval_every > 0 && step % cfg.eval_every == 0;
+    nlohmann::json m = {{"step", step},
+                        {"epoch", epoch},
+                        {"loss", loss},
+                        {"lr", lr},
+                        {"grad_norm", gnorm},
+                        {"tokens", tokens},
+                        {"tokens_per_s", res.tokens_per_s}};
+    if (eval_now) m["val_loss"] = res.final_val_loss = eval_loss(model, val_seqs, cfg.micro_batch);
+    if (eval_now || step % std::max<int64_t>(1, cfg.log_every) == 0 || step == 1)
+      metrics << m.dump() << "\n" << std::flush;
+    progress.update(static_cast<uint64_t>(step), 0,
+                    fmt::format("loss {:.4f}, {:.0f} tok/s", loss_ema, res.tokens_per_s));
+    if (cfg.save_every > 0 && step % cfg.save_every == 0) checkpoint();
+  }
+  progress.finish();
+  res.steps = step;
+  res.final_val_loss = eval_loss(model, val_seqs, cfg.micro_batch);
+  metrics << nlohmann::json({{"step", step}, {"val_loss", res.final_val_loss}}).dump() << "\n";
+  checkpoint();
+  // The model for generation.
+  if (use_lora) {
+    save_lora(model, cfg.lora_config, out, start.base_dir);
+  } else {
+    save_llama(model, out);
+  }
+  write_stats(train, out + "/stats.json");
+  return res;
+}
+
+}  // namespace tracelm

@@ -1,0 +1,80 @@
+// Training of the Llama model on encoded call graphs (paper §3, system.md §3):
+// pre-training (causal LM on packed sequences of encoded graphs) and
+// instruction tuning (loss only on the answer), with LoRA on a base model or
+// full training (from scratch with a preset, or full fine-tuning).
+//
+// Contract:
+//  - Deterministic for a given seed and thread count: the data order of
+//    epoch e comes from Rng(seed + e), encodings are redrawn every epoch
+//    (fresh phrase/attribute shuffles and drops), dropout uses libtorch's
+//    generator, whose state is checkpointed.
+//  - Checkpoints (every save_every steps and at the end) are written to a
+//    temporary directory and renamed into place: a killed run leaves the
+//    previous checkpoint. resume continues from it and reaches the same loss
+//    at the same step as an uninterrupted run (tested).
+//  - The output directory holds what generation needs: the model (or the
+//    adapter plus a reference to its base), tokenizer.model, stats.json
+//    (corpus statistics and the rare-call/high-latency statistics), and
+//    metrics.jsonl (one JSON object per logged step).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/call_graph.h"
+#include "model/llama.h"
+
+namespace tracelm {
+
+struct TrainConfig {
+  std::string stage = "pretrain";    // "pretrain" or "instruct"
+  std::string format = "recursive";  // pretrain encoding: "recursive" or "tabular"
+  int64_t context = 512;             // tokens per sequence
+  int64_t micro_batch = 8;           // sequences per forward/backward
+  int64_t batch = 64;                // sequences per optimizer step (gradient accumulation)
+  double lr = 3e-4;                  // peak learning rate (instruct default 1e-4)
+  double min_lr_ratio = 0.1;         // cosine decays to lr * min_lr_ratio
+  double weight_decay = 0.1;         // on matrices only
+  int64_t warmup = 400;              // steps (capped at 10% of the run)
+  double grad_clip = 1.0;
+  int epochs = 1;
+  int64_t max_steps = 0;     // 0: as many as the epochs give
+  int64_t stop_after = 0;    // stop early at this step (simulates a kill; schedule unchanged)
+  double time_budget_s = 0;  // stop (and save) after this many seconds; 0: none
+  int64_t eval_every = 50;   // validation loss every N steps (0: only at the end)
+  int64_t save_every = 100;  // checkpoint every N steps
+  int64_t log_every = 10;
+  uint64_t seed = 1;
+  bool shuffle = true;  // phrase/attribute shuffles (off: canonical text, e.g. to test overfitting)
+  double p_drop = 0.1, p_drop_latency = 0.5;
+  double instruction_fraction = 0.05;  // instruct: fraction of graphs used
+  bool lora = true;                    // with a base model: LoRA (else full fine-tuning)
+  LoraConfig lora_config;
+  bool progress = true;
+};
+
+// What to start from.
+struct TrainStart {
+  std::string base_dir;     // a Hugging Face model directory (with tokenizer.model)
+  std::string adapter_dir;  // optional: continue this LoRA adapter (instruct after pretrain)
+  std::string preset;       // from scratch: "tiny", "small" or "base" (needs a tokenizer)
+  std::string tokenizer;    // from scratch: tokenizer.model (trained on the corpus if empty)
+};
+
+LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t context);
+
+struct TrainResult {
+  int64_t steps = 0;
+  double final_loss = 0, final_val_loss = 0, first_val_loss = 0;
+  double tokens_per_s = 0;
+  std::string output_dir;
+};
+
+// Trains on `train` (validation loss on `val`), writing into out_dir.
+TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<CallGraph>& val,
+                        const TrainStart& start, const TrainConfig& cfg, const std::string& out_dir,
+                        bool resume = false);
+
+}  // namespace tracelm
