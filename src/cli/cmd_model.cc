@@ -36,7 +36,6 @@ void add_score(CLI::App& app) {
   c->callback([o] {
     if (o->text.empty() && o->file.empty())
       throw CLI::ValidationError("--text or --file is required");
-    if (!o->adapter.empty()) throw InputError(o->adapter, 0, "LoRA adapters are not supported yet");
     std::string text = o->text;
     if (!o->file.empty()) {
       std::ifstream in(o->file, std::ios::binary);
@@ -47,6 +46,7 @@ void add_score(CLI::App& app) {
     }
     torch::NoGradGuard no_grad;
     Llama model = load_llama(o->model);
+    if (!o->adapter.empty()) load_lora(model, o->adapter);
     model->eval();
     Tokenizer tok = Tokenizer::load(o->model + "/tokenizer.model");
     std::vector<int> ids = tok.encode(text, !o->no_bos, false);
@@ -157,11 +157,38 @@ void add_train(CLI::App& app) {
   });
 }
 
+void add_merge(CLI::App& app) {
+  struct Opts {
+    std::string base, adapter, out;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand(
+      "merge", "fold a LoRA adapter into its base model and write the merged model");
+  c->add_option("--base", o->base, "base model directory")->required();
+  c->add_option("--adapter", o->adapter, "LoRA adapter directory (PEFT layout)")->required();
+  c->add_option("-o,--output", o->out, "merged model directory")->required();
+  c->callback([o] {
+    torch::NoGradGuard no_grad;
+    Llama model = load_llama(o->base);
+    load_lora(model, o->adapter);
+    merge_lora(model);
+    save_llama(model, o->out);
+    std::ifstream tok(o->base + "/tokenizer.model", std::ios::binary);
+    if (tok) {
+      std::ofstream out(o->out + "/tokenizer.model", std::ios::binary);
+      out << tok.rdbuf();
+    }
+    std::fprintf(stderr, "merged %s into %s: %s\n", o->adapter.c_str(), o->base.c_str(),
+                 o->out.c_str());
+  });
+}
+
 }  // namespace
 
 void add_model_commands(CLI::App& app) {
   add_score(app);
   add_train(app);
+  add_merge(app);
 }
 
 }  // namespace tracelm::cli

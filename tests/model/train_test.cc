@@ -120,3 +120,35 @@ TEST(Train, LoraOnStories260KLowersTheValidationLoss) {
 
 }  // namespace
 }  // namespace tracelm
+
+namespace tracelm {
+namespace {
+
+TEST(Train, CliTrainsLoraThenScoresWithTheAdapterAndMerges) {
+  REQUIRE_SHARED("models/stories260K");
+  testing::TempDir tmp;
+  std::string base = testing::shared_path("models/stories260K");
+  testing::write_file(tmp.file("s.csv"), synthetic_raw_csv({}));
+  auto r = testing::run_tracelm("ingest " + tmp.file("s.csv") + " -o " + tmp.file("c.jsonl") +
+                                " --val-fraction 0.2 -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = testing::run_tracelm("train --corpus " + tmp.file("c.jsonl") + " --val " +
+                           tmp.file("c.val.jsonl") + " --base " + base + " -o " + tmp.file("out") +
+                           " --max-steps 4 --batch 4 --micro-batch 2 --context 128 -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("validation loss"), std::string::npos) << r.out;
+  std::string text = "'(edge_id is 1,type is rpc,destination is MS_1)'";
+  auto with = testing::run_tracelm("score --model " + base + " --adapter " + tmp.file("out") +
+                                   " --text " + text);
+  ASSERT_EQ(with.status, 0) << with.out;
+  r = testing::run_tracelm("merge --base " + base + " --adapter " + tmp.file("out") + " -o " +
+                           tmp.file("merged"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto merged = testing::run_tracelm("score --model " + tmp.file("merged") + " --text " + text);
+  ASSERT_EQ(merged.status, 0) << merged.out;
+  EXPECT_NEAR(nlohmann::json::parse(with.out)["sum_logprob"].get<double>(),
+              nlohmann::json::parse(merged.out)["sum_logprob"].get<double>(), 1e-3);
+}
+
+}  // namespace
+}  // namespace tracelm
