@@ -10,6 +10,8 @@
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
 #include "export/alibaba_csv.h"
+#include "export/jaeger.h"
+#include "export/otlp.h"
 #include "ingest/ingest.h"
 #include "sample/synthetic_raw.h"
 #include "stats/stats.h"
@@ -239,20 +241,37 @@ void add_export(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("export", "write a corpus in another format");
   c->add_option("input", o->input, "corpus JSONL (or CallGraph CSV, cleaned first)")->required();
-  c->add_option("--format", o->format, "output format")
-      ->check(CLI::IsMember({"alibaba-csv", "jsonl"}))
+  c->add_option("--format", o->format,
+                "output format: alibaba-csv, jsonl (corpus), otlp (OpenTelemetry OTLP JSON, "
+                "one request), otlp-jsonl (one OTLP request per graph per line), jaeger "
+                "(Jaeger UI JSON)")
+      ->check(CLI::IsMember({"alibaba-csv", "jsonl", "otlp", "otlp-jsonl", "jaeger"}))
       ->capture_default_str();
   c->add_option("-o,--output", o->output, "output file ('-' for stdout)")->required();
-  c->add_option("--base-ms", o->base_ms, "timestamp of each trace's start (alibaba-csv)")
-      ->capture_default_str();
-  c->callback([o] {
+  CLI::Option* base_opt =
+      c->add_option("--base-ms", o->base_ms,
+                    "epoch milliseconds of each trace's start (alibaba-csv: default 0; otlp, "
+                    "jaeger: default 1700000000000)");
+  c->callback([o, base_opt] {
     AtomicFile out(o->output);
     std::string buf;
     uint64_t n = 0;
+    int64_t trace_base = base_opt->count() ? o->base_ms : kDefaultBaseEpochMs;
+    std::unique_ptr<OtlpJsonWriter> otlp;
+    std::unique_ptr<JaegerJsonWriter> jaeger;
+    if (o->format == "otlp" || o->format == "otlp-jsonl")
+      otlp = std::make_unique<OtlpJsonWriter>(trace_base, o->format == "otlp"
+                                                              ? OtlpJsonWriter::Mode::kOneRequest
+                                                              : OtlpJsonWriter::Mode::kLines);
+    if (o->format == "jaeger") jaeger = std::make_unique<JaegerJsonWriter>(trace_base);
     if (o->format == "alibaba-csv") buf = std::string(kAlibabaCsvHeader) + "\n";
     for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) {
       if (o->format == "alibaba-csv") {
         append_alibaba_rows(g, n, o->base_ms, buf);
+      } else if (otlp) {
+        otlp->add(g, buf);
+      } else if (jaeger) {
+        jaeger->add(g, buf);
       } else {
         buf += graph_to_json(g);
         buf += '\n';
@@ -263,6 +282,11 @@ void add_export(CLI::App& app) {
         buf.clear();
       }
     });
+    if (o->format == "otlp" || o->format == "jaeger") {
+      if (otlp) otlp->finish(buf);
+      if (jaeger) jaeger->finish(buf);
+      buf += '\n';
+    }
     out.write(buf);
     out.close();
     if (o->output != "-")

@@ -1,4 +1,5 @@
 // Model subcommands (built only with libtorch): score.
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -7,7 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/validate.h"
+#include "corpus/corpus.h"
 #include "corpus/graph_source.h"
+#include "export/alibaba_csv.h"
+#include "generate/generator.h"
 #include "io/input_error.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
@@ -183,9 +188,79 @@ void add_merge(CLI::App& app) {
   });
 }
 
+void add_generate(CLI::App& app) {
+  struct Opts {
+    std::string model, adapter, out;
+    int64_t n = 10;
+    GenerateRequest req;
+    GeneratorOptions gen;
+    std::string service;
+    int64_t edges = 0, depth = 0, latency = -1;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c =
+      app.add_subcommand("generate",
+                         "generate call graphs layer by layer with a trained model (unconstrained "
+                         "decoding with retries; constrained decoding is next)");
+  c->add_option("--model", o->model, "trained model directory (full model or LoRA adapter)")
+      ->required();
+  c->add_option("--adapter", o->adapter, "LoRA adapter directory, when --model is the base");
+  c->add_option("-n", o->n, "graphs to generate")->capture_default_str();
+  c->add_option("--service", o->service, "service id (default: drawn from the training services)");
+  c->add_option("--edges", o->edges, "number of edges");
+  c->add_option("--depth", o->depth, "depth");
+  c->add_option("--latency", o->latency, "root latency in ms");
+  c->add_option("--temperature", o->gen.sampling.temperature, "0 = greedy")->capture_default_str();
+  c->add_option("--top-k", o->gen.sampling.top_k, "0 = off")->capture_default_str();
+  c->add_option("--top-p", o->gen.sampling.top_p, "1 = off")->capture_default_str();
+  c->add_option("--seed", o->gen.sampling.seed, "seed")->capture_default_str();
+  c->add_option("--batch", o->gen.batch, "layers decoded together")->capture_default_str();
+  c->add_option("--retries", o->gen.retries, "new attempts for a layer that fails")
+      ->capture_default_str();
+  c->add_option("-o,--output", o->out, "output: .jsonl (corpus) or .csv (Alibaba CallGraph)")
+      ->required();
+  c->callback([o] {
+    ModelBundle b = load_model_bundle(o->model, o->adapter);
+    GenerateRequest r;
+    if (!o->service.empty()) r.service = o->service;
+    if (o->edges > 0) r.num_edges = o->edges;
+    if (o->depth > 0) r.depth = o->depth;
+    if (o->latency >= 0) r.latency = o->latency;
+    RecursiveGenerator g(b, o->gen);
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<GeneratedGraph> gs = g.generate(
+        std::vector<GenerateRequest>(static_cast<size_t>(o->n), r), o->gen.sampling.seed);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bool csv = o->out.size() > 4 && o->out.compare(o->out.size() - 4, 4, ".csv") == 0;
+    AtomicFile out(o->out);
+    if (csv) out.write(std::string(kAlibabaCsvHeader) + "\n");
+    uint64_t complete = 0, valid = 0, i = 0;
+    for (auto& x : gs) {
+      if (!x.complete) continue;
+      ++complete;
+      valid += is_valid(validate(x.graph));
+      std::string line;
+      if (csv) {
+        append_alibaba_rows(x.graph, i++, 0, line);
+      } else {
+        line = graph_to_json(x.graph) + "\n";
+      }
+      out.write(line);
+    }
+    out.close();
+    std::fprintf(
+        stderr,
+        "generate: %zu requested, %llu complete, %llu valid (%.0f%%), %.2f graphs/s; wrote %s\n",
+        gs.size(), static_cast<unsigned long long>(complete),
+        static_cast<unsigned long long>(valid), gs.empty() ? 0.0 : 100.0 * valid / gs.size(),
+        gs.size() / std::max(s, 1e-9), o->out.c_str());
+  });
+}
+
 }  // namespace
 
 void add_model_commands(CLI::App& app) {
+  add_generate(app);
   add_score(app);
   add_train(app);
   add_merge(app);

@@ -304,16 +304,24 @@ std::string format_unit_body(const CallGraph& g, const std::vector<Unit>& units,
   return s;
 }
 
-std::string encode_recursive(const CallGraph& g, const RecursiveOptions& opt, Rng& rng) {
+std::vector<std::string> encode_recursive_units(const CallGraph& g, const RecursiveOptions& opt,
+                                                Rng& rng) {
   CallGraph c = g;
   if (!c.is_canonical()) c.canonicalize();
   std::vector<Unit> units = plan_units(c, rng);
-  std::string s;
+  std::vector<std::string> out;
   for (size_t u = 0; u < units.size(); ++u) {
-    s += format_conditions(units[u].cond, u == 0, opt, rng);
+    std::string s = format_conditions(units[u].cond, u == 0, opt, rng);
     s += '\n';
     s += format_unit_body(c, units, u, opt, rng);
+    out.push_back(std::move(s));
   }
+  return out;
+}
+
+std::string encode_recursive(const CallGraph& g, const RecursiveOptions& opt, Rng& rng) {
+  std::string s;
+  for (const std::string& u : encode_recursive_units(g, opt, rng)) s += u;
   return s;
 }
 

@@ -71,6 +71,10 @@ std::string format_unit_body(const CallGraph& g, const std::vector<Unit>& units,
                              const RecursiveOptions& opt, Rng& rng);
 
 std::string encode_recursive(const CallGraph& g, const RecursiveOptions& opt, Rng& rng);
+// The same text cut into units (condition line + body each): the units of a
+// graph are what generation produces one step at a time.
+std::vector<std::string> encode_recursive_units(const CallGraph& g, const RecursiveOptions& opt,
+                                                Rng& rng);
 
 // One parsed unit body: what a single generation step produces.
 struct ParsedUnit {

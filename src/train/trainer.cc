@@ -93,25 +93,32 @@ class Data {
       rng.shuffle(out.begin(), out.end());
       return out;
     }
-    // Pre-training: one token stream of BOS text EOS records, cut into
-    // context + 1 windows that overlap by one token.
-    std::vector<int32_t> stream;
-    for (size_t gi : order) {
-      std::string text =
-          cfg_.format == "tabular"
-              ? encode_tabular(graphs_[gi], {cfg_.shuffle, cfg_.p_drop}, rng)
-              : encode_recursive(graphs_[gi], {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency},
-                                 rng);
-      stream.push_back(bos);
-      for (int id : tok_.encode(text, false, false)) stream.push_back(id);
-      stream.push_back(eos);
-    }
+    // Pre-training: every record is BOS text EOS, its own sequence (cut into
+    // context + 1 windows when longer), so that nothing attends across
+    // records. Recursive: a record is one unit (condition line + layer),
+    // tokenized on its own, exactly as generation prompts and reads it (a
+    // layer is generated from its conditions alone).
     size_t w = static_cast<size_t>(cfg_.context);
-    for (size_t i = 0; i + 1 < stream.size(); i += w) {
-      Sequence seq;
-      seq.tokens.assign(stream.begin() + static_cast<long>(i),
-                        stream.begin() + static_cast<long>(std::min(stream.size(), i + w + 1)));
-      if (seq.tokens.size() >= 2) out.push_back(std::move(seq));
+    auto add = [&](const std::string& text) {
+      std::vector<int32_t> t;
+      t.push_back(bos);
+      for (int id : tok_.encode(text, false, false)) t.push_back(id);
+      t.push_back(eos);
+      for (size_t i = 0; i + 1 < t.size(); i += w) {
+        Sequence seq;
+        seq.tokens.assign(t.begin() + static_cast<long>(i),
+                          t.begin() + static_cast<long>(std::min(t.size(), i + w + 1)));
+        out.push_back(std::move(seq));
+      }
+    };
+    for (size_t gi : order) {
+      if (cfg_.format == "tabular") {
+        add(encode_tabular(graphs_[gi], {cfg_.shuffle, cfg_.p_drop}, rng));
+      } else {
+        for (const std::string& u : encode_recursive_units(
+                 graphs_[gi], {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency}, rng))
+          add(u);
+      }
     }
     return out;
   }

@@ -12,6 +12,9 @@
 //    temporary directory and renamed into place: a killed run leaves the
 //    previous checkpoint. resume continues from it and reaches the same loss
 //    at the same step as an uninterrupted run (tested).
+//  - Pre-training records are not packed across: each encoded graph
+//    (tabular) or each unit of the recursive encoding (condition line +
+//    layer, as generation produces it) is its own BOS ... EOS sequence.
 //  - The output directory holds what generation needs: the model (or the
 //    adapter plus a reference to its base), tokenizer.model, stats.json
 //    (corpus statistics and the rare-call/high-latency statistics), and

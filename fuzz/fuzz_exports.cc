@@ -1,0 +1,85 @@
+// libFuzzer target: OTLP JSON and Jaeger JSON (outside input) -> call graphs.
+//
+// The same bytes go to parse_otlp_json and to parse_jaeger_json.
+// Invariants (a violation traps):
+//  - the readers never throw or crash; a failure comes with a message;
+//  - parsed graphs have edges, in canonical order, with times that the
+//    writers accept (base + time within [0, kMaxEpochMs]);
+//  - every writer (OTLP, OTLP JSON Lines, Jaeger) takes the parsed graphs
+//    without throwing, and its output parses back to the same graphs (trace
+//    ids included, same order);
+//  - validate() and index() run on whatever graph was parsed.
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/call_graph.h"
+#include "core/validate.h"
+#include "export/jaeger.h"
+#include "export/otlp.h"
+
+#define FUZZ_CHECK(cond)                                                                        \
+  do {                                                                                          \
+    if (!(cond)) {                                                                              \
+      std::fprintf(stderr, "fuzz_exports: invariant failed at %s:%d: %s\n", __FILE__, __LINE__, \
+                   #cond);                                                                      \
+      __builtin_trap();                                                                         \
+    }                                                                                           \
+  } while (0)
+
+namespace {
+
+using Parser = bool (*)(std::string_view, std::vector<tracelm::CallGraph>*, std::string*, int64_t);
+
+void round_trip(const std::vector<tracelm::CallGraph>& graphs, const std::string& text,
+                Parser parse, const char* what) {
+  std::vector<tracelm::CallGraph> back;
+  std::string err;
+  bool ok = parse(text, &back, &err, tracelm::kDefaultBaseEpochMs);
+  if (!ok) std::fprintf(stderr, "fuzz_exports: %s round trip failed: %s\n", what, err.c_str());
+  FUZZ_CHECK(ok);
+  FUZZ_CHECK(back == graphs);
+}
+
+void check(std::string_view input, Parser parse) {
+  std::vector<tracelm::CallGraph> graphs;
+  std::string err;
+  if (!parse(input, &graphs, &err, tracelm::kDefaultBaseEpochMs)) {
+    FUZZ_CHECK(!err.empty());
+    return;
+  }
+  for (const tracelm::CallGraph& g : graphs) {
+    FUZZ_CHECK(!g.edges.empty());
+    FUZZ_CHECK(g.is_canonical());
+    for (const tracelm::Edge& e : g.edges)
+      for (int64_t t : {e.start_ms, e.finish_ms})
+        FUZZ_CHECK(t >= -tracelm::kDefaultBaseEpochMs &&
+                   t <= tracelm::kMaxEpochMs - tracelm::kDefaultBaseEpochMs);
+    (void)tracelm::validate(g);
+    FUZZ_CHECK(g.index().parent.size() == g.edges.size());
+  }
+  std::string otlp, lines, jaeger;
+  try {
+    otlp = tracelm::to_otlp_json(graphs);
+    lines = tracelm::to_otlp_json_lines(graphs);
+    jaeger = tracelm::to_jaeger_json(graphs);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz_exports: a writer threw: %s\n", e.what());
+    FUZZ_CHECK(false);
+  }
+  round_trip(graphs, otlp, tracelm::parse_otlp_json, "otlp");
+  round_trip(graphs, lines, tracelm::parse_otlp_json, "otlp lines");
+  round_trip(graphs, jaeger, tracelm::parse_jaeger_json, "jaeger");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  check(input, tracelm::parse_otlp_json);
+  check(input, tracelm::parse_jaeger_json);
+  return 0;
+}
