@@ -12,6 +12,7 @@
 #include "io/byte_source.h"
 #include "io/input_error.h"
 #include "io/line_reader.h"
+#include "util/json_text.h"
 
 namespace tracelm {
 
@@ -19,60 +20,6 @@ namespace {
 
 constexpr size_t kMaxCorpusLine = size_t{64} << 20;
 constexpr int kMaxNesting = 8;
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// Deepest bracket nesting outside strings; stops early past the limit.
-int nesting_depth(std::string_view s) {
-  int d = 0, best = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_str = false;
-      continue;
-    }
-    if (c == '"')
-      in_str = true;
-    else if (c == '[' || c == '{') {
-      best = std::max(best, ++d);
-      if (best > kMaxNesting) return best;
-    } else if (c == ']' || c == '}')
-      --d;
-  }
-  return best;
-}
 
 }  // namespace
 
@@ -111,7 +58,8 @@ std::optional<CallGraph> parse_graph_json(std::string_view line, std::string* er
     return std::nullopt;
   };
   if (line.size() > kMaxCorpusLine) return fail("line longer than 64 MiB");
-  if (nesting_depth(line) > kMaxNesting) return fail("JSON nested too deeply for a call graph");
+  if (json_nesting_depth(line, kMaxNesting) > kMaxNesting)
+    return fail("JSON nested too deeply for a call graph");
   nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
   if (j.is_discarded()) return fail("not valid JSON");
   if (!j.is_object()) return fail("expected a JSON object {\"service\":..., \"edges\":[...]}");

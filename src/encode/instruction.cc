@@ -209,12 +209,7 @@ std::vector<InstructionSample> encode_instruction(const CallGraph& graph,
       s.answer = "<layer>\n<edges>\n";
       for (size_t i : unit.edges) {
         const Edge& ed = g.edges[i];
-        EdgeText t;
-        t.edge_id = std::to_string(ed.id.last());
-        t.destination = ed.callee;
-        t.type = std::string(call_type_name(ed.type));
-        t.start_ms = ed.start_ms;
-        t.finish_ms = ed.finish_ms;
+        EdgeText t = edge_text(ed, /*tabular=*/false);
         s.answer += format_edge(t, shuf);
         s.answer += '\n';
         body.edges.push_back(std::move(t));
@@ -263,18 +258,7 @@ bool parse_instruction(std::string_view text, ParsedInstruction* out, ParseError
   if (open == "<layer>") {
     u.kind = Unit::Kind::kLayer;
     close = "</layer>";
-    if (sc.done() || sc.next() != "<edges>") return fail("expected '<edges>'");
-    while (true) {
-      if (sc.done()) return fail("expected '</edges>' before the end of the text");
-      std::string_view l = sc.next();
-      if (l == "</edges>") break;
-      EdgeText t;
-      int64_t k;
-      if (!parse_edge(l, false, &t, &e)) return fail(e);
-      if (!parse_int(t.edge_id, &k) || k < 0) return fail("edge_id is not a non-negative integer");
-      u.edges.push_back(std::move(t));
-    }
-    if (u.edges.empty()) return fail("a layer without edges");
+    if (!parse_layer_edges(sc, &u.edges, err)) return false;
   } else if (open == "<split>") {
     u.kind = Unit::Kind::kSplit;
     close = "</split>";

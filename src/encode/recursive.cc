@@ -289,13 +289,7 @@ std::string format_unit_body(const CallGraph& g, const std::vector<Unit>& units,
   s += "<layer>\n<edges>\n";
   for (size_t i : unit.edges) {
     const Edge& e = g.edges[i];
-    EdgeText t;
-    t.edge_id = std::to_string(e.id.last());
-    t.destination = e.callee;
-    t.type = std::string(call_type_name(e.type));
-    t.start_ms = e.start_ms;
-    t.finish_ms = e.finish_ms;
-    s += format_edge(t, opt.shuffle ? &rng : nullptr);
+    s += format_edge(edge_text(e, /*tabular=*/false), opt.shuffle ? &rng : nullptr);
     s += '\n';
   }
   s += "</edges>\n";
@@ -325,6 +319,29 @@ std::string encode_recursive(const CallGraph& g, const RecursiveOptions& opt, Rn
   return s;
 }
 
+bool parse_layer_edges(LineScanner& sc, std::vector<EdgeText>* edges, ParseError* err) {
+  std::string e;
+  auto fail = [&](std::string what) {
+    *err = ParseError{std::move(what), sc.line_offset()};
+    return false;
+  };
+  edges->clear();
+  if (sc.done() || sc.next() != "<edges>") return fail("expected '<edges>'");
+  while (true) {
+    if (sc.done()) return fail("expected '</edges>' before the end of the text");
+    std::string_view line = sc.next();
+    if (line == "</edges>") break;
+    EdgeText t;
+    if (!parse_edge(line, /*want_source=*/false, &t, &e)) return fail(e);
+    int64_t k;
+    if (!parse_int(t.edge_id, &k) || k < 0)
+      return fail("edge_id '" + t.edge_id.substr(0, 40) + "' is not a non-negative integer");
+    edges->push_back(std::move(t));
+  }
+  if (edges->empty()) return fail("a layer without edges");
+  return true;
+}
+
 bool parse_unit_body(LineScanner& sc, ParsedUnit* out, ParseError* err) {
   *out = ParsedUnit{};
   std::string e;
@@ -338,19 +355,7 @@ bool parse_unit_body(LineScanner& sc, ParsedUnit* out, ParseError* err) {
   if (open == "<layer>") {
     out->kind = Unit::Kind::kLayer;
     close = "</layer>";
-    if (sc.done() || sc.next() != "<edges>") return fail("expected '<edges>'");
-    while (true) {
-      if (sc.done()) return fail("expected '</edges>' before the end of the text");
-      std::string_view line = sc.next();
-      if (line == "</edges>") break;
-      EdgeText t;
-      if (!parse_edge(line, /*want_source=*/false, &t, &e)) return fail(e);
-      int64_t k;
-      if (!parse_int(t.edge_id, &k) || k < 0)
-        return fail("edge_id '" + t.edge_id.substr(0, 40) + "' is not a non-negative integer");
-      out->edges.push_back(std::move(t));
-    }
-    if (out->edges.empty()) return fail("a layer without edges");
+    if (!parse_layer_edges(sc, &out->edges, err)) return false;
   } else if (open == "<split>") {
     out->kind = Unit::Kind::kSplit;
     close = "</split>";

@@ -82,6 +82,9 @@ struct ParsedUnit {
   std::vector<EdgeText> edges;                        // layer only; edge_id is an integer string
   std::vector<std::pair<uint64_t, Attributes>> subs;  // announced child conditions
 };
+// Parses "<edges>" ... "</edges>" (5-phrase edges with integer ids) at the
+// scanner: the part of a layer before its subgraphs.
+bool parse_layer_edges(LineScanner& sc, std::vector<EdgeText>* edges, ParseError* err);
 // Parses "<layer>...</layer>" or "<split>...</split>" at the scanner.
 bool parse_unit_body(LineScanner& sc, ParsedUnit* out, ParseError* err);
 

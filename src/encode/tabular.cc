@@ -19,14 +19,7 @@ std::string encode_tabular(const CallGraph& g, const EncodeOptions& opt, Rng& rn
   s += format_attributes(a, opt.shuffle || opt.p_drop > 0 ? &rng : nullptr, opt.p_drop, {"id"});
   s += "\n<edges>\n";
   for (const Edge& e : g.edges) {
-    EdgeText t;
-    t.source = e.caller;
-    t.edge_id = e.id.str();
-    t.destination = e.callee;
-    t.type = std::string(call_type_name(e.type));
-    t.start_ms = e.start_ms;
-    t.finish_ms = e.finish_ms;
-    s += format_edge(t, opt.shuffle ? &rng : nullptr);
+    s += format_edge(edge_text(e, /*tabular=*/true), opt.shuffle ? &rng : nullptr);
     s += '\n';
   }
   s += "</edges>\n";

@@ -50,6 +50,17 @@ bool parse_int(std::string_view s, int64_t* out) {
          !(s.size() > 1 && s[0] == '0') && !(s.size() > 2 && s[0] == '-' && s[1] == '0');
 }
 
+EdgeText edge_text(const Edge& e, bool tabular) {
+  EdgeText t;
+  if (tabular) t.source = e.caller;
+  t.edge_id = tabular ? e.id.str() : std::to_string(e.id.last());
+  t.destination = e.callee;
+  t.type = std::string(call_type_name(e.type));
+  t.start_ms = e.start_ms;
+  t.finish_ms = e.finish_ms;
+  return t;
+}
+
 std::string format_edge(const EdgeText& e, Rng* shuffle) {
   std::array<Phrase, kNumPhrases> order{kSource, kEdgeId, kType, kDestination, kStart, kFinish};
   size_t n = 0;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/call_graph.h"
 #include "util/rng.h"
 
 namespace tracelm {
@@ -35,6 +36,10 @@ struct EdgeText {
   std::string type;
   int64_t start_ms = 0, finish_ms = 0;
 };
+
+// The text fields of an edge: tabular (source, full dot-decimal id) or
+// recursive (no source, the last id component).
+EdgeText edge_text(const Edge& e, bool tabular);
 
 // "(source is USER,edge_id is 0,...)" with the phrases in a shuffled order
 // when `shuffle` (else the fixed order source, edge_id, type, destination,

@@ -45,11 +45,12 @@
 // file does not matter. Resource, scope, name, kind and parentSpanId are
 // checked for shape only (rpc.id is authoritative).
 //
-// What is lost: nothing for graphs with edges whose edges are in canonical
-// order and unique rpc ids; parse(to_otlp_json(gs)) == gs, trace ids
-// included. A graph without edges has no spans and is not written; sub-
-// millisecond times from other producers are truncated to the millisecond;
-// repeated rpc ids (invalid graphs) come back sorted by content.
+// What is lost: nothing for graphs that have edges, in canonical order, with
+// distinct rpc ids (every ingested graph): parse(to_otlp_json(gs)) == gs,
+// trace ids included, when read with the base they were written with. A graph
+// without edges has no spans and is not written; edges out of canonical order
+// come back sorted; repeated rpc ids (invalid graphs) come back sorted by
+// content; sub-millisecond times from other producers are truncated.
 //
 // Readers take outside input: nesting deeper than kMaxTraceJsonDepth is
 // rejected before parsing; errors are returned as messages naming the span

@@ -56,30 +56,6 @@ bool parse_ms(std::string_view s, int64_t* out) {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
-    if (n < 0 || c > 0xf4 || end - p <= n) return false;
-    uint32_t cp = c & (0x3f >> n);
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    p += n + 1;
-  }
-  return true;
-}
-
 std::string_view row_reject_code(RowReject r) { return kRejectCodes[static_cast<int>(r)]; }
 
 std::optional<ColumnMap> map_header(const std::vector<std::string_view>& fields,

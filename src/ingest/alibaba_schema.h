@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/call_graph.h"
+#include "util/json_text.h"  // is_valid_utf8
 
 namespace tracelm {
 
@@ -66,8 +67,6 @@ struct RawRow {
 // Parses one row's fields. When `keep_missing` is true (validation mode),
 // rows with a missing um/dm or an unknown type are kept (the graph will show
 // the violation); only unparseable rows are rejected.
-// True when s is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
-bool is_valid_utf8(std::string_view s);
 
 RowReject parse_row(const std::vector<std::string_view>& fields, const ColumnMap& cols,
                     bool keep_missing, RawRow* row);

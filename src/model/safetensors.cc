@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "io/input_error.h"
+#include "util/json_text.h"
 
 static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian; this host is not");
@@ -61,30 +62,6 @@ std::string shown(std::string_view s) {
   return out + "'";
 }
 
-// Deepest bracket nesting outside strings; stops early past the limit.
-int nesting_depth(std::string_view s) {
-  int d = 0, best = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_str = false;
-      continue;
-    }
-    if (c == '"')
-      in_str = true;
-    else if (c == '[' || c == '{') {
-      best = std::max(best, ++d);
-      if (best > kMaxNesting) return best;
-    } else if (c == ']' || c == '}')
-      --d;
-  }
-  return best;
-}
-
 // nlohmann's message without its "[json.exception...] parse error at ...: "
 // prefix, cut short, in ASCII (it quotes the offending bytes).
 std::string json_reason(const nlohmann::json::exception& e) {
@@ -113,7 +90,7 @@ std::string json_reason(const nlohmann::json::exception& e) {
 // rejected (nlohmann would keep the last one silently). Throws InputError.
 json parse_json_strict(const std::string& file, std::string_view text, uint64_t base_offset,
                        const char* what) {
-  if (nesting_depth(text) > kMaxNesting)
+  if (json_nesting_depth(text, kMaxNesting) > kMaxNesting)
     throw InputError(
         file, 0,
         std::string(what) + " is nested more than " + std::to_string(kMaxNesting) + " levels deep");
