@@ -106,11 +106,11 @@ int main(int argc, char** argv) {
     t = now();
     for (size_t i = 0; i < k; ++i) {
       const CallGraph& p = val[i % val.size()];
-      GenerateRequest r;
+      BaselineRequest r;
       r.service = p.service;
       r.num_edges = static_cast<int64_t>(p.num_edges());
       r.depth = p.depth();
-      GenerateResult res = m.generate(rng, r);
+      BaselineResult res = m.generate(rng, r);
       matched += res.matched;
       attempts += static_cast<size_t>(res.attempts);
     }

@@ -137,13 +137,13 @@ TEST(Baseline, MalformedModelIsAnError) {
 TEST(Baseline, Conditioning) {
   ProbabilisticModel m = fit_probabilistic(tiny_corpus());
   Rng rng(3);
-  GenerateRequest r;
+  BaselineRequest r;
   r.service = "S_1";
   r.num_edges = 4;
   r.depth = 3;
   int matched = 0;
   for (int i = 0; i < 50; ++i) {
-    GenerateResult res = m.generate(rng, r);
+    BaselineResult res = m.generate(rng, r);
     EXPECT_EQ(res.graph.service, "S_1");
     if (res.matched) {
       ++matched;
@@ -155,12 +155,12 @@ TEST(Baseline, Conditioning) {
   // Impossible targets: closest kept, not matched, attempts capped.
   r.num_edges = 50;
   r.max_attempts = 100;
-  GenerateResult res = m.generate(rng, r);
+  BaselineResult res = m.generate(rng, r);
   EXPECT_FALSE(res.matched);
   EXPECT_EQ(res.attempts, 100);
   EXPECT_EQ(res.graph.num_edges(), 4u);
   // An unknown service keeps its id; the root comes from all services.
-  GenerateRequest u;
+  BaselineRequest u;
   u.service = "S_new";
   CallGraph g = m.generate(rng, u).graph;
   EXPECT_EQ(g.service, "S_new");
@@ -196,7 +196,7 @@ TEST(Baseline, RealDataThousandsOfGraphsAllStrictlyValid) {
   // Conditioned on every training service, still valid.
   std::vector<CallGraph> cond;
   for (size_t i = 0; i < train.size(); i += 3) {
-    GenerateRequest r;
+    BaselineRequest r;
     r.service = train[i].service;
     r.num_edges = static_cast<int64_t>(train[i].num_edges());
     r.depth = train[i].depth();

@@ -191,7 +191,7 @@ CallGraph ProbabilisticModel::sample_once(Rng& rng, const Service* svc,
   return g;
 }
 
-GenerateResult ProbabilisticModel::generate(Rng& rng, const GenerateRequest& req) const {
+BaselineResult ProbabilisticModel::generate(Rng& rng, const BaselineRequest& req) const {
   if (services_.empty() || all_roots_.total() == 0)
     throw std::logic_error("probabilistic model fitted on no graphs");
   const Service* svc = nullptr;
@@ -202,7 +202,7 @@ GenerateResult ProbabilisticModel::generate(Rng& rng, const GenerateRequest& req
     if (it != service_index_.end()) svc = &services_[it->second];
   }
   const bool targets = req.num_edges || req.depth;
-  GenerateResult best;
+  BaselineResult best;
   int64_t best_dist = -1;
   const int attempts = targets ? std::max(1, req.max_attempts) : 1;
   for (int a = 1; a <= attempts; ++a) {

@@ -78,14 +78,14 @@ class Categorical {
   std::map<int64_t, uint64_t> pending_;  // counts added since the last freeze()
 };
 
-struct GenerateRequest {
+struct BaselineRequest {
   std::optional<std::string> service;
   std::optional<int64_t> num_edges;
   std::optional<int> depth;
   int max_attempts = 200;  // rejection sampling cap when num_edges/depth are set
 };
 
-struct GenerateResult {
+struct BaselineResult {
   CallGraph graph;
   bool matched = true;  // false when targets were set and no attempt met them
   int attempts = 1;
@@ -94,7 +94,7 @@ struct GenerateResult {
 class ProbabilisticModel {
  public:
   // Draws one graph. Throws std::logic_error when the model was fitted on no graphs.
-  GenerateResult generate(Rng& rng, const GenerateRequest& req = {}) const;
+  BaselineResult generate(Rng& rng, const BaselineRequest& req = {}) const;
   CallGraph generate_graph(Rng& rng) const { return generate(rng).graph; }
 
   bool has_service(const std::string& s) const { return service_index_.count(s) != 0; }

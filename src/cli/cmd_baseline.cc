@@ -90,17 +90,17 @@ void add_generate(CLI::App& parent) {
   c->callback([o, n, like] {
     if (!*n && !*like) throw CLI::RequiredError("-n or --like");
     ProbabilisticModel m = ProbabilisticModel::load(o->model);
-    std::vector<GenerateRequest> prompts;
+    std::vector<BaselineRequest> prompts;
     if (!o->like.empty()) {
       for_each_graph(o->like, CsvMode::kClean, [&](CallGraph&& g) {
-        GenerateRequest r;
+        BaselineRequest r;
         r.service = g.service;
         r.num_edges = static_cast<int64_t>(g.num_edges());
         r.depth = g.depth();
         prompts.push_back(r);
       });
     } else {
-      GenerateRequest r;
+      BaselineRequest r;
       if (!o->service.empty()) {
         r.service = o->service;
         if (!m.has_service(o->service) && !o->quiet)
@@ -115,9 +115,9 @@ void add_generate(CLI::App& parent) {
     CorpusWriter w(o->output);
     uint64_t unmatched = 0, targeted = 0;
     auto t0 = std::chrono::steady_clock::now();
-    for (GenerateRequest& r : prompts) {
+    for (BaselineRequest& r : prompts) {
       r.max_attempts = o->attempts;
-      GenerateResult res = m.generate(rng, r);
+      BaselineResult res = m.generate(rng, r);
       if (r.num_edges || r.depth) ++targeted;
       if (!res.matched) ++unmatched;
       w.write(res.graph);
