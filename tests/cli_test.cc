@@ -86,12 +86,13 @@ TEST(Cli, BadInputGivesAClearErrorAndStatus2) {
 
 TEST(Cli, DemoRunsOnTheBuiltInSyntheticSample) {
   TempDir tmp;
-  auto r = run_tracelm("demo --out " + tmp.file("demo"));
+  auto r = run_tracelm("demo --train-minutes 0 --out " + tmp.file("demo"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("SYNTHETIC"), std::string::npos);
   auto train = load_corpus(tmp.file("demo/corpus.jsonl"));
   EXPECT_GT(train.size(), 100u);
-  EXPECT_NE(r.out.find("[5/5]"), std::string::npos);
+  EXPECT_NE(r.out.find("[7/7]"), std::string::npos);
+  EXPECT_NE(r.out.find("popular-call KL"), std::string::npos) << r.out;
 }
 
 }  // namespace
@@ -102,7 +103,7 @@ namespace {
 
 TEST(Cli, EncodeWritesEachFormatAndItDecodes) {
   TempDir tmp;
-  auto r = run_tracelm("demo --out " + tmp.file("d"));
+  auto r = run_tracelm("demo --train-minutes 0 --out " + tmp.file("d"));
   ASSERT_EQ(r.status, 0) << r.out;
   std::string corpus = tmp.file("d/corpus.jsonl");
   size_t graphs = load_corpus(corpus).size();

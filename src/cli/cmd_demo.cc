@@ -7,11 +7,15 @@
 #include <cstdio>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 
+#include "baseline/probabilistic.h"
 #include "cli/commands.h"
 #include "core/validate.h"
 #include "corpus/corpus.h"
+#include "eval/metrics.h"
 #include "export/alibaba_csv.h"
 #include "ingest/ingest.h"
 #include "sample/synthetic_raw.h"
@@ -24,6 +28,8 @@ void add_demo(CLI::App& app) {
     std::vector<std::string> data;
     std::string out = "tracelm-demo";
     uint64_t seed = 1;
+    double train_minutes = 2;
+    int64_t generate = 30;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
@@ -31,6 +37,11 @@ void add_demo(CLI::App& app) {
   c->add_option("--data", o->data, "CallGraph files to use instead of the built-in sample");
   c->add_option("--out", o->out, "output directory")->capture_default_str();
   c->add_option("--seed", o->seed, "seed of the built-in sample")->capture_default_str();
+  c->add_option("--train-minutes", o->train_minutes,
+                "time budget of the model training step (0 skips it)")
+      ->capture_default_str();
+  c->add_option("--generate", o->generate, "graphs the trained model generates")
+      ->capture_default_str();
   c->callback([o] {
     ::mkdir(o->out.c_str(), 0755);
     std::vector<std::string> inputs = o->data;
@@ -42,14 +53,14 @@ void add_demo(CLI::App& app) {
       f.write(synthetic_raw_csv(so));
       f.close();
       std::printf(
-          "[1/5] no --data given: wrote a SYNTHETIC raw sample (%d traces, %d services, seed %llu) "
+          "[1/7] no --data given: wrote a SYNTHETIC raw sample (%d traces, %d services, seed %llu) "
           "to %s\n      (tracelm ships no real traces; pass --data CallGraph_*.tar.gz for real "
           "ones, see scripts/fetch-alibaba)\n",
           so.traces, so.services, static_cast<unsigned long long>(so.seed), raw.c_str());
       inputs = {raw};
     } else {
       inputs = expand_inputs(inputs);
-      std::printf("[1/5] using %zu input file(s)\n", inputs.size());
+      std::printf("[1/7] using %zu input file(s)\n", inputs.size());
     }
     std::string train_path = o->out + "/corpus.jsonl", val_path = o->out + "/corpus.val.jsonl";
     CorpusWriter train(train_path), val(val_path);
@@ -66,7 +77,7 @@ void add_demo(CLI::App& app) {
     train.close();
     val.close();
     std::printf(
-        "[2/5] ingest: %llu rows -> %llu traces -> %llu graphs kept (%llu train, %llu "
+        "[2/7] ingest: %llu rows -> %llu traces -> %llu graphs kept (%llu train, %llu "
         "validation)\n",
         static_cast<unsigned long long>(st.rows_read), static_cast<unsigned long long>(st.traces),
         static_cast<unsigned long long>(st.graphs_kept),
@@ -83,17 +94,80 @@ void add_demo(CLI::App& app) {
       cs.add(g);
       append_alibaba_rows(g, n++, 0, csv);
     });
-    std::printf("[3/5] validate: %llu of %llu training graphs valid\n",
+    std::printf("[3/7] validate: %llu of %llu training graphs valid\n",
                 static_cast<unsigned long long>(vs.valid_graphs),
                 static_cast<unsigned long long>(vs.graphs));
-    std::printf("[4/5] stats of the training corpus:\n%s", cs.to_text(5).c_str());
+    std::printf("[4/7] stats of the training corpus:\n%s", cs.to_text(5).c_str());
     std::string csv_path = o->out + "/corpus.alibaba.csv";
     AtomicFile f(csv_path);
     f.write(csv);
     f.close();
-    std::printf("[5/5] exported the training corpus as Alibaba CSV: %s\n", csv_path.c_str());
-    std::printf("outputs in %s/: corpus.jsonl, corpus.val.jsonl, corpus.alibaba.csv\n",
-                o->out.c_str());
+    std::printf("[5/7] exported the training corpus as Alibaba CSV: %s\n", csv_path.c_str());
+
+    // Baseline and realism metrics against the held-out graphs.
+    std::vector<CallGraph> train_graphs = load_corpus(train_path),
+                           val_graphs = load_corpus(val_path);
+    if (val_graphs.empty()) {
+      std::printf("no validation graphs: skipping the evaluation\n");
+      return;
+    }
+    GraphSetProfile real;
+    for (const CallGraph& g : val_graphs) real.add(g);
+    TrainingIndex index;
+    for (const CallGraph& g : train_graphs) index.add(g);
+    ProbabilisticModel prob = fit_probabilistic(train_graphs);
+    Rng rng(o->seed);
+    std::vector<CallGraph> prob_graphs;
+    for (size_t i = 0; i < val_graphs.size() * 10; ++i)
+      prob_graphs.push_back(prob.generate(rng).graph);
+    std::vector<RealismReport> reports;
+    reports.push_back(RealismReport::compute("probabilistic", real, prob_graphs, &index));
+    std::printf("[6/7] probabilistic baseline: fitted on %zu graphs, generated %zu\n",
+                train_graphs.size(), prob_graphs.size());
+#ifdef TRACELM_WITH_TORCH
+    if (o->train_minutes > 0) {
+      std::printf(
+          "[7/7] training a tiny Llama for %.1f min, then generating %lld graphs "
+          "(unconstrained decoding)\n",
+          o->train_minutes, static_cast<long long>(o->generate));
+      std::vector<CallGraph> llm = demo_train_and_generate(train_path, val_path, o->out + "/model",
+                                                           o->train_minutes, o->generate, o->seed);
+      std::printf("      %zu of %lld generated graphs complete\n", llm.size(),
+                  static_cast<long long>(o->generate));
+      if (!llm.empty())
+        reports.push_back(RealismReport::compute("tracelm-tiny", real, llm, &index));
+    }
+#else
+    std::printf("[7/7] built without libtorch: no model training\n");
+#endif
+    std::printf("\nrealism against %zu held-out graphs (docs/metrics.md):\n", val_graphs.size());
+    std::printf("  %-28s", "");
+    for (auto& r : reports) std::printf(" %16s", r.name.c_str());
+    std::printf("\n  %-28s", "graphs");
+    for (auto& r : reports)
+      std::printf(" %16llu", static_cast<unsigned long long>(r.validity.graphs));
+    std::printf("\n  %-28s", "valid");
+    for (auto& r : reports) std::printf(" %15.1f%%", 100 * r.validity_rate());
+    std::printf("\n  %-28s", "popular-call KL");
+    for (auto& r : reports) std::printf(" %16.3f", r.popular.kl);
+    for (size_t k = 0; k < reports[0].heavy_hitters.size() && k < 3; ++k) {
+      std::printf("\n  heavy hitters K=%-11zu", reports[0].heavy_hitters[k].k);
+      for (auto& r : reports)
+        std::printf(" %15.1f%%",
+                    k < r.heavy_hitters.size() ? 100 * r.heavy_hitters[k].accuracy : 0.0);
+    }
+    for (const char* m : {"in_degree", "out_degree", "response_time"}) {
+      std::printf("\n  EMD %-24s", m);
+      for (auto& r : reports)
+        std::printf(" %16.3f", r.find_emd(m) ? r.find_emd(m)->normalized : 0.0);
+    }
+    std::printf("\n");
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (auto& r : reports) j.push_back(r.to_json());
+    AtomicFile mf(o->out + "/metrics.json");
+    mf.write(j.dump(2) + "\n");
+    mf.close();
+    std::printf("metrics: %s/metrics.json\n", o->out.c_str());
   });
 }
 

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -258,6 +259,47 @@ void add_generate(CLI::App& app) {
 }
 
 }  // namespace
+
+std::vector<CallGraph> demo_train_and_generate(const std::string& train_path,
+                                               const std::string& val_path,
+                                               const std::string& out_dir, double minutes,
+                                               int64_t n, uint64_t seed) {
+  std::vector<CallGraph> train = load_corpus(train_path), val = load_corpus(val_path);
+  TrainStart start;
+  start.preset = "tiny";
+  TrainConfig cfg;
+  cfg.context = 256;
+  cfg.batch = 16;
+  cfg.micro_batch = 8;
+  cfg.lr = 2e-3;
+  cfg.warmup = 20;
+  cfg.epochs = 1000;  // bounded by the time budget
+  cfg.max_steps = 100000;
+  cfg.time_budget_s = minutes * 60;
+  cfg.eval_every = 50;
+  cfg.save_every = 200;
+  cfg.seed = seed;
+  TrainResult r = train_model(train, val, start, cfg, out_dir);
+  std::printf("      trained %lld steps: validation loss %.3f -> %.3f, %.0f tokens/s (%s)\n",
+              static_cast<long long>(r.steps), r.first_val_loss, r.final_val_loss, r.tokens_per_s,
+              out_dir.c_str());
+  ModelBundle b = load_model_bundle(out_dir);
+  GeneratorOptions go;
+  go.sampling.seed = seed;
+  RecursiveGenerator gen(b, go);
+  std::vector<CallGraph> out;
+  std::map<std::string, int> why;
+  for (auto& g : gen.generate(std::vector<GenerateRequest>(static_cast<size_t>(n)), seed)) {
+    if (g.complete) {
+      out.push_back(std::move(g.graph));
+    } else {
+      ++why[g.error.substr(0, g.error.find(" '"))];
+    }
+  }
+  for (auto& [reason, count] : why)
+    std::printf("      failed after retries: %d x %s\n", count, reason.c_str());
+  return out;
+}
 
 void add_model_commands(CLI::App& app) {
   add_generate(app);

@@ -6,6 +6,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
+#include "core/call_graph.h"
+
 namespace tracelm::cli {
 
 struct ExitCode {
@@ -21,6 +26,12 @@ void add_demo(CLI::App& app);
 void add_encode(CLI::App& app);
 // Model commands (score, ...); only in builds with libtorch (TRACELM_WITH_TORCH).
 void add_model_commands(CLI::App& app);
+// The model half of `tracelm demo`: trains a tiny model for a bounded time on
+// train_path, generates n graphs, returns them (libtorch builds only).
+std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train_path,
+                                                        const std::string& val_path,
+                                                        const std::string& out_dir, double minutes,
+                                                        int64_t n, uint64_t seed);
 void add_tokenizer(CLI::App& app);
 void add_baseline(CLI::App& app);
 void add_evaluate(CLI::App& app);
