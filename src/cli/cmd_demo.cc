@@ -136,6 +136,8 @@ void add_demo(CLI::App& app) {
                   static_cast<long long>(o->generate));
       if (!llm.empty())
         reports.push_back(RealismReport::compute("tracelm-tiny", real, llm, &index));
+    } else {
+      std::printf("[7/7] model training skipped (--train-minutes 0)\n");
     }
 #else
     std::printf("[7/7] built without libtorch: no model training\n");
