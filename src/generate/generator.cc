@@ -5,12 +5,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "io/input_error.h"
+#include "io/json_file.h"
 
 namespace tracelm {
 
@@ -19,16 +18,6 @@ namespace {
 bool file_exists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw InputError(path, 0, "cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded()) throw InputError(path, 0, "not valid JSON");
-  return j;
 }
 
 uint64_t mix(uint64_t a, uint64_t b) {
@@ -60,7 +49,7 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
   std::string adapter_dir = adapter;
   if (adapter_dir.empty() && file_exists(dir + "/adapter_config.json")) adapter_dir = dir;
   if (!adapter_dir.empty() && !file_exists(dir + "/config.json")) {
-    nlohmann::json a = read_json(adapter_dir + "/adapter_config.json");
+    nlohmann::json a = read_json_file(adapter_dir + "/adapter_config.json");
     std::string base = a.value("base_model_name_or_path", "");
     if (base.empty())
       throw InputError(adapter_dir + "/adapter_config.json", 0,
@@ -77,7 +66,7 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
   std::string stats =
       file_exists(dir + "/stats.json") ? dir + "/stats.json" : adapter_dir + "/stats.json";
   if (file_exists(stats)) {
-    nlohmann::json j = read_json(stats);
+    nlohmann::json j = read_json_file(stats);
     if (j.contains("conditions")) b.stats = ConditionStats::from_json(j["conditions"]);
     if (j.contains("corpus") && j["corpus"].contains("top_services"))
       for (auto& s : j["corpus"]["top_services"])

@@ -1,9 +1,7 @@
 #include "model/config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "io/input_error.h"
+#include "io/json_file.h"
 
 namespace tracelm {
 
@@ -75,12 +73,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& file)
 }
 
 LlamaConfig load_llama_config(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw InputError(path, 0, "cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded()) throw InputError(path, 0, "not valid JSON");
+  nlohmann::json j = read_json_file(path);
   try {
     return parse_llama_config(j, path);
   } catch (const nlohmann::json::exception& e) {

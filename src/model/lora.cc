@@ -1,11 +1,9 @@
 // LoRA adapters on the Llama projections, in the PEFT on-disk layout.
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "corpus/corpus.h"
 #include "io/input_error.h"
+#include "io/json_file.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
 
@@ -106,12 +104,7 @@ void save_lora(const Llama& model, const LoraConfig& c, const std::string& dir,
 
 LoraConfig load_lora(Llama& m, const std::string& dir) {
   std::string cfg_path = dir + "/adapter_config.json";
-  std::ifstream f(cfg_path);
-  if (!f) throw InputError(cfg_path, 0, "cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded()) throw InputError(cfg_path, 0, "not valid JSON");
+  nlohmann::json j = read_json_file(cfg_path);
   LoraConfig c = LoraConfig::from_json(j, cfg_path);
   add_lora(m, c, 0);
   std::string path = dir + "/adapter_model.safetensors";

@@ -18,6 +18,7 @@
 #include "encode/tabular.h"
 #include "ingest/ingest.h"
 #include "io/input_error.h"
+#include "io/json_file.h"
 #include "model/safetensors.h"
 #include "stats/stats.h"
 #include "tokenizer/tokenizer.h"
@@ -345,8 +346,7 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
   TrainResult res;
   res.output_dir = out;
   if (resume && exists(ckpt + "/state.json")) {
-    std::ifstream f(ckpt + "/state.json");
-    nlohmann::json st = nlohmann::json::parse(f);
+    nlohmann::json st = read_json_file(ckpt + "/state.json");
     step = st.at("step").get<int64_t>();
     epoch = st.at("epoch").get<int64_t>();
     cursor = st.at("cursor").get<int64_t>();
