@@ -19,6 +19,7 @@
 
 #include "io/input_error.h"
 #include "util/json_text.h"
+#include "util/path.h"
 
 static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian; this host is not");
@@ -180,18 +181,6 @@ bool shape_bytes(const std::vector<int64_t>& shape, size_t elem_size, uint64_t* 
   *numel = n;
   *nbytes = b;
   return true;
-}
-
-std::string dir_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 bool is_dir(const std::string& p) {

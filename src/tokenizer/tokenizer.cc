@@ -19,6 +19,7 @@
 
 #include "io/input_error.h"
 #include "tokenizer/spm_backend.h"
+#include "util/path.h"
 
 namespace tracelm {
 
@@ -91,18 +92,6 @@ class SampledLines {
   size_t max_len_;
   std::mt19937_64 rng_;
 };
-
-std::string dir_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 // Writes a temporary file beside `path`, then renames it over `path`.
 void write_file_atomically(const std::string& path, const std::string& data) {
