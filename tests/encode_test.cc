@@ -462,5 +462,28 @@ TEST(Tabular, DecoderReportsWhereTheTextIsWrong) {
   EXPECT_NE(err.what.find("</edges>"), std::string::npos);
 }
 
+// Every proper prefix of a valid sample (cut at a line end) is rejected with
+// a message and an offset inside the text (fuzz_encodings found one that
+// failed with an empty message).
+TEST(Instruction, TruncatedSamplesFailWithAMessage) {
+  CallGraph g;
+  g.service = "S_1";
+  g.edges = {{*RpcId::parse("0"), "USER", "MS_1", CallType::kHttp, 0, 100},
+             {*RpcId::parse("0.1"), "MS_1", "MS_2", CallType::kRpc, 1, 50},
+             {*RpcId::parse("0.1.1"), "MS_2", "MS_3", CallType::kDb, 2, 3}};
+  Rng rng(3);
+  for (auto& s : encode_instruction(g, nullptr, {}, rng)) {
+    std::string text = s.question + s.answer;
+    for (size_t cut = 0; cut < text.size(); ++cut) {
+      if (cut > 0 && text[cut - 1] != '\n') continue;
+      ParsedInstruction p;
+      ParseError err;
+      ASSERT_FALSE(parse_instruction(std::string_view(text).substr(0, cut), &p, &err)) << cut;
+      EXPECT_FALSE(err.what.empty()) << "cut at " << cut;
+      EXPECT_LE(err.offset, cut);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tracelm

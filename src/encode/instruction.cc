@@ -240,7 +240,8 @@ bool parse_instruction(std::string_view text, ParsedInstruction* out, ParseError
   };
   if (sc.next() != kQuestionHead) return fail("expected the '### Question:' line");
   if (sc.done() || sc.next() != "Requirements:") return fail("expected 'Requirements:'");
-  if (sc.done() || !parse_attributes(sc.next(), &out->requirements, &e)) return fail(e);
+  if (sc.done()) return fail("expected the requirement attributes after 'Requirements:'");
+  if (!parse_attributes(sc.next(), &out->requirements, &e)) return fail(e);
   if (!sc.done() && sc.peek() == "Conditions:") sc.next();
   while (true) {
     if (sc.done()) return fail("expected a blank line and '### Answer:'");
