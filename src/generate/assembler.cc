@@ -1,0 +1,166 @@
+#include "generate/assembler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace tracelm {
+
+LayerConditions root_conditions(const GenerateRequest& r,
+                                const std::vector<std::pair<std::string, uint64_t>>& services,
+                                Rng& rng) {
+  LayerConditions c;
+  if (r.service) {
+    if (!is_plain_name(*r.service))
+      throw std::invalid_argument("service '" + *r.service +
+                                  "' is not a name the text format can carry");
+    c.id = *r.service;
+  } else if (!services.empty()) {
+    uint64_t total = 0;
+    for (auto& [s, n] : services) total += n;
+    uint64_t x = rng.next() % std::max<uint64_t>(1, total);
+    c.id = services.back().first;
+    for (auto& [s, n] : services) {
+      if (x < n) {
+        c.id = s;
+        break;
+      }
+      x -= n;
+    }
+  } else {
+    throw std::invalid_argument("no service given and the model has no service statistics");
+  }
+  if (r.num_edges && *r.num_edges < 1)
+    throw std::invalid_argument("the number of edges must be at least 1");
+  if (r.depth && *r.depth < 1) throw std::invalid_argument("the depth must be at least 1");
+  if (r.latency && *r.latency < 0) throw std::invalid_argument("the latency must be >= 0");
+  if (r.num_edges && r.depth && *r.depth > *r.num_edges)
+    throw std::invalid_argument("a graph of depth " + std::to_string(*r.depth) + " needs at least " +
+                                std::to_string(*r.depth) + " edges, not " +
+                                std::to_string(*r.num_edges));
+  if (r.num_edges && r.depth && *r.depth == 1 && *r.num_edges > 1)
+    throw std::invalid_argument("a graph of depth 1 has exactly 1 edge (the root call)");
+  c.start_node = std::string(kUserNode);
+  c.start_edge_id = 0;
+  c.start_communication_at = 0;
+  c.num_current_edges = 1;
+  c.num_edges = r.num_edges;
+  if (r.depth) c.remaining_depth = *r.depth - 1;
+  c.latency = r.latency;
+  if (r.num_edges)
+    c.num_subgraphs = *r.num_edges > 1 ? 1 : 0;
+  else if (r.depth)
+    c.num_subgraphs = *r.depth > 1 ? 1 : 0;
+  return c;
+}
+
+GraphAssembler::GraphAssembler(size_t graphs, int retries, int64_t max_layers)
+    : out_(graphs), ordinals_(graphs, 0), retries_(retries), max_layers_(max_layers) {}
+
+void GraphAssembler::add_root(size_t graph, const LayerConditions& c) {
+  LayerJob j;
+  j.graph = graph;
+  j.announced = c.to_attributes();
+  j.prompt = std::string(kGenerateGraph) + format_attributes(j.announced, nullptr, 0, {}) + "\n";
+  j.start_node = std::string(kUserNode);
+  j.ordinal = ordinals_[graph]++;
+  out_[graph].graph.service = c.id;
+  pending_.push_back(std::move(j));
+}
+
+LayerJob GraphAssembler::pop() {
+  LayerJob j = std::move(pending_.front());
+  pending_.pop_front();
+  return j;
+}
+
+void GraphAssembler::retry_or_fail(LayerJob job, const std::string& why) {
+  GeneratedGraph& g = out_[job.graph];
+  if (job.attempt < retries_) {
+    ++job.attempt;
+    pending_.push_back(std::move(job));
+  } else if (g.error.empty()) {
+    g.error = why;
+  }
+}
+
+void GraphAssembler::fail(LayerJob job, const std::string& why, int64_t tokens) {
+  GeneratedGraph& g = out_[job.graph];
+  ++g.attempts;
+  g.tokens += tokens;
+  if (!g.error.empty()) return;
+  retry_or_fail(std::move(job), why);
+}
+
+void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
+  GeneratedGraph& g = out_[job.graph];
+  ++g.attempts;
+  g.tokens += tokens;
+  if (!g.error.empty()) return;  // the graph already failed
+  if (std::getenv("TRACELM_DEBUG_GENERATE"))
+    std::fprintf(stderr, "--- prompt:\n%s--- output:\n%s\n", job.prompt.c_str(), text.c_str());
+  if (text.empty() || text.back() != '\n') text += '\n';
+  LineScanner sc(text);
+  ParsedUnit u;
+  ParseError err;
+  std::string why;
+  if (!parse_unit_body(sc, &u, &err)) {
+    why = "layer does not parse: " + err.what;
+  } else if (auto nce = job.announced.get_int("num_current_edges");
+             nce && u.kind == Unit::Kind::kLayer && *nce != static_cast<int64_t>(u.edges.size())) {
+    why = "layer has " + std::to_string(u.edges.size()) + " edges, asked " + std::to_string(*nce);
+  } else {
+    for (auto& [k, a] : u.subs) {
+      bool found = u.kind == Unit::Kind::kSplit;
+      for (const EdgeText& e : u.edges) found = found || e.edge_id == std::to_string(k);
+      if (!found) why = "subgraph for a missing edge " + std::to_string(k);
+    }
+  }
+  if (!why.empty()) {
+    retry_or_fail(std::move(job), why);
+    return;
+  }
+  ++g.layers;
+  for (const EdgeText& e : u.edges) {
+    std::string full = job.prefix.empty() ? e.edge_id : job.prefix + "." + e.edge_id;
+    auto id = RpcId::parse(full);
+    if (!id) continue;
+    g.graph.edges.push_back({*id, job.start_node, e.destination,
+                             parse_call_type(e.type).value_or(CallType::kUnknown), e.start_ms,
+                             e.finish_ms});
+  }
+  for (auto& [k, a] : u.subs) {
+    if (ordinals_[job.graph] >= max_layers_) {
+      g.error = "more than " + std::to_string(max_layers_) + " layers";
+      return;
+    }
+    LayerJob child;
+    child.graph = job.graph;
+    child.prompt = format_attributes(a, nullptr, 0, {}) + "\n";
+    child.prefix = job.prefix;
+    child.start_node = job.start_node;
+    child.announced = a;
+    child.ordinal = ordinals_[job.graph]++;
+    if (u.kind == Unit::Kind::kLayer) {
+      std::string ks = std::to_string(k);
+      for (const EdgeText& e : u.edges)
+        if (e.edge_id == ks) {
+          child.prefix = job.prefix.empty() ? ks : job.prefix + "." + ks;
+          child.start_node = e.destination;
+        }
+    }
+    pending_.push_back(std::move(child));
+  }
+}
+
+std::vector<GeneratedGraph> GraphAssembler::take() {
+  for (GeneratedGraph& g : out_) {
+    g.graph.canonicalize();
+    g.complete = g.error.empty() && !g.graph.edges.empty();
+    if (g.graph.edges.empty() && g.error.empty()) g.error = "no layer was generated";
+  }
+  return std::move(out_);
+}
+
+}  // namespace tracelm

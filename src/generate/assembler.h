@@ -1,0 +1,87 @@
+// The bookkeeping of recursive generation (system.md §4), without the model:
+// requests become root prompts, generated unit bodies become edges with full
+// dot-decimal ids, and each "<subgraph>" line becomes a pending layer job.
+// The generator (generator.h) decodes jobs with the model; tests drive the
+// same assembler with the constraint automaton alone.
+//
+// Contract:
+//  - Jobs come out FIFO, so a graph's layers are produced roughly in
+//    pre-order and many graphs' layers interleave in one batch.
+//  - finish() never throws on bad text: a layer that does not parse or
+//    breaks the announced conditions is retried (up to `retries` times),
+//    then its graph fails with the reason.
+//  - A graph is complete when every layer was generated; take() canonicalizes
+//    the edges (pre-order).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/call_graph.h"
+#include "encode/recursive.h"
+#include "encode/text_format.h"
+#include "util/rng.h"
+
+namespace tracelm {
+
+struct GenerateRequest {
+  std::optional<std::string> service;  // drawn from the training services when absent
+  std::optional<int64_t> num_edges, depth, latency;
+};
+
+// The root layer's conditions for a request: open attributes are left out,
+// except the service, which is drawn from `services` (name, weight) with
+// rng. Throws std::invalid_argument for requests no graph can meet (e.g.
+// depth > edges) or when no service can be chosen.
+LayerConditions root_conditions(const GenerateRequest& r,
+                                const std::vector<std::pair<std::string, uint64_t>>& services,
+                                Rng& rng);
+
+struct GeneratedGraph {
+  CallGraph graph;
+  bool complete = false;  // every layer generated and parsed
+  int64_t layers = 0, attempts = 0, tokens = 0;
+  std::string error;  // why the graph failed, when it did
+};
+
+// One unit to generate.
+struct LayerJob {
+  size_t graph = 0;        // index of the graph
+  std::string prompt;      // condition line, with "\n"
+  std::string prefix;      // full id of the parent edge ("" at the root)
+  std::string start_node;  // caller of the layer's edges
+  Attributes announced;    // the conditions the prompt states
+  int64_t ordinal = 0;     // position of the unit in its graph
+  int attempt = 0;
+};
+
+class GraphAssembler {
+ public:
+  GraphAssembler(size_t graphs, int retries, int64_t max_layers);
+  // The root unit of graph i: "[GENERATE GRAPH]" + conditions.
+  void add_root(size_t graph, const LayerConditions& c);
+  bool empty() const { return pending_.empty(); }
+  size_t pending() const { return pending_.size(); }
+  LayerJob pop();
+  // The generated body of a job ("<layer>...</layer>" or a split), and the
+  // tokens it took.
+  void finish(LayerJob job, std::string text, int64_t tokens = 0);
+  // The job could not be generated (e.g. token budget): retry or fail.
+  void fail(LayerJob job, const std::string& why, int64_t tokens = 0);
+  const GeneratedGraph& graph(size_t i) const { return out_[i]; }
+  std::vector<GeneratedGraph> take();
+
+ private:
+  void retry_or_fail(LayerJob job, const std::string& why);
+  std::vector<GeneratedGraph> out_;
+  std::vector<int64_t> ordinals_;
+  std::deque<LayerJob> pending_;
+  int retries_;
+  int64_t max_layers_;
+};
+
+}  // namespace tracelm

@@ -1,0 +1,699 @@
+#include "generate/layer_constraint.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/validate.h"
+
+namespace tracelm {
+
+enum class LayerConstraint::Step : uint8_t {
+  kOpen,        // "<layer>\n" | "<split>\n"
+  kEdgesOpen,   // "<edges>\n"
+  kEdgeBegin,   // "(" | "</edges>\n"
+  kPhraseHead,  // one of the phrase heads not yet written
+  kEdgeId,
+  kDest,
+  kType,
+  kStart,
+  kFinish,
+  kPhraseEnd,   // "," | ")\n" (with " milliseconds" before it for times)
+  kSubsChoice,  // "<subgraph of edge_id " | "</layer>"  (split: "...0>" | "</split>")
+  kSubK,        // layer: the edge id k
+  kSubHead,     // ">id:..../start_edge_id:"
+  kSubSid,
+  kSubScaLit,
+  kSubSca,
+  kSubLatLit,
+  kSubLat,
+  kSubCLit,
+  kSubC,
+  kSubRLit,
+  kSubR,
+  kSubNLit,
+  kSubN,
+  kSubSLit,
+  kSubS,
+  kSubClose,  // "</subgraph>\n"
+};
+
+namespace {
+
+using Step = LayerConstraint::Step;
+using Ex = LayerConstraint::Ex;
+using State = LayerConstraint::State;
+
+constexpr int64_t kBig = 100'000'000'000'000'000;  // 1e17: no value goes above
+
+// Choice tables: no option is a prefix of another in the same table.
+constexpr std::string_view kOpenT[] = {"<layer>\n", "<split>\n"};
+constexpr std::string_view kEdgeT[] = {"(", "</edges>\n"};
+constexpr std::string_view kHeadT[] = {"edge_id is ", "destination is ", "type is ",
+                                       "communication starts at ", "communication finishes at "};
+constexpr std::string_view kTypeT[] = {"http", "rpc", "mc", "db", "mq"};
+constexpr std::string_view kSubsT[] = {"<subgraph of edge_id ", "</layer>"};
+constexpr std::string_view kSplitT[] = {"<subgraph of edge_id 0>", "</split>"};
+enum Table : uint8_t { kTOpen, kTEdge, kTHead, kTType, kTSubs, kTSplit };
+struct TableView {
+  const std::string_view* opts;
+  int n;
+};
+TableView table(uint8_t t) {
+  switch (t) {
+    case kTOpen: return {kOpenT, 2};
+    case kTEdge: return {kEdgeT, 2};
+    case kTHead: return {kHeadT, 5};
+    case kTType: return {kTypeT, 5};
+    case kTSubs: return {kSubsT, 2};
+    default: return {kSplitT, 2};
+  }
+}
+enum Phrase : uint8_t { kPEdgeId, kPDest, kPType, kPStart, kPFinish };
+
+bool name_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+int64_t pow10(int d) {
+  int64_t p = 1;
+  while (d-- > 0) p *= 10;
+  return p;
+}
+
+void expect_lit(State& s, Step step, std::string_view text) {
+  s.ex = Ex::kLit;
+  s.step = step;
+  size_t n = std::min(text.size(), sizeof s.buf);
+  std::memcpy(s.buf, text.data(), n);
+  s.len = static_cast<uint16_t>(n);
+  s.pos = 0;
+}
+
+void expect_choice(State& s, Step step, uint8_t t, uint8_t alive) {
+  s.step = step;
+  if (alive == 0) {
+    s.ex = Ex::kDead;
+    return;
+  }
+  s.ex = Ex::kChoice;
+  s.table = t;
+  s.alive = alive;
+  s.cpos = 0;
+}
+
+void expect_int(State& s, Step step, const IntSet& set) {
+  s.step = step;
+  if (set.empty()) {
+    s.ex = Ex::kDead;
+    return;
+  }
+  s.ex = Ex::kInt;
+  s.set = set;
+  s.val = 0;
+  s.ndig = 0;
+}
+
+struct Appender {
+  State& s;
+  void operator()(std::string_view t) {
+    size_t room = sizeof s.buf - s.len;
+    size_t n = std::min(t.size(), room);
+    std::memcpy(s.buf + s.len, t.data(), n);
+    s.len = static_cast<uint16_t>(s.len + n);
+  }
+};
+
+}  // namespace
+
+// ---- IntSet ----
+
+void IntSet::add(int64_t lo, int64_t hi) {
+  if (lo > hi) return;
+  if (n > 0 && lo <= iv[n - 1].second + 1) {
+    iv[n - 1].second = std::max(iv[n - 1].second, hi);
+    return;
+  }
+  if (n == static_cast<int>(iv.size())) return;
+  iv[n++] = {lo, hi};
+}
+
+bool IntSet::contains(int64_t v) const { return intersects(v, v); }
+
+bool IntSet::intersects(int64_t lo, int64_t hi) const {
+  for (int i = 0; i < n; ++i)
+    if (iv[i].first <= hi && lo <= iv[i].second) return true;
+  return false;
+}
+
+bool IntSet::has_prefix(int64_t v, int digits) const {
+  if (v == 0) return digits == 1 && contains(0);
+  for (int d = 0; digits + d <= 18; ++d) {
+    int64_t p = pow10(d);
+    if (v > kBig / p) break;
+    if (intersects(v * p, v * p + p - 1)) return true;
+  }
+  return false;
+}
+
+// ---- LayerSpec ----
+
+bool LayerSpec::from_attributes(const Attributes& a, LayerSpec* out, std::string* error) {
+  LayerSpec s;
+  auto fail = [&](std::string m) {
+    *error = std::move(m);
+    return false;
+  };
+  const std::string* id = a.get("id");
+  if (!id) return fail("no 'id' (service) in the conditions");
+  s.service = *id;
+  s.start_node = a.get("start_node") ? *a.get("start_node") : std::string(kUserNode);
+  if (a.get("caller")) s.caller = *a.get("caller");
+  s.root = !s.caller && s.start_node == kUserNode;
+  for (auto [name, field] :
+       {std::pair{"num_edges", &s.num_edges}, {"num_current_edges", &s.num_current_edges},
+        {"num_subgraphs", &s.num_subgraphs}, {"remaining_depth", &s.remaining_depth},
+        {"start_edge_id", &s.start_edge_id}, {"start_communication_at", &s.start_communication_at},
+        {"latency", &s.latency}}) {
+    if (!a.has(name)) continue;
+    *field = a.get_int(name);
+    if (!*field || **field < 0) return fail(std::string("'") + name + "' is not a count >= 0");
+  }
+  if (s.root && !s.num_current_edges) s.num_current_edges = 1;
+  if (s.num_current_edges && *s.num_current_edges < 1)
+    return fail("num_current_edges must be at least 1");
+  if (s.num_edges && s.num_current_edges && *s.num_edges < *s.num_current_edges)
+    return fail("num_edges < num_current_edges");
+  bool split = s.num_current_edges && *s.num_current_edges > 15;
+  if (!split && s.remaining_depth && *s.remaining_depth == 0) {
+    if (s.num_subgraphs && *s.num_subgraphs > 0) return fail("subgraphs with remaining_depth 0");
+    if (s.num_edges && s.num_current_edges && *s.num_edges != *s.num_current_edges)
+      return fail("edges below a layer with remaining_depth 0");
+  }
+  if (!split && s.remaining_depth && *s.remaining_depth > 0 && s.num_subgraphs &&
+      *s.num_subgraphs == 0)
+    return fail("remaining_depth > 0 without subgraphs");
+  if (s.num_edges && s.remaining_depth && s.num_current_edges &&
+      *s.num_edges < *s.num_current_edges + *s.remaining_depth)
+    return fail("num_edges too small for remaining_depth");
+  if (s.latency && s.start_communication_at && !s.root &&
+      *s.latency < *s.start_communication_at)
+    return fail("latency < start_communication_at");
+  *out = std::move(s);
+  return true;
+}
+
+// ---- LayerConstraint ----
+
+LayerConstraint::LayerConstraint(const LayerSpec& spec, const ConstraintLimits& limits)
+    : spec_(std::make_shared<const LayerSpec>(spec)), lim_(limits) {
+  const LayerSpec& sp = *spec_;
+  State& s = st_;
+  uint8_t alive = 0;
+  if (!sp.num_current_edges || *sp.num_current_edges <= 15) alive |= 1;
+  if (!sp.num_current_edges || *sp.num_current_edges > 15) alive |= 2;
+  if (!sp.num_current_edges) alive = 1;  // unknown width: a layer
+  s.rn = sp.num_edges ? *sp.num_edges : lim_.max_edges;
+  expect_choice(s, Step::kOpen, kTOpen, alive);
+}
+
+bool LayerConstraint::done() const { return st_.ex == Ex::kEnd || st_.ex == Ex::kDone; }
+bool LayerConstraint::dead() const { return st_.ex == Ex::kDead; }
+
+bool LayerConstraint::feed(std::string_view text) {
+  State s = st_;
+  for (char ch : text)
+    if (!feed_byte(s, static_cast<unsigned char>(ch))) return false;
+  st_ = s;
+  return true;
+}
+
+bool LayerConstraint::accepts(std::string_view text) const {
+  if (text.empty()) return false;
+  State s = st_;
+  for (char ch : text)
+    if (!feed_byte(s, static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+
+std::bitset<256> LayerConstraint::next_bytes() const { return next_bytes_of(st_); }
+
+std::bitset<256> LayerConstraint::next_bytes_of(const State& s) const {
+  std::bitset<256> out;
+  auto after = [&]() {  // the bytes that may follow a complete value
+    State t = s;
+    complete(t);
+    out |= next_bytes_of(t);
+  };
+  switch (s.ex) {
+    case Ex::kLit:
+      if (s.pos < s.len) out.set(static_cast<unsigned char>(s.buf[s.pos]));
+      break;
+    case Ex::kChoice: {
+      TableView t = table(s.table);
+      for (int i = 0; i < t.n; ++i)
+        if ((s.alive >> i & 1) && s.cpos < t.opts[i].size())
+          out.set(static_cast<unsigned char>(t.opts[i][s.cpos]));
+      break;
+    }
+    case Ex::kInt:
+      if (!(s.ndig > 0 && s.val == 0) && s.ndig < 17)
+        for (int d = 0; d < 10; ++d)
+          if (s.set.has_prefix(s.val * 10 + d, s.ndig + 1)) out.set('0' + static_cast<size_t>(d));
+      if (s.ndig > 0 && s.set.contains(s.val)) after();
+      break;
+    case Ex::kName:
+      if (s.nlen < lim_.max_name && s.nlen < sizeof s.name)
+        for (int b = 0; b < 256; ++b)
+          if (name_char(static_cast<unsigned char>(b))) out.set(static_cast<size_t>(b));
+      if (s.nlen > 0 && !is_missing_marker(std::string_view(s.name, s.nlen))) after();
+      break;
+    case Ex::kEnd:
+      out.set('\n');
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+bool LayerConstraint::feed_byte(State& s, unsigned char ch) const {
+  switch (s.ex) {
+    case Ex::kLit:
+      if (s.pos >= s.len || static_cast<unsigned char>(s.buf[s.pos]) != ch) return false;
+      if (++s.pos == s.len) complete(s);
+      return true;
+    case Ex::kChoice: {
+      TableView t = table(s.table);
+      uint8_t alive = 0;
+      for (int i = 0; i < t.n; ++i)
+        if ((s.alive >> i & 1) && s.cpos < t.opts[i].size() &&
+            static_cast<unsigned char>(t.opts[i][s.cpos]) == ch)
+          alive |= static_cast<uint8_t>(1 << i);
+      if (!alive) return false;
+      s.alive = alive;
+      ++s.cpos;
+      for (int i = 0; i < t.n; ++i)
+        if ((alive >> i & 1) && t.opts[i].size() == s.cpos) {
+          s.choice = static_cast<uint8_t>(i);
+          complete(s);
+          break;
+        }
+      return true;
+    }
+    case Ex::kInt:
+      if (ch >= '0' && ch <= '9') {
+        if (s.ndig > 0 && s.val == 0) return false;  // no leading zeros
+        if (s.ndig >= 17) return false;
+        int64_t v = s.val * 10 + (ch - '0');
+        if (!s.set.has_prefix(v, s.ndig + 1)) return false;
+        s.val = v;
+        ++s.ndig;
+        return true;
+      }
+      if (s.ndig == 0 || !s.set.contains(s.val)) return false;
+      complete(s);
+      return feed_byte(s, ch);
+    case Ex::kName:
+      if (name_char(ch)) {
+        if (s.nlen >= lim_.max_name || s.nlen >= sizeof s.name) return false;
+        s.name[s.nlen++] = static_cast<char>(ch);
+        return true;
+      }
+      if (s.nlen == 0 || is_missing_marker(std::string_view(s.name, s.nlen))) return false;
+      complete(s);
+      return feed_byte(s, ch);
+    case Ex::kEnd:
+      if (ch != '\n') return false;
+      s.ex = Ex::kDone;
+      return true;
+    case Ex::kDone:
+    case Ex::kDead:
+      return false;
+  }
+  return false;
+}
+
+void LayerConstraint::open_phrase(State& s) const {
+  uint8_t alive = s.phrases_left;
+  expect_choice(s, Step::kPhraseHead, kTHead, alive);
+}
+
+namespace {
+
+// Feasibility of child lines (see the header): which num_edges n a child
+// with c edges and remaining depth r may take, so that the rest can still be
+// completed.
+IntSet unite(const IntSet& a, const IntSet& b) {
+  std::vector<std::pair<int64_t, int64_t>> v(a.iv.begin(), a.iv.begin() + a.n);
+  v.insert(v.end(), b.iv.begin(), b.iv.begin() + b.n);
+  std::sort(v.begin(), v.end());
+  IntSet out;
+  for (auto [lo, hi] : v) out.add(lo, hi);
+  return out;
+}
+
+struct Budget {
+  bool split;      // items of a split (c and n both sum exactly)
+  bool exact;      // num_edges known: n sums exactly to rn
+  int64_t rn, rc;  // remaining n budget, remaining c budget (split)
+  int64_t T;       // the depth target (-1: unknown)
+  bool need_deep;  // no child with remaining_depth T yet
+  int64_t m_lo, m_hi;
+  int64_t max_depth;
+
+  IntSet good_n(int64_t c, int64_t r) const {
+    IntSet out;
+    bool nd = need_deep && r != T;
+    int64_t extra = nd ? T : 0;
+    int64_t lo = r == 0 ? c : c + r;
+    int64_t hi = r == 0 ? c : rn;
+    if (lo > hi || lo > rn) return out;
+    int64_t m1 = std::max<int64_t>(1, m_lo);
+    if (!split) {
+      // further lines: each >= 1 edge, the deep one T + 1
+      int64_t bmax = m_hi >= m1 ? rn - m1 - extra : -1;
+      bool zero = m_lo == 0 && !nd;
+      if (!exact) {
+        int64_t top = std::max(zero ? rn : -1, bmax);
+        out.add(lo, std::min(hi, top));
+        return out;
+      }
+      out.add(lo, std::min(hi, bmax));
+      if (zero && rn >= lo && rn <= hi && rn > bmax) out.add(rn, rn);
+      return out;
+    }
+    int64_t rc2 = rc - c;
+    if (rc2 < 0) return out;
+    if (m_hi >= m1 && rc2 >= m1) {
+      int64_t base = rn - rc2;  // n + (edges below the further items) = base
+      if (T == 0) {
+        if (base >= lo && base <= hi) out.add(base, base);
+      } else {
+        out.add(lo, std::min(hi, base - extra));
+      }
+    }
+    if (m_lo == 0 && rc2 == 0 && !nd)
+      out = unite(out, exact ? (rn >= lo && rn <= hi ? IntSet::range(rn, rn) : IntSet{})
+                             : IntSet::range(lo, std::min(hi, rn)));
+    return out;
+  }
+  int64_t r_max() const { return T >= 0 ? T : max_depth; }
+  bool any_n(int64_t c) const {
+    for (int64_t r = 0; r <= r_max(); ++r)
+      if (!good_n(c, r).empty()) return true;
+    return false;
+  }
+};
+
+}  // namespace
+
+void LayerConstraint::open_subs(State& s) const {
+  const LayerSpec& sp = *spec_;
+  bool split = sp.num_current_edges && *sp.num_current_edges > 15;
+  bool can_line, can_close;
+  if (split) {
+    can_line = sp.num_subgraphs ? s.subs_done < *sp.num_subgraphs : s.rc > 0;
+    can_close = sp.num_subgraphs ? s.subs_done == *sp.num_subgraphs : s.rc == 0 && s.rn == 0;
+    expect_choice(s, Step::kSubsChoice, kTSplit,
+                  static_cast<uint8_t>((can_line ? 1 : 0) | (can_close ? 2 : 0)));
+    return;
+  }
+  int64_t last_id = s.nedges ? s.edges[static_cast<size_t>(s.nedges - 1)].id : -1;
+  bool depth_ok = !sp.remaining_depth || *sp.remaining_depth >= 1;
+  if (sp.num_subgraphs) {
+    can_line = s.subs_done < *sp.num_subgraphs;
+    can_close = s.subs_done == *sp.num_subgraphs;
+  } else {
+    can_line = depth_ok && s.last_k < last_id && s.rn >= 1;
+    can_close = !s.need_deep && (sp.num_edges ? s.rn == 0 : true);
+  }
+  expect_choice(s, Step::kSubsChoice, kTSubs,
+                static_cast<uint8_t>((can_line ? 1 : 0) | (can_close ? 2 : 0)));
+}
+
+void LayerConstraint::complete(State& s) const {
+  const LayerSpec& sp = *spec_;
+  const bool split = sp.num_current_edges && *sp.num_current_edges > 15;
+  const int64_t sca0 = sp.start_communication_at.value_or(0);
+  const int64_t sid0 = sp.start_edge_id.value_or(sp.root ? 0 : 1);
+  const bool root_latency = sp.root && sp.latency.has_value();
+  const int64_t lat = sp.latency ? (sp.root ? sca0 + *sp.latency : *sp.latency) : lim_.max_time_ms;
+  auto budget = [&]() {
+    Budget b;
+    b.split = split;
+    b.exact = sp.num_edges.has_value();
+    b.rn = s.rn;
+    b.rc = s.rc;
+    b.T = sp.remaining_depth ? *sp.remaining_depth - (split ? 0 : 1) : -1;
+    b.need_deep = s.need_deep;
+    b.m_lo = s.m_lo;
+    b.m_hi = s.m_hi;
+    b.max_depth = lim_.max_depth;
+    return b;
+  };
+  switch (s.step) {
+    case Step::kOpen:
+      if (s.choice == 0) {
+        expect_lit(s, Step::kEdgesOpen, "<edges>\n");
+      } else {
+        // A split: items cover all N edges and all num_edges.
+        s.rc = *sp.num_current_edges;
+        s.rn = sp.num_edges ? *sp.num_edges : lim_.max_edges;
+        s.need_deep = sp.remaining_depth && *sp.remaining_depth > 0;
+        s.next_sid = sid0;
+        s.prev_sca = sca0;
+        open_subs(s);
+      }
+      return;
+    case Step::kEdgesOpen:
+    case Step::kPhraseEnd:
+      if (s.step == Step::kPhraseEnd && s.phrases_left == 0) {
+        s.edges[static_cast<size_t>(s.nedges++)] = s.cur;
+      } else if (s.step == Step::kPhraseEnd) {
+        open_phrase(s);
+        return;
+      }
+      {
+        uint8_t alive = 0;
+        int64_t want = sp.num_current_edges.value_or(-1);
+        if (want >= 0) {
+          alive = s.nedges < want ? 1 : 2;
+        } else {
+          if (s.nedges < 15) alive |= 1;
+          if (s.nedges >= 1) alive |= 2;
+        }
+        expect_choice(s, Step::kEdgeBegin, kTEdge, alive);
+      }
+      return;
+    case Step::kEdgeBegin:
+      if (s.choice == 0) {
+        s.cur = EdgeRec{};
+        s.cur.id = sid0 + s.nedges;
+        s.phrases_left = 0x1f;
+        s.has_start = s.has_finish = false;
+        open_phrase(s);
+      } else {
+        // "</edges>\n": the children lines.
+        s.rn = (sp.num_edges ? *sp.num_edges : lim_.max_edges) - s.nedges;
+        s.need_deep = sp.remaining_depth && *sp.remaining_depth >= 1;
+        open_subs(s);
+      }
+      return;
+    case Step::kPhraseHead: {
+      s.phrases_left = static_cast<uint8_t>(s.phrases_left & ~(1u << s.choice));
+      const bool first = s.nedges == 0;
+      switch (s.choice) {
+        case kPEdgeId:
+          expect_int(s, Step::kEdgeId, IntSet::range(s.cur.id, s.cur.id));
+          return;
+        case kPDest:
+          s.ex = Ex::kName;
+          s.step = Step::kDest;
+          s.nlen = 0;
+          return;
+        case kPType:
+          expect_choice(s, Step::kType, kTType, 0x1f);
+          return;
+        case kPStart: {
+          IntSet set = first ? IntSet::range(sca0, sca0)
+                             : IntSet::range(sca0, s.has_finish ? s.cur.finish : lat);
+          expect_int(s, Step::kStart, set);
+          return;
+        }
+        default: {
+          int64_t lo = s.has_start ? s.cur.start : sca0;
+          IntSet set = root_latency && first ? IntSet::range(lat, lat) : IntSet::range(lo, lat);
+          expect_int(s, Step::kFinish, set);
+          return;
+        }
+      }
+    }
+    case Step::kEdgeId:
+    case Step::kDest:
+    case Step::kType:
+    case Step::kStart:
+    case Step::kFinish: {
+      bool ms = false;
+      if (s.step == Step::kDest) {
+        std::memcpy(s.cur.dest, s.name, s.nlen);
+        s.cur.dlen = s.nlen;
+      } else if (s.step == Step::kStart) {
+        s.cur.start = s.val;
+        s.has_start = true;
+        ms = true;
+      } else if (s.step == Step::kFinish) {
+        s.cur.finish = s.val;
+        s.has_finish = true;
+        ms = true;
+      }
+      std::string_view end = s.phrases_left ? "," : ")\n";
+      expect_lit(s, Step::kPhraseEnd, ms ? (s.phrases_left ? " milliseconds," : " milliseconds)\n")
+                                         : end);
+      return;
+    }
+    case Step::kSubsChoice:
+      if (s.choice == 1) {
+        s.ex = Ex::kEnd;
+        return;
+      }
+      if (split) {
+        s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
+        s.m_hi = sp.num_subgraphs ? s.m_lo : s.rc - 1;
+        s.len = 0;
+        Appender add{s};
+        add("id:");
+        add(sp.service);
+        add("/caller:");
+        add(sp.caller ? *sp.caller : std::string(kUserNode));
+        add("/start_node:");
+        add(sp.start_node);
+        add("/start_edge_id:");
+        s.ex = Ex::kLit;
+        s.step = Step::kSubHead;
+        s.pos = 0;
+      } else {
+        int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
+        int64_t after = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
+        int64_t lo = std::max(s.last_k + 1, s.edges[0].id);
+        expect_int(s, Step::kSubK, IntSet::range(lo, last_id - after));
+      }
+      return;
+    case Step::kSubK: {
+      s.k = s.val;
+      const EdgeRec& e = s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
+      int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
+      s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
+      s.m_hi = sp.num_subgraphs ? s.m_lo : last_id - s.k;
+      s.len = 0;
+      Appender add{s};
+      add(">id:");
+      add(sp.service);
+      add("/caller:");
+      add(sp.start_node);
+      add("/start_node:");
+      add(std::string_view(e.dest, e.dlen));
+      add("/start_edge_id:");
+      s.ex = Ex::kLit;
+      s.step = Step::kSubHead;
+      s.pos = 0;
+      return;
+    }
+    case Step::kSubHead:
+      expect_int(s, Step::kSubSid,
+                 split ? IntSet::range(s.next_sid, s.next_sid)
+                       : IntSet::range(1, lim_.max_start_edge_id));
+      return;
+    case Step::kSubSid:
+      s.sid = s.val;
+      expect_lit(s, Step::kSubScaLit, "/start_communication_at:");
+      return;
+    case Step::kSubScaLit:
+      if (split) {
+        expect_int(s, Step::kSubSca,
+                   s.subs_done == 0 ? IntSet::range(sca0, sca0) : IntSet::range(sca0, lat));
+      } else {
+        const EdgeRec& e = s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
+        expect_int(s, Step::kSubSca, IntSet::range(e.start, e.finish));
+      }
+      return;
+    case Step::kSubSca:
+      s.sca = s.val;
+      expect_lit(s, Step::kSubLatLit, "/latency:");
+      return;
+    case Step::kSubLatLit:
+      if (split) {
+        int64_t l = sp.latency.value_or(lat);
+        expect_int(s, Step::kSubLat, IntSet::range(l, l));
+      } else {
+        const EdgeRec& e = s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
+        expect_int(s, Step::kSubLat, IntSet::range(s.sca, e.finish));
+      }
+      return;
+    case Step::kSubLat:
+      s.lat = s.val;
+      expect_lit(s, Step::kSubCLit, "/num_current_edges:");
+      return;
+    case Step::kSubCLit: {
+      Budget b = budget();
+      int64_t cmax = split ? std::min(s.rc, *sp.num_current_edges - 1) : s.rn;
+      IntSet set;
+      for (int64_t c = 1; c <= cmax; ++c)
+        if (b.any_n(c)) set.add(c, c);
+      expect_int(s, Step::kSubC, set);
+      return;
+    }
+    case Step::kSubC:
+      s.c = s.val;
+      expect_lit(s, Step::kSubRLit, "/remaining_depth:");
+      return;
+    case Step::kSubRLit: {
+      Budget b = budget();
+      IntSet set;
+      for (int64_t r = 0; r <= b.r_max(); ++r)
+        if (!b.good_n(s.c, r).empty()) set.add(r, r);
+      expect_int(s, Step::kSubR, set);
+      return;
+    }
+    case Step::kSubR:
+      s.r = s.val;
+      expect_lit(s, Step::kSubNLit, "/num_edges:");
+      return;
+    case Step::kSubNLit:
+      expect_int(s, Step::kSubN, budget().good_n(s.c, s.r));
+      return;
+    case Step::kSubN:
+      s.n = s.val;
+      expect_lit(s, Step::kSubSLit, "/num_subgraphs:");
+      return;
+    case Step::kSubSLit: {
+      IntSet set;
+      if (s.c > 15)
+        set.add(2, std::min<int64_t>(5, s.c));
+      else if (s.r == 0)
+        set.add(0, 0);
+      else
+        set.add(1, std::min(s.c, s.n - s.c - s.r + 1));
+      expect_int(s, Step::kSubS, set);
+      return;
+    }
+    case Step::kSubS:
+      expect_lit(s, Step::kSubClose, "</subgraph>\n");
+      return;
+    case Step::kSubClose: {
+      Budget b = budget();
+      if (s.r == b.T) s.need_deep = false;
+      s.rn -= s.n;
+      s.rc -= s.c;
+      ++s.subs_done;
+      s.last_k = s.k;
+      s.next_sid += s.c;
+      s.prev_sca = s.sca;
+      open_subs(s);
+      return;
+    }
+  }
+}
+
+}  // namespace tracelm

@@ -1,0 +1,248 @@
+// The layer automaton of constrained decoding (generate/layer_constraint.h),
+// driven without a model: random walks through it, assembled into graphs by
+// the generator's own assembler, must give valid graphs that meet every
+// request; the automaton must accept the real corpus's layers; and it must
+// reject the classic mistakes.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/validate.h"
+#include "ingest/ingest.h"
+#include "encode/recursive.h"
+#include "generate/assembler.h"
+#include "generate/layer_constraint.h"
+#include "test_util.h"
+
+namespace tracelm {
+namespace {
+
+// A vocabulary like a trained tokenizer's: single bytes plus multi-byte
+// pieces that span fields (structure strings, digits runs, phrase ends).
+std::vector<std::string> vocabulary() {
+  std::vector<std::string> v;
+  for (int b = 1; b < 128; ++b) v.emplace_back(1, static_cast<char>(b));
+  for (const char* s :
+       {"<layer>\n", "<split>\n", "<edges>\n", "</edges>\n", "</layer>", "</layer>\n", "</split>\n",
+        "<subgraph of edge_id ", "<subgraph of edge_id 0>", "</subgraph>\n", "edge_id is ",
+        "destination is ", "type is ", "communication starts at ", "communication finishes at ",
+        " milliseconds", ",", ")\n", "MS_", "rpc,", "http", "10", "00", "1/", "0/", "/latency:",
+        "/num_edges:", "id:", "S_1/", "0>", ">id:", "USER"})
+    v.emplace_back(s);
+  return v;
+}
+
+// Generates one unit body through the automaton: draws a vocabulary entry
+// uniformly; when the automaton rejects it, draws among the accepted ones
+// (what the generator does with a model's distribution).
+std::string walk_unit(LayerConstraint& con, const std::vector<std::string>& vocab, Rng& rng,
+                      int64_t* masked) {
+  std::string text;
+  while (!con.done()) {
+    const std::string& t = vocab[rng.next() % vocab.size()];
+    if (con.accepts(t)) {
+      con.feed(t);
+      text += t;
+      continue;
+    }
+    ++*masked;
+    std::bitset<256> first = con.next_bytes();
+    std::vector<const std::string*> ok;
+    for (const std::string& s : vocab)
+      if (first[static_cast<unsigned char>(s[0])] && con.accepts(s)) ok.push_back(&s);
+    if (ok.empty()) {
+      ADD_FAILURE() << "dead end after:\n" << text;
+      return text;
+    }
+    const std::string& pick = *ok[rng.next() % ok.size()];
+    EXPECT_TRUE(con.feed(pick));
+    text += pick;
+  }
+  return text;
+}
+
+std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint64_t seed,
+                                 const ConstraintLimits& lim = {}) {
+  std::vector<std::string> vocab = vocabulary();
+  GraphAssembler as(reqs.size(), 0, 100000);
+  Rng rng(seed);
+  std::vector<std::pair<std::string, uint64_t>> services{{"S_1", 3}, {"S_22", 1}};
+  for (size_t i = 0; i < reqs.size(); ++i) as.add_root(i, root_conditions(reqs[i], services, rng));
+  int64_t masked = 0;
+  while (!as.empty()) {
+    LayerJob j = as.pop();
+    LayerSpec spec;
+    std::string why;
+    EXPECT_TRUE(LayerSpec::from_attributes(j.announced, &spec, &why)) << why << "\n" << j.prompt;
+    LayerConstraint con(spec, lim);
+    std::string text = walk_unit(con, vocab, rng, &masked);
+    as.finish(std::move(j), std::move(text));
+  }
+  return as.take();
+}
+
+TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {1, 2, 3, 5, 8, 13, 20, 40})
+    for (int64_t d : {1, 2, 3, 4, 6}) {
+      if (d > e || (d == 1 && e > 1)) continue;
+      GenerateRequest r;
+      r.num_edges = e;
+      r.depth = d;
+      if (e % 2 == 0) r.latency = 7 * e;
+      reqs.push_back(r);
+    }
+  GenerateRequest open;  // nothing asked
+  reqs.push_back(open);
+  GenerateRequest only_depth;
+  only_depth.depth = 4;
+  reqs.push_back(only_depth);
+  GenerateRequest only_edges;
+  only_edges.num_edges = 31;
+  reqs.push_back(only_edges);
+  ConstraintLimits lim;
+  lim.max_edges = 60;
+  for (uint64_t seed : {1, 2, 3}) {
+    std::vector<GeneratedGraph> gs = walk(reqs, seed, lim);
+    ASSERT_EQ(gs.size(), reqs.size());
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const GeneratedGraph& g = gs[i];
+      ASSERT_TRUE(g.complete) << g.error;
+      std::vector<Violation> vs = validate(g.graph);
+      EXPECT_TRUE(is_valid(vs, /*strict=*/true))
+          << "request " << i << ": " << (vs.empty() ? "" : vs[0].detail);
+      if (reqs[i].num_edges)
+        EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
+      else
+        EXPECT_LE(static_cast<int64_t>(g.graph.edges.size()), lim.max_edges);
+      if (reqs[i].depth) EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
+      if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
+    }
+  }
+}
+
+// Every layer of every real graph, as the encoder writes it (attributes in
+// any order would not pass: the constraint fixes their order), is accepted
+// once its subgraph lines are written in the constraint's order.
+TEST(LayerConstraint, AcceptsTheLayersOfRealGraphs) {
+  REQUIRE_SHARED("data/alibaba-v2022/callgraphs-train.csv");
+  std::vector<CallGraph> real;
+  ingest({testing::shared_path("data/alibaba-v2022/callgraphs-train.csv")}, {},
+         {[&](CallGraph&& g) { real.push_back(std::move(g)); }, nullptr, nullptr});
+  ASSERT_GT(real.size(), 1000u);
+  const std::vector<std::string_view> order = {
+      "id",      "caller",            "start_node",      "start_edge_id", "start_communication_at",
+      "latency", "num_current_edges", "remaining_depth", "num_edges",     "num_subgraphs"};
+  int64_t units = 0, accepted = 0;
+  std::string first_failure;
+  for (const CallGraph& g : real) {
+    Rng rng(5);
+    std::vector<Unit> plan = plan_units(g, rng);
+    RecursiveOptions opt;
+    opt.shuffle = false;
+    opt.p_drop = opt.p_drop_latency = 0;
+    for (size_t u = 0; u < plan.size(); ++u) {
+      std::string body = format_unit_body(g, plan, u, opt, rng);
+      // Rewrite each subgraph line's attributes in the constraint's order.
+      std::string fixed;
+      LineScanner sc(body);
+      while (!sc.done()) {
+        std::string_view l = sc.next();
+        if (l.substr(0, 21) == "<subgraph of edge_id ") {
+          size_t gt = l.find('>');
+          Attributes a, b;
+          std::string e;
+          ASSERT_TRUE(parse_attributes(l.substr(gt + 1, l.size() - gt - 1 - 11), &a, &e));
+          for (std::string_view n : order) b.set(std::string(n), *a.get(n));
+          fixed += std::string(l.substr(0, gt + 1)) + format_attributes(b, nullptr, 0, {}) +
+                   "</subgraph>\n";
+        } else {
+          fixed += std::string(l) + "\n";
+        }
+      }
+      LayerSpec spec;
+      std::string why;
+      ++units;
+      if (!LayerSpec::from_attributes(plan[u].cond.to_attributes(), &spec, &why)) continue;
+      LayerConstraint con(spec, {});
+      size_t bad = 0;
+      while (bad < fixed.size() && con.feed(std::string_view(&fixed[bad], 1))) ++bad;
+      if (bad == fixed.size() && con.done()) {
+        ++accepted;
+      } else if (first_failure.empty()) {
+        first_failure = "unit " + std::to_string(u) + " of " + g.trace_id + " rejected at byte " +
+                        std::to_string(bad) + ":\n" + fixed.substr(0, bad) + "<<HERE>>" +
+                        fixed.substr(bad);
+      }
+    }
+  }
+  // Real layers the rules reject: a wide layer chunked into a group of one
+  // chunk (the constraint always splits into 2-5 items), and real
+  // num_subgraphs of a split that counts groups. Everything else passes.
+  EXPECT_GE(accepted, units * 99 / 100) << first_failure;
+  RecordProperty("accepted", std::to_string(accepted) + "/" + std::to_string(units));
+}
+
+TEST(LayerConstraint, RejectsTheClassicMistakes) {
+  Attributes a;
+  std::string e;
+  ASSERT_TRUE(parse_attributes(
+      "id:S_1/caller:USER/start_node:MS_1/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:2/remaining_depth:1/num_edges:3/num_subgraphs:1",
+      &a, &e));
+  LayerSpec spec;
+  ASSERT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
+  auto accepts = [&](std::string_view text) {
+    LayerConstraint c(spec, {});
+    return c.feed(text);
+  };
+  const std::string head = "<layer>\n<edges>\n";
+  EXPECT_TRUE(accepts(head + "(edge_id is 1,destination is MS_2,type is rpc,"));
+  EXPECT_FALSE(accepts("<split>\n"));                           // 2 edges is a layer
+  EXPECT_FALSE(accepts(head + "(edge_id is 2,"));               // ids start at start_edge_id
+  EXPECT_FALSE(accepts(head + "(edge_id is 1,edge_id is 1"));   // a phrase twice
+  EXPECT_FALSE(accepts(head + "(type is grpc"));                // unknown type
+  EXPECT_FALSE(accepts(head + "(communication starts at 4 "));  // before start_communication_at
+  EXPECT_FALSE(accepts(head + "(communication starts at 6 "));  // the first edge starts at sca
+  EXPECT_FALSE(accepts(head + "(communication finishes at 51"));  // after the latency
+  EXPECT_FALSE(accepts(head + "(destination is UNKNOWN,"));       // a missing-data marker
+  const std::string e1 =
+      "(edge_id is 1,destination is MS_2,type is rpc,communication starts at 5 milliseconds,"
+      "communication finishes at 20 milliseconds)\n";
+  EXPECT_TRUE(accepts(head + e1));
+  EXPECT_FALSE(accepts(head + e1 + "</edges>\n"));  // two edges were asked
+  const std::string e2 =
+      "(edge_id is 2,communication finishes at 30 milliseconds,destination is MS_3,type is db,"
+      "communication starts at 9 milliseconds)\n";
+  EXPECT_TRUE(accepts(head + e1 + e2 + "</edges>\n"));
+  EXPECT_FALSE(accepts(head + e1 + e2 + "</edges>\n</layer>"));  // one subgraph was asked
+  EXPECT_FALSE(accepts(head + e1 + e2 + "</edges>\n<subgraph of edge_id 3"));  // no edge 3
+  const std::string sub = head + e1 + e2 + "</edges>\n<subgraph of edge_id 1>id:S_1/caller:MS_1/";
+  EXPECT_TRUE(accepts(sub));
+  EXPECT_FALSE(accepts(sub + "start_node:MS_3"));  // edge 1 calls MS_2
+  const std::string sub2 = sub + "start_node:MS_2/start_edge_id:1/start_communication_at:";
+  EXPECT_FALSE(accepts(sub2 + "21/"));  // after edge 1 finished
+  EXPECT_TRUE(accepts(sub2 + "6/latency:20/num_current_edges:1/remaining_depth:0/num_edges:1/"
+                             "num_subgraphs:0</subgraph>\n</layer>\n"));
+  EXPECT_FALSE(accepts(sub2 + "6/latency:21/"));                      // after edge 1's finish
+  EXPECT_FALSE(accepts(sub2 + "6/latency:20/num_current_edges:2/"));  // 3 - 2 edges left: 1
+  EXPECT_FALSE(accepts(sub2 + "6/latency:20/num_current_edges:1/remaining_depth:1/"));  // depth 1
+}
+
+TEST(IntSet, PrefixesAndMembership) {
+  IntSet s;
+  s.add(7, 7);
+  s.add(120, 135);
+  EXPECT_TRUE(s.has_prefix(1, 1));
+  EXPECT_TRUE(s.has_prefix(12, 2));
+  EXPECT_FALSE(s.has_prefix(14, 2));
+  EXPECT_TRUE(s.has_prefix(13, 2));
+  EXPECT_FALSE(s.has_prefix(0, 1));
+  EXPECT_TRUE(s.contains(7));
+  EXPECT_FALSE(s.contains(12));
+  IntSet z = IntSet::range(0, 0);
+  EXPECT_TRUE(z.has_prefix(0, 1));
+}
+
+}  // namespace
+}  // namespace tracelm
