@@ -1,7 +1,8 @@
 // `tracelm evaluate`: realism metrics of synthetic sets against a real set
 // (docs/metrics.md). Prints a summary table (one column per synthetic set)
-// and writes every number as JSON; the JSON also holds the points the HTML
-// report's plots need (CDF quantiles, popular-call bars, heavy-hitter curve).
+// and writes every number as JSON (with the points of the plots: CDF
+// quantiles, popular-call bars, heavy-hitter curve) and/or an HTML report
+// with the plots drawn by gnuplot (report/html_report.h).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -12,6 +13,8 @@
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
 #include "eval/metrics.h"
+#include "report/html_report.h"
+#include "report/summary_table.h"
 
 namespace tracelm::cli {
 
@@ -24,85 +27,11 @@ std::string stem(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? s : s.substr(0, dot);
 }
 
-std::string pct(double x) { return fmt::format("{:.1f}%", 100 * x); }
-
-std::string num(double x) { return fmt::format("{:.3f}", x); }
-
-void print_table(const std::vector<RealismReport>& reps, const StructureSummary& real) {
-  std::vector<std::string> head{"metric", "real"};
-  for (auto& r : reps) head.push_back(r.name);
-  std::vector<std::vector<std::string>> rows;
-  auto row = [&](std::string name, std::string real_cell, auto cell) {
-    std::vector<std::string> v{std::move(name), std::move(real_cell)};
-    for (auto& r : reps) v.push_back(cell(r));
-    rows.push_back(std::move(v));
-  };
-  row("graphs", std::to_string(real.graphs),
-      [](const RealismReport& r) { return std::to_string(r.validity.graphs); });
-  row("valid (no error)", "", [](const RealismReport& r) { return pct(r.validity_rate()); });
-  row("strictly valid", "", [](const RealismReport& r) { return pct(r.strict_validity_rate()); });
-  for (int i = 0; i < kNumRules; ++i) {
-    bool any = false;
-    for (auto& r : reps) any = any || r.validity.violations[i] != 0;
-    if (!any) continue;
-    row(fmt::format("  {} (graphs)", rule_code(static_cast<Rule>(i))), "",
-        [i](const RealismReport& r) { return std::to_string(r.validity.graphs_with[i]); });
-  }
-  row(fmt::format("popular calls KL (top {})", reps.empty() ? 0 : reps[0].popular.calls.size()), "",
-      [](const RealismReport& r) { return num(r.popular.kl); });
-  row("  share of edges in top calls", "",
-      [](const RealismReport& r) { return pct(r.popular.synthetic_share); });
-  if (!reps.empty())
-    for (size_t i = 0; i < reps[0].heavy_hitters.size(); ++i) {
-      const HeavyHitterPoint& p = reps[0].heavy_hitters[i];
-      std::string name = p.k_effective < p.k
-                             ? fmt::format("heavy hitters K={} (*{})", p.k, p.k_effective)
-                             : fmt::format("heavy hitters K={}", p.k);
-      row(name, "", [i](const RealismReport& r) { return pct(r.heavy_hitters[i].accuracy); });
-    }
-  if (!reps.empty())
-    for (auto& [what, e0] : reps[0].emd) {
-      std::string w = what;
-      row("EMD/mean " + w, num(e0.real_mean), [w](const RealismReport& r) {
-        const Emd* e = r.find_emd(w);
-        return e && e->defined ? num(e->normalized) : std::string("n/a");
-      });
-    }
-  row("mean edges per graph", num(real.mean_edges),
-      [](const RealismReport& r) { return num(r.synthetic_structure.mean_edges); });
-  row("mean depth", num(real.mean_depth),
-      [](const RealismReport& r) { return num(r.synthetic_structure.mean_depth); });
-  row("mean fan-out", num(real.mean_fanout),
-      [](const RealismReport& r) { return num(r.synthetic_structure.mean_fanout); });
-  row("memorized (= a training graph)", "", [](const RealismReport& r) {
-    return r.memorization ? pct(r.memorization->rate) : std::string("n/a");
-  });
-
-  std::vector<size_t> width(head.size());
-  for (size_t c = 0; c < head.size(); ++c) width[c] = head[c].size();
-  for (auto& v : rows)
-    for (size_t c = 0; c < v.size(); ++c) width[c] = std::max(width[c], v[c].size());
-  auto line = [&](const std::vector<std::string>& v) {
-    std::string s;
-    for (size_t c = 0; c < v.size(); ++c)
-      s += c == 0 ? fmt::format("{:<{}}", v[c], width[c]) : fmt::format("  {:>{}}", v[c], width[c]);
-    std::printf("%s\n", s.c_str());
-  };
-  line(head);
-  for (auto& v : rows) line(v);
-  bool capped = false;
-  for (auto& r : reps)
-    for (auto& p : r.heavy_hitters) capped = capped || p.k_effective < p.k;
-  if (capped) std::printf("(*N: the real set has fewer than K microservices; K capped at N)\n");
-  std::printf("KL: natural log, additive smoothing epsilon %g; EMD: Wasserstein-1 / real mean\n",
-              reps.empty() ? kKlEpsilon : reps[0].options.kl_epsilon);
-}
-
 }  // namespace
 
 void add_evaluate(CLI::App& app) {
   struct Opts {
-    std::string real, train, json;
+    std::string real, train, json, report;
     std::vector<std::string> synthetic;
     bool all_graphs = false, quiet = false;
     double epsilon = kKlEpsilon;
@@ -117,6 +46,9 @@ void add_evaluate(CLI::App& app) {
       ->required();
   c->add_option("--train", o->train, "training corpus, for memorization");
   c->add_option("--json", o->json, "write every metric as JSON to this file ('-' for stdout)");
+  c->add_option("--report", o->report,
+                "write a self-contained HTML report (summary table, plots drawn by gnuplot) to "
+                "this file");
   c->add_option("--epsilon", o->epsilon, "additive smoothing of the popular-call KL")
       ->capture_default_str();
   c->add_flag("--all-graphs", o->all_graphs,
@@ -146,7 +78,7 @@ void add_evaluate(CLI::App& app) {
       paths.push_back(path);
     }
     StructureSummary rs = StructureSummary::of(real);
-    if (!o->quiet) print_table(reps, rs);
+    if (!o->quiet) std::fputs(summary_text(summary_table(reps, rs)).c_str(), stdout);
     if (!o->json.empty()) {
       nlohmann::ordered_json j;
       j["definitions"] = {
@@ -177,6 +109,20 @@ void add_evaluate(CLI::App& app) {
         f.write(text);
         f.close();
       }
+    }
+    if (!o->report.empty()) {
+      ReportContext ctx;
+      ctx.real_path = o->real;
+      ctx.real = rs;
+      if (train) {
+        ctx.train_path = o->train;
+        ctx.train_graphs = train->size();
+      }
+      ctx.synthetic_paths = paths;
+      AtomicFile f(o->report);
+      f.write(html_report(reps, ctx));
+      f.close();
+      if (!o->quiet) std::fprintf(stderr, "report: %s\n", o->report.c_str());
     }
     if (!o->quiet)
       std::fprintf(stderr, "evaluated %zu synthetic set(s) in %.2f s\n", reps.size(),
