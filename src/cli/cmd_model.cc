@@ -1,11 +1,13 @@
 // Model subcommands (built only with libtorch): score.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -13,11 +15,14 @@
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
 #include "export/alibaba_csv.h"
+#include "export/jaeger.h"
+#include "export/otlp.h"
 #include "generate/generator.h"
 #include "io/input_error.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
+#include "util/progress.h"
 
 namespace tracelm::cli {
 
@@ -189,72 +194,137 @@ void add_merge(CLI::App& app) {
   });
 }
 
+bool ends_with(const std::string& s, std::string_view suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// Writes graphs in the format named by the output's extension.
+void write_graphs(const std::string& path, const std::vector<CallGraph>& graphs) {
+  std::string text;
+  if (ends_with(path, ".otlp.json")) {
+    text = to_otlp_json(graphs);
+  } else if (ends_with(path, ".jaeger.json")) {
+    text = to_jaeger_json(graphs);
+  } else if (ends_with(path, ".csv")) {
+    text = std::string(kAlibabaCsvHeader) + "\n";
+    for (size_t i = 0; i < graphs.size(); ++i) append_alibaba_rows(graphs[i], i, 0, text);
+  } else if (ends_with(path, ".jsonl")) {
+    for (const CallGraph& g : graphs) text += graph_to_json(g) + "\n";
+  } else {
+    throw std::invalid_argument("output " + path +
+                                ": expected .jsonl, .csv, .otlp.json or .jaeger.json");
+  }
+  AtomicFile out(path);
+  out.write(text);
+  out.close();
+}
+
 void add_generate(CLI::App& app) {
   struct Opts {
     std::string model, adapter, out;
     int64_t n = 10;
-    GenerateRequest req;
     GeneratorOptions gen;
     std::string service;
     int64_t edges = 0, depth = 0, latency = -1;
+    bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
+    bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
-  CLI::App* c =
-      app.add_subcommand("generate",
-                         "generate call graphs layer by layer with a trained model (unconstrained "
-                         "decoding with retries; constrained decoding is next)");
+  CLI::App* c = app.add_subcommand(
+      "generate",
+      "generate call graphs layer by layer with a trained model; constrained decoding makes "
+      "every graph valid and meet the request (docs/generation.md)");
   c->add_option("--model", o->model, "trained model directory (full model or LoRA adapter)")
       ->required();
   c->add_option("--adapter", o->adapter, "LoRA adapter directory, when --model is the base");
-  c->add_option("-n", o->n, "graphs to generate")->capture_default_str();
+  c->add_option("-n", o->n, "graphs to generate")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
   c->add_option("--service", o->service, "service id (default: drawn from the training services)");
-  c->add_option("--edges", o->edges, "number of edges");
-  c->add_option("--depth", o->depth, "depth");
-  c->add_option("--latency", o->latency, "root latency in ms");
+  c->add_option("--edges", o->edges, "number of edges")->check(CLI::Range(1, 100000));
+  c->add_option("--depth", o->depth, "depth (levels of calls)")->check(CLI::Range(1, 1000));
+  c->add_option("--latency", o->latency, "root latency in ms")->check(CLI::Range(0, 1000000000));
+  c->add_flag("--high-latency", o->high_latency,
+              "a root latency at or above the service's p90 (from the model's corpus statistics)");
   c->add_option("--temperature", o->gen.sampling.temperature, "0 = greedy")->capture_default_str();
   c->add_option("--top-k", o->gen.sampling.top_k, "0 = off")->capture_default_str();
   c->add_option("--top-p", o->gen.sampling.top_p, "1 = off")->capture_default_str();
   c->add_option("--seed", o->gen.sampling.seed, "seed")->capture_default_str();
-  c->add_option("--batch", o->gen.batch, "layers decoded together")->capture_default_str();
+  c->add_option("--batch", o->gen.batch, "sequences decoded together")->capture_default_str();
+  c->add_flag("--constrained", o->constrained, "constrained decoding (the default)");
+  c->add_flag("--unconstrained", o->unconstrained,
+              "plain sampling; a layer that breaks the rules is generated again (--retries)");
   c->add_option("--retries", o->gen.retries, "new attempts for a layer that fails")
       ->capture_default_str();
-  c->add_option("-o,--output", o->out, "output: .jsonl (corpus) or .csv (Alibaba CallGraph)")
+  c->add_option("--max-layer-tokens", o->gen.max_layer_tokens, "token budget of one layer")
+      ->capture_default_str();
+  c->add_flag("--tabular", o->tabular,
+              "whole graphs in the tabular encoding (a model trained with --format tabular)");
+  c->add_flag("-q,--quiet", o->quiet, "no progress line");
+  c->add_option("-o,--output", o->out,
+                "output: .jsonl (corpus), .csv (Alibaba CallGraph), .otlp.json (OpenTelemetry), "
+                ".jaeger.json (Jaeger UI upload)")
       ->required();
   c->callback([o] {
+    if (o->constrained && o->unconstrained)
+      throw CLI::ValidationError("--constrained and --unconstrained exclude each other");
+    o->gen.constrained = !o->unconstrained;
     ModelBundle b = load_model_bundle(o->model, o->adapter);
     GenerateRequest r;
     if (!o->service.empty()) r.service = o->service;
     if (o->edges > 0) r.num_edges = o->edges;
     if (o->depth > 0) r.depth = o->depth;
     if (o->latency >= 0) r.latency = o->latency;
+    std::vector<GenerateRequest> reqs(static_cast<size_t>(o->n), r);
+    if (o->high_latency) {
+      if (r.latency) throw CLI::ValidationError("--high-latency and --latency exclude each other");
+      if (!r.service) throw CLI::ValidationError("--high-latency needs --service");
+      double p90 = b.stats.latency_p90(*r.service);
+      if (p90 <= 0)
+        throw CLI::ValidationError("the model's statistics have no latency for service " +
+                                   *r.service);
+      Rng rng(o->gen.sampling.seed);
+      for (auto& q : reqs)  // uniform in [p90, 2 p90]
+        q.latency = static_cast<int64_t>(std::ceil(p90)) +
+                    static_cast<int64_t>(rng.next() % (static_cast<uint64_t>(p90) + 1));
+    }
     RecursiveGenerator g(b, o->gen);
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<GeneratedGraph> gs = g.generate(
-        std::vector<GenerateRequest>(static_cast<size_t>(o->n), r), o->gen.sampling.seed);
+    Progress bar("generate", static_cast<uint64_t>(o->n), !o->quiet, "graphs");
+    std::vector<GeneratedGraph> gs =
+        o->tabular ? g.generate_tabular(reqs, o->gen.sampling.seed)
+                   : g.generate(reqs, o->gen.sampling.seed, [&](size_t done, size_t ok) {
+                       bar.update(done, 0, fmt::format("{:.0f}% complete", 100.0 * ok / done));
+                     });
+    bar.finish();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    bool csv = o->out.size() > 4 && o->out.compare(o->out.size() - 4, 4, ".csv") == 0;
-    AtomicFile out(o->out);
-    if (csv) out.write(std::string(kAlibabaCsvHeader) + "\n");
-    uint64_t complete = 0, valid = 0, i = 0;
+    std::vector<CallGraph> keep;
+    uint64_t complete = 0, valid = 0;
+    std::map<std::string, int> why;
     for (auto& x : gs) {
-      if (!x.complete) continue;
-      ++complete;
-      valid += is_valid(validate(x.graph));
-      std::string line;
-      if (csv) {
-        append_alibaba_rows(x.graph, i++, 0, line);
-      } else {
-        line = graph_to_json(x.graph) + "\n";
+      if (!x.complete) {
+        ++why[x.error.substr(0, 60)];
+        continue;
       }
-      out.write(line);
+      ++complete;
+      if (!is_valid(validate(x.graph))) continue;
+      ++valid;
+      keep.push_back(std::move(x.graph));
     }
-    out.close();
-    std::fprintf(
-        stderr,
-        "generate: %zu requested, %llu complete, %llu valid (%.0f%%), %.2f graphs/s; wrote %s\n",
-        gs.size(), static_cast<unsigned long long>(complete),
-        static_cast<unsigned long long>(valid), gs.empty() ? 0.0 : 100.0 * valid / gs.size(),
-        gs.size() / std::max(s, 1e-9), o->out.c_str());
+    write_graphs(o->out, keep);
+    const GenerateStats& st = g.stats();
+    std::fprintf(stderr,
+                 "generate: %zu requested, %llu complete, %llu valid (%.1f%%) in %.1f s: %.2f "
+                 "graphs/s, %.0f tokens/s, %lld layers decoded, %.1f%% of steps masked; wrote %llu "
+                 "to %s\n",
+                 gs.size(), static_cast<unsigned long long>(complete),
+                 static_cast<unsigned long long>(valid),
+                 gs.empty() ? 0.0 : 100.0 * valid / gs.size(), s, gs.size() / std::max(s, 1e-9),
+                 st.tokens / std::max(s, 1e-9), static_cast<long long>(st.sequences),
+                 st.tokens ? 100.0 * st.masked_steps / st.tokens : 0.0,
+                 static_cast<unsigned long long>(keep.size()), o->out.c_str());
+    for (auto& [reason, count] : why)
+      std::fprintf(stderr, "  failed: %d x %s\n", count, reason.c_str());
   });
 }
 

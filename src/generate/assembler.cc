@@ -7,37 +7,51 @@
 
 namespace tracelm {
 
-LayerConditions root_conditions(const GenerateRequest& r,
-                                const std::vector<std::pair<std::string, uint64_t>>& services,
-                                Rng& rng) {
+namespace {
+
+// A draw from (value, weight) pairs; nullopt when the weights are all 0.
+template <class T>
+std::optional<T> draw(const std::vector<std::pair<T, uint64_t>>& items, Rng& rng) {
+  uint64_t total = 0;
+  for (auto& [v, n] : items) total += n;
+  if (total == 0) return std::nullopt;
+  uint64_t x = rng.next() % total;
+  for (auto& [v, n] : items) {
+    if (x < n) return v;
+    x -= n;
+  }
+  return items.back().first;
+}
+
+}  // namespace
+
+LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& priors, Rng& rng) {
   LayerConditions c;
+  GenerateRequest r = req;
   if (r.service) {
     if (!is_plain_name(*r.service))
       throw std::invalid_argument("service '" + *r.service +
                                   "' is not a name the text format can carry");
     c.id = *r.service;
-  } else if (!services.empty()) {
-    uint64_t total = 0;
-    for (auto& [s, n] : services) total += n;
-    uint64_t x = rng.next() % std::max<uint64_t>(1, total);
-    c.id = services.back().first;
-    for (auto& [s, n] : services) {
-      if (x < n) {
-        c.id = s;
-        break;
-      }
-      x -= n;
-    }
+  } else if (auto s = draw(priors.services, rng)) {
+    c.id = *s;
   } else {
     throw std::invalid_argument("no service given and the model has no service statistics");
+  }
+  if (!r.num_edges) {
+    std::vector<std::pair<int64_t, uint64_t>> sizes;
+    for (auto [e, n] : priors.num_edges)
+      if (e >= 1 && (!r.depth || (e >= *r.depth && (*r.depth > 1 || e == 1))))
+        sizes.emplace_back(e, n);
+    r.num_edges = draw(sizes, rng);
   }
   if (r.num_edges && *r.num_edges < 1)
     throw std::invalid_argument("the number of edges must be at least 1");
   if (r.depth && *r.depth < 1) throw std::invalid_argument("the depth must be at least 1");
   if (r.latency && *r.latency < 0) throw std::invalid_argument("the latency must be >= 0");
   if (r.num_edges && r.depth && *r.depth > *r.num_edges)
-    throw std::invalid_argument("a graph of depth " + std::to_string(*r.depth) + " needs at least " +
-                                std::to_string(*r.depth) + " edges, not " +
+    throw std::invalid_argument("a graph of depth " + std::to_string(*r.depth) +
+                                " needs at least " + std::to_string(*r.depth) + " edges, not " +
                                 std::to_string(*r.num_edges));
   if (r.num_edges && r.depth && *r.depth == 1 && *r.num_edges > 1)
     throw std::invalid_argument("a graph of depth 1 has exactly 1 edge (the root call)");

@@ -33,13 +33,19 @@ struct GenerateRequest {
   std::optional<int64_t> num_edges, depth, latency;
 };
 
-// The root layer's conditions for a request: open attributes are left out,
-// except the service, which is drawn from `services` (name, weight) with
-// rng. Throws std::invalid_argument for requests no graph can meet (e.g.
-// depth > edges) or when no service can be chosen.
-LayerConditions root_conditions(const GenerateRequest& r,
-                                const std::vector<std::pair<std::string, uint64_t>>& services,
-                                Rng& rng);
+// What the training corpus looked like, for filling in open requests.
+struct CorpusPriors {
+  std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs)
+  std::vector<std::pair<int64_t, uint64_t>> num_edges;     // (edges, graphs)
+};
+
+// The root layer's conditions for a request. An open service is drawn from
+// the priors' services, an open number of edges from their size
+// distribution (restricted to sizes >= the requested depth); other open
+// attributes are left out for the model to choose. Throws
+// std::invalid_argument for requests no graph can meet (e.g. depth > edges)
+// or when no service can be chosen.
+LayerConditions root_conditions(const GenerateRequest& r, const CorpusPriors& priors, Rng& rng);
 
 struct GeneratedGraph {
   CallGraph graph;

@@ -3,11 +3,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "encode/tabular.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
 
@@ -27,20 +27,265 @@ uint64_t mix(uint64_t a, uint64_t b) {
   return h ^ (h >> 29);
 }
 
-// One layer to generate.
-struct Job {
-  size_t graph;        // index into the results
-  std::string prompt;  // condition line, with "\n"
-  std::string prefix;  // full id of the parent edge ("" at the root)
-  std::string start_node;
-  Attributes announced;  // conditions (to check the layer against)
-  int64_t ordinal;       // position of the layer in the graph
-  int attempt = 0;
-};
-
 bool ends_with(const std::string& s, std::string_view suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
+
+// One sequence to decode.
+struct SeqIn {
+  std::string prompt;
+  uint64_t seed = 0;
+  std::optional<LayerConstraint> con;   // constrained decoding
+  std::vector<std::string_view> stops;  // unconstrained: stop after these
+  size_t tag = 0;                       // the caller's handle
+};
+enum class SeqEnd { kDone, kStop, kDead, kBudget };
+struct SeqOut {
+  std::string text;
+  int64_t tokens = 0;
+  SeqEnd end = SeqEnd::kDone;
+};
+
+// A sequence in the batch.
+struct Row {
+  SeqIn in;
+  std::unique_ptr<SamplerChain> chain;
+  std::string text;
+  int64_t next_pos = 0, tokens = 0;
+};
+
+// Pads a cache on the left to `len` columns (invalid, zero keys/values).
+void pad_left(KVCache& c, int64_t len) {
+  int64_t have = c.length();
+  if (have >= len) return;
+  int64_t add = len - have;
+  for (size_t i = 0; i < c.k.size(); ++i) {
+    auto pad = [&](const torch::Tensor& t) {
+      auto sz = t.sizes().vec();
+      sz[2] = add;
+      return torch::cat({torch::zeros(sz, t.options()), t}, 2);
+    };
+    c.k[i] = pad(c.k[i]);
+    c.v[i] = pad(c.v[i]);
+  }
+  int64_t B = c.positions.size(0);
+  c.positions = torch::cat({torch::zeros({B, add}, c.positions.options()), c.positions}, 1);
+  c.valid = torch::cat({torch::zeros({B, add}, c.valid.options()), c.valid}, 1);
+}
+
+// Appends the rows of `b` to `a` (aligning their lengths).
+void append_rows(KVCache& a, KVCache& b) {
+  if (a.length() == 0 && a.k.empty()) {
+    a = std::move(b);
+    return;
+  }
+  int64_t len = std::max(a.length(), b.length());
+  pad_left(a, len);
+  pad_left(b, len);
+  for (size_t i = 0; i < a.k.size(); ++i) {
+    a.k[i] = torch::cat({a.k[i], b.k[i]}, 0);
+    a.v[i] = torch::cat({a.v[i], b.v[i]}, 0);
+  }
+  a.positions = torch::cat({a.positions, b.positions}, 0);
+  a.valid = torch::cat({a.valid, b.valid}, 0);
+}
+
+// Keeps rows `idx` of the cache, then drops leading columns no row uses.
+void keep_rows(KVCache& c, const std::vector<int64_t>& idx) {
+  torch::Tensor sel = torch::tensor(idx, torch::kInt64);
+  for (size_t i = 0; i < c.k.size(); ++i) {
+    c.k[i] = c.k[i].index_select(0, sel);
+    c.v[i] = c.v[i].index_select(0, sel);
+  }
+  c.positions = c.positions.index_select(0, sel);
+  c.valid = c.valid.index_select(0, sel);
+  torch::Tensor used = c.valid.any(0);  // (L,)
+  int64_t first = 0, L = used.size(0);
+  auto u = used.accessor<bool, 1>();
+  while (first < L && !u[first]) ++first;
+  if (first > 0 && first < L) {
+    for (size_t i = 0; i < c.k.size(); ++i) {
+      c.k[i] = c.k[i].slice(2, first).contiguous();
+      c.v[i] = c.v[i].slice(2, first).contiguous();
+    }
+    c.positions = c.positions.slice(1, first).contiguous();
+    c.valid = c.valid.slice(1, first).contiguous();
+  }
+}
+
+// Continuous-batching decoder over a model. `next` supplies sequences
+// (false when none is pending right now); `done` receives each result.
+class Decoder {
+ public:
+  Decoder(Llama& model, const Tokenizer& tok, const GeneratorOptions& opt, GenerateStats& stats)
+      : model_(model), tok_(tok), opt_(opt), stats_(stats), pieces_(tok.piece_texts()) {
+    by_first_.resize(256);
+    for (size_t id = 0; id < pieces_.size(); ++id) {
+      const PieceText& p = pieces_[id];
+      if (p.text.empty() || p.kind == PieceText::Kind::kControl ||
+          p.kind == PieceText::Kind::kUnknown || p.kind == PieceText::Kind::kUnused)
+        continue;
+      by_first_[static_cast<unsigned char>(p.text[0])].push_back(static_cast<int32_t>(id));
+    }
+  }
+
+  void run(const std::function<bool(SeqIn*)>& next,
+           const std::function<void(SeqIn&, SeqOut)>& done) {
+    torch::NoGradGuard no_grad;
+    int threads_before = torch::get_num_threads();
+    if (opt_.threads > 0) torch::set_num_threads(opt_.threads);
+    struct Restore {
+      int n;
+      ~Restore() { torch::set_num_threads(n); }
+    } restore{threads_before};
+    std::vector<Row> rows;
+    KVCache cache;
+    torch::Tensor last;  // (B, V) next-token logits of the rows
+    int64_t batch = std::max<int64_t>(1, opt_.batch);
+    while (true) {
+      // Admit pending sequences into free slots.
+      std::vector<Row> fresh;
+      while (static_cast<int64_t>(rows.size() + fresh.size()) < batch) {
+        SeqIn in;
+        if (!next(&in)) break;
+        Row r;
+        SamplingParams p = opt_.sampling;
+        p.seed = in.seed;
+        r.chain = SamplerChain::from_params(p);
+        r.in = std::move(in);
+        fresh.push_back(std::move(r));
+      }
+      if (!fresh.empty()) {
+        KVCache part;
+        torch::Tensor logits = prefill(fresh, part);
+        append_rows(cache, part);
+        last = last.defined() && !rows.empty() ? torch::cat({last, logits}, 0) : logits;
+        for (Row& r : fresh) rows.push_back(std::move(r));
+      }
+      if (rows.empty()) break;
+      // One token per row.
+      int64_t B = static_cast<int64_t>(rows.size());
+      std::vector<int64_t> keep, next_ids, next_pos;
+      for (int64_t i = 0; i < B; ++i) {
+        Row& r = rows[static_cast<size_t>(i)];
+        std::optional<SeqEnd> end = step(r, last[i].data_ptr<float>(), last.size(1), &next_ids);
+        if (end) {
+          ++stats_.sequences;
+          stats_.tokens += r.tokens;
+          done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
+        } else {
+          keep.push_back(i);
+          next_pos.push_back(r.next_pos++);
+        }
+      }
+      if (static_cast<int64_t>(keep.size()) < B) {
+        std::vector<Row> kept;
+        for (int64_t i : keep) kept.push_back(std::move(rows[static_cast<size_t>(i)]));
+        rows = std::move(kept);
+        if (rows.empty()) {
+          cache = KVCache{};
+          last = torch::Tensor();
+          continue;
+        }
+        keep_rows(cache, keep);
+      }
+      int64_t n = static_cast<int64_t>(rows.size());
+      torch::Tensor ids = torch::tensor(next_ids, torch::kInt64).view({n, 1});
+      torch::Tensor pos = torch::tensor(next_pos, torch::kInt64).view({n, 1});
+      ++stats_.forward_calls;
+      last = model_->forward(ids, &cache, pos, torch::ones({n, 1}, torch::kBool))
+                 .select(1, 0)
+                 .contiguous();  // (n, V)
+    }
+  }
+
+ private:
+  // Left-padded prompts of new rows -> their cache and last logits (B, V).
+  torch::Tensor prefill(std::vector<Row>& fresh, KVCache& part) {
+    std::vector<std::vector<int>> prompts;
+    int64_t longest = 0;
+    for (Row& r : fresh) {
+      prompts.push_back(tok_.encode(r.in.prompt, true, false));
+      longest = std::max<int64_t>(longest, static_cast<int64_t>(prompts.back().size()));
+    }
+    int64_t B = static_cast<int64_t>(fresh.size());
+    std::vector<int64_t> ids(static_cast<size_t>(B * longest), 0), pos(ids.size(), 0);
+    std::vector<uint8_t> valid(ids.size(), 0);
+    for (size_t r = 0; r < fresh.size(); ++r) {
+      int64_t pad = longest - static_cast<int64_t>(prompts[r].size());
+      for (size_t t = 0; t < prompts[r].size(); ++t) {
+        size_t at = r * static_cast<size_t>(longest) + static_cast<size_t>(pad) + t;
+        ids[at] = prompts[r][t];
+        pos[at] = static_cast<int64_t>(t);
+        valid[at] = 1;
+      }
+      fresh[r].next_pos = static_cast<int64_t>(prompts[r].size());
+      stats_.prompt_tokens += static_cast<int64_t>(prompts[r].size());
+    }
+    torch::Tensor tid = torch::tensor(ids, torch::kInt64).view({B, longest});
+    torch::Tensor tpos = torch::tensor(pos, torch::kInt64).view({B, longest});
+    torch::Tensor tvalid =
+        torch::tensor(std::vector<int64_t>(valid.begin(), valid.end()), torch::kInt64)
+            .view({B, longest})
+            .to(torch::kBool);
+    ++stats_.forward_calls;
+    return model_->forward(tid, &part, tpos, tvalid).select(1, longest - 1).contiguous();
+  }
+
+  bool allowed(const Row& r, int32_t t) const {
+    if (t < 0 || static_cast<size_t>(t) >= pieces_.size()) return false;
+    const PieceText& p = pieces_[static_cast<size_t>(t)];
+    if (p.text.empty() || p.kind == PieceText::Kind::kControl ||
+        p.kind == PieceText::Kind::kUnknown || p.kind == PieceText::Kind::kUnused)
+      return false;
+    return r.in.con->accepts(p.text);
+  }
+
+  // Samples the row's next token; returns how the sequence ended, if it did.
+  std::optional<SeqEnd> step(Row& r, const float* logits, int64_t V,
+                             std::vector<int64_t>* next_ids) {
+    if (r.tokens >= opt_.max_layer_tokens) return SeqEnd::kBudget;
+    Candidates c = Candidates::from_logits(logits, static_cast<size_t>(V));
+    int32_t t = r.chain->pick(c);
+    if (r.in.con) {
+      if (!allowed(r, t)) {
+        ++stats_.masked_steps;
+        std::bitset<256> first = r.in.con->next_bytes();
+        Candidates m;
+        for (size_t b = 0; b < 256; ++b) {
+          if (!first[b]) continue;
+          for (int32_t id : by_first_[b])
+            if (r.in.con->accepts(pieces_[static_cast<size_t>(id)].text)) {
+              m.ids.push_back(id);
+              m.logits.push_back(logits[id]);
+            }
+        }
+        if (m.size() == 0) return SeqEnd::kDead;
+        t = r.chain->pick(m);
+        if (t < 0) return SeqEnd::kDead;
+      }
+      r.in.con->feed(pieces_[static_cast<size_t>(t)].text);
+      r.text += pieces_[static_cast<size_t>(t)].text;
+      ++r.tokens;
+      if (r.in.con->done()) return SeqEnd::kDone;
+    } else {
+      if (t < 0 || t == tok_.eos_id()) return SeqEnd::kStop;
+      r.text += pieces_[static_cast<size_t>(t)].text;
+      ++r.tokens;
+      for (std::string_view s : r.in.stops)
+        if (ends_with(r.text, s)) return SeqEnd::kDone;
+    }
+    next_ids->push_back(t);
+    return std::nullopt;
+  }
+
+  Llama& model_;
+  const Tokenizer& tok_;
+  const GeneratorOptions& opt_;
+  GenerateStats& stats_;
+  const std::vector<PieceText>& pieces_;
+  std::vector<std::vector<int32_t>> by_first_;  // token ids by the first byte of their text
+};
 
 }  // namespace
 
@@ -70,199 +315,147 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     if (j.contains("conditions")) b.stats = ConditionStats::from_json(j["conditions"]);
     if (j.contains("corpus") && j["corpus"].contains("top_services"))
       for (auto& s : j["corpus"]["top_services"])
-        b.services.emplace_back(s["service"].get<std::string>(), s["graphs"].get<uint64_t>());
+        b.priors.services.emplace_back(s["service"].get<std::string>(),
+                                       s["graphs"].get<uint64_t>());
+    if (j.contains("corpus") && j["corpus"].contains("num_edges"))
+      for (auto& [k, v] : j["corpus"]["num_edges"].items())
+        b.priors.num_edges.emplace_back(std::stoll(k), v.get<uint64_t>());
   }
   return b;
 }
 
 std::string RecursiveGenerator::root_prompt(const GenerateRequest& r, Rng& rng) const {
-  LayerConditions c;
-  if (r.service) {
-    c.id = *r.service;
-  } else if (!b_.services.empty()) {
-    uint64_t total = 0;
-    for (auto& [s, n] : b_.services) total += n;
-    uint64_t x = rng.next() % std::max<uint64_t>(1, total);
-    c.id = b_.services.back().first;
-    for (auto& [s, n] : b_.services) {
-      if (x < n) {
-        c.id = s;
-        break;
-      }
-      x -= n;
-    }
-  } else {
-    throw std::invalid_argument("no --service given and the model has no service statistics");
-  }
-  c.start_node = std::string(kUserNode);
-  c.start_edge_id = 0;
-  c.start_communication_at = 0;
-  c.num_current_edges = 1;
-  c.num_edges = r.num_edges;
-  if (r.depth) c.remaining_depth = *r.depth - 1;
-  c.latency = r.latency;
-  if (r.num_edges) c.num_subgraphs = *r.num_edges > 1 ? 1 : 0;
+  LayerConditions c = root_conditions(r, b_.priors, rng);
   return std::string(kGenerateGraph) + format_attributes(c.to_attributes(), nullptr, 0, {}) + "\n";
 }
 
-std::vector<GeneratedGraph> RecursiveGenerator::generate(const std::vector<GenerateRequest>& reqs,
-                                                         uint64_t seed) {
-  const Tokenizer& tok = *b_.tokenizer;
-  const auto& pieces = tok.piece_texts();
-  std::vector<GeneratedGraph> out(reqs.size());
-  std::vector<Job> pending;
-  std::vector<int64_t> ordinals(reqs.size(), 0);
+std::vector<GeneratedGraph> RecursiveGenerator::generate(
+    const std::vector<GenerateRequest>& reqs, uint64_t seed,
+    const std::function<void(size_t, size_t)>& progress) {
+  GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers);
   for (size_t i = 0; i < reqs.size(); ++i) {
     Rng rng(mix(seed, i));
-    Job j{i, root_prompt(reqs[i], rng), "", std::string(kUserNode), {}, ordinals[i]++, 0};
-    std::string e;
-    parse_attributes(std::string_view(j.prompt).substr(kGenerateGraph.size(),
-                                                       j.prompt.size() - kGenerateGraph.size() - 1),
-                     &j.announced, &e);
-    out[i].graph.service = *j.announced.get("id");
-    pending.push_back(std::move(j));
+    as.add_root(i, root_conditions(reqs[i], b_.priors, rng));
   }
-  torch::NoGradGuard no_grad;
-  int64_t ctx = b_.model->config().max_position_embeddings;
-  while (!pending.empty()) {
-    // Take a batch (FIFO keeps graphs' layers roughly in pre-order).
-    size_t n =
-        std::min<size_t>(pending.size(), static_cast<size_t>(std::max<int64_t>(1, opt_.batch)));
-    std::vector<Job> batch(std::make_move_iterator(pending.begin()),
-                           std::make_move_iterator(pending.begin() + static_cast<long>(n)));
-    pending.erase(pending.begin(), pending.begin() + static_cast<long>(n));
-    // Prompts, left-padded: positions count from each row's first real token.
-    std::vector<std::vector<int>> prompts;
-    int64_t longest = 0;
-    for (Job& j : batch) {
-      prompts.push_back(tok.encode(j.prompt, true, false));
-      longest = std::max<int64_t>(longest, static_cast<int64_t>(prompts.back().size()));
-    }
-    int64_t B = static_cast<int64_t>(n);
-    torch::Tensor ids = torch::zeros({B, longest}, torch::kInt64);
-    torch::Tensor pos = torch::zeros({B, longest}, torch::kInt64);
-    torch::Tensor valid = torch::zeros({B, longest}, torch::kBool);
-    std::vector<int64_t> next_pos(n);
-    for (size_t r = 0; r < n; ++r) {
-      int64_t pad = longest - static_cast<int64_t>(prompts[r].size());
-      for (size_t t = 0; t < prompts[r].size(); ++t) {
-        ids[static_cast<int64_t>(r)][pad + static_cast<int64_t>(t)] = prompts[r][t];
-        pos[static_cast<int64_t>(r)][pad + static_cast<int64_t>(t)] = static_cast<int64_t>(t);
-        valid[static_cast<int64_t>(r)][pad + static_cast<int64_t>(t)] = true;
-      }
-      next_pos[r] = static_cast<int64_t>(prompts[r].size());
-    }
-    std::vector<std::unique_ptr<SamplerChain>> chains;
-    for (Job& j : batch) {
-      SamplingParams p = opt_.sampling;
-      p.seed = mix(mix(seed, j.graph),
-                   mix(static_cast<uint64_t>(j.ordinal), static_cast<uint64_t>(j.attempt)));
-      chains.push_back(SamplerChain::from_params(p));
-    }
-    KVCache cache;
-    torch::Tensor logits = b_.model->forward(ids, &cache, pos, valid);  // (B,T,V)
-    torch::Tensor last = logits.select(1, longest - 1).contiguous();    // (B,V)
-    std::vector<std::string> text(n);
-    std::vector<bool> done(n, false);
-    int64_t V = last.size(1);
-    for (int64_t step = 0; step < opt_.max_layer_tokens; ++step) {
-      std::vector<int64_t> next(n, 0);
-      bool any = false;
-      for (size_t r = 0; r < n; ++r) {
-        if (done[r]) continue;
-        Candidates c = Candidates::from_logits(last[static_cast<int64_t>(r)].data_ptr<float>(),
-                                               static_cast<size_t>(V));
-        int32_t t = chains[r]->pick(c);
-        next[r] = t < 0 ? tok.eos_id() : t;
-        if (t < 0 || t == tok.eos_id() || next_pos[r] + 1 >= ctx) {
-          done[r] = true;
-          continue;
-        }
-        text[r] += pieces[static_cast<size_t>(t)].text;
-        if (ends_with(text[r], "</layer>\n") || ends_with(text[r], "</split>\n") ||
-            ends_with(text[r], "</layer>") || ends_with(text[r], "</split>"))
-          done[r] = true;
-        any = true;
-      }
-      if (!any || std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-      torch::Tensor step_ids = torch::tensor(next).view({B, 1});
-      torch::Tensor step_pos = torch::tensor(next_pos).view({B, 1});
-      for (auto& p : next_pos) ++p;
-      last = b_.model->forward(step_ids, &cache, step_pos, torch::ones({B, 1}, torch::kBool))
-                 .select(1, 0)
-                 .contiguous();
-    }
-    // Parse each layer; children become pending jobs.
-    for (size_t r = 0; r < n; ++r) {
-      Job& j = batch[r];
-      GeneratedGraph& g = out[j.graph];
-      ++g.attempts;
-      if (!g.error.empty()) continue;  // the graph already failed
-      if (std::getenv("TRACELM_DEBUG_GENERATE"))
-        std::fprintf(stderr, "--- prompt:\n%s--- output:\n%s\n", j.prompt.c_str(), text[r].c_str());
-      if (!ends_with(text[r], "\n")) text[r] += "\n";
-      LineScanner sc(text[r]);
-      ParsedUnit u;
-      ParseError err;
-      std::string why;
-      if (!parse_unit_body(sc, &u, &err)) {
-        why = "layer does not parse: " + err.what;
-      } else if (auto nce = j.announced.get_int("num_current_edges");
-                 nce && u.kind == Unit::Kind::kLayer &&
-                 *nce != static_cast<int64_t>(u.edges.size())) {
-        why =
-            "layer has " + std::to_string(u.edges.size()) + " edges, asked " + std::to_string(*nce);
-      } else {
-        for (auto& [k, a] : u.subs) {
-          bool found = u.kind == Unit::Kind::kSplit;
-          for (const EdgeText& e : u.edges) found = found || e.edge_id == std::to_string(k);
-          if (!found) why = "subgraph for a missing edge " + std::to_string(k);
-        }
-      }
-      if (!why.empty()) {
-        if (j.attempt < opt_.retries) {
-          ++j.attempt;
-          pending.push_back(std::move(j));
-        } else {
-          g.error = why;
-        }
+  std::vector<LayerJob> jobs;  // by tag
+  std::vector<size_t> open_layers(reqs.size(), 1);
+  size_t finished = 0, complete = 0;
+  auto closed = [&](size_t g) {
+    if (--open_layers[g] != 0) return;
+    ++finished;
+    complete += as.graph(g).error.empty();
+    if (progress) progress(finished, complete);
+  };
+  auto next = [&](SeqIn* in) {
+    while (!as.empty()) {
+      LayerJob j = as.pop();
+      if (!as.graph(j.graph).error.empty()) {  // the graph already failed
+        closed(j.graph);
         continue;
       }
-      ++g.layers;
-      std::vector<std::pair<std::string, std::string>> ids_;  // edge_id -> (full id, callee)
-      for (const EdgeText& e : u.edges) {
-        std::string full = j.prefix.empty() ? e.edge_id : j.prefix + "." + e.edge_id;
-        auto id = RpcId::parse(full);
-        if (!id) continue;
-        g.graph.edges.push_back({*id, j.start_node, e.destination,
-                                 parse_call_type(e.type).value_or(CallType::kUnknown), e.start_ms,
-                                 e.finish_ms});
-      }
-      for (auto& [k, a] : u.subs) {
-        if (ordinals[j.graph] >= opt_.max_layers) {
-          g.error = "more than " + std::to_string(opt_.max_layers) + " layers";
-          break;
+      in->prompt = j.prompt;
+      in->seed = mix(mix(seed, j.graph),
+                     mix(static_cast<uint64_t>(j.ordinal), static_cast<uint64_t>(j.attempt)));
+      in->con.reset();
+      if (opt_.constrained) {
+        LayerSpec spec;
+        std::string why;
+        if (!LayerSpec::from_attributes(j.announced, &spec, &why)) {
+          size_t g = j.graph, before = as.pending();
+          as.fail(std::move(j), "inconsistent conditions: " + why);
+          open_layers[g] += as.pending() - before;
+          closed(g);
+          continue;
         }
-        Job child{j.graph,  format_attributes(a, nullptr, 0, {}) + "\n",
-                  j.prefix, j.start_node,
-                  a,        ordinals[j.graph]++,
-                  0};
-        if (u.kind == Unit::Kind::kLayer) {
-          std::string ks = std::to_string(k);
-          for (const EdgeText& e : u.edges)
-            if (e.edge_id == ks) {
-              child.prefix = j.prefix.empty() ? ks : j.prefix + "." + ks;
-              child.start_node = e.destination;
-            }
-        }
-        pending.push_back(std::move(child));
+        in->con.emplace(spec, opt_.limits);
+      } else {
+        in->stops = {"</layer>", "</split>"};
       }
+      in->tag = jobs.size();
+      jobs.push_back(std::move(j));
+      return true;
     }
+    return false;
+  };
+  auto done = [&](SeqIn& in, SeqOut out) {
+    LayerJob& j = jobs[in.tag];
+    size_t g = j.graph;
+    size_t before = as.pending();
+    switch (out.end) {
+      case SeqEnd::kDone:
+      case SeqEnd::kStop:
+        as.finish(std::move(j), std::move(out.text), out.tokens);
+        break;
+      case SeqEnd::kDead:
+        as.fail(std::move(j), "no token can continue the layer", out.tokens);
+        break;
+      case SeqEnd::kBudget:
+        if (opt_.constrained)
+          as.fail(std::move(j),
+                  "layer longer than " + std::to_string(opt_.max_layer_tokens) + " tokens",
+                  out.tokens);
+        else
+          as.finish(std::move(j), std::move(out.text), out.tokens);
+        break;
+    }
+    open_layers[g] += as.pending() - before;
+    closed(g);
+  };
+  Decoder dec(b_.model, *b_.tokenizer, opt_, stats_);
+  dec.run(next, done);
+  return as.take();
+}
+
+std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
+    const std::vector<GenerateRequest>& reqs, uint64_t seed) {
+  std::vector<GeneratedGraph> out(reqs.size());
+  std::vector<int> attempts(reqs.size(), 0);
+  std::vector<std::string> prompts(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Rng rng(mix(seed, i));
+    LayerConditions c = root_conditions(reqs[i], b_.priors, rng);
+    Attributes a;
+    a.set("id", c.id);
+    if (reqs[i].latency) a.set("latency", *reqs[i].latency);
+    if (reqs[i].num_edges) a.set("num_edges", *reqs[i].num_edges);
+    if (reqs[i].depth) a.set("depth", *reqs[i].depth);
+    prompts[i] = std::string(kGenerateGraph) + format_attributes(a, nullptr, 0, {}) + "\n";
+    out[i].graph.service = c.id;
   }
-  for (GeneratedGraph& g : out) {
-    g.graph.canonicalize();
-    g.complete = g.error.empty();
-  }
+  std::deque<size_t> pending;
+  for (size_t i = 0; i < reqs.size(); ++i) pending.push_back(i);
+  auto next = [&](SeqIn* in) {
+    if (pending.empty()) return false;
+    size_t i = pending.front();
+    pending.pop_front();
+    in->prompt = prompts[i];
+    in->seed = mix(mix(seed, i), static_cast<uint64_t>(attempts[i]));
+    in->stops = {"</edges>"};
+    in->tag = i;
+    return true;
+  };
+  auto done = [&](SeqIn& in, SeqOut o) {
+    GeneratedGraph& g = out[in.tag];
+    ++g.attempts;
+    g.tokens += o.tokens;
+    TabularGraph t;
+    ParseError err;
+    std::string text = prompts[in.tag] + o.text;
+    if (!ends_with(text, "\n")) text += "\n";
+    if (decode_tabular(text, &t, &err)) {
+      g.graph = std::move(t.graph);
+      g.graph.canonicalize();
+      g.complete = true;
+      g.layers = 1;
+      g.error.clear();
+    } else if (attempts[in.tag]++ < opt_.retries) {
+      pending.push_back(in.tag);
+    } else {
+      g.error = "graph does not decode: " + err.what;
+    }
+  };
+  Decoder dec(b_.model, *b_.tokenizer, opt_, stats_);
+  dec.run(next, done);
   return out;
 }
 

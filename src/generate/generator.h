@@ -1,50 +1,63 @@
-// Recursive generation (system.md §4): from a request, the root layer's
-// conditions; each generated layer's <subgraph> blocks become new pending
-// layers; pending layers of all graphs in flight are decoded together in
-// batches over the KV cache; edges are assembled with full dot-decimal ids.
+// Generation with a trained model (system.md §4): recursive (layer by layer,
+// the paper's method) and tabular (whole graphs, the GReaT-style baseline).
 //
-// This is the unconstrained generator: a layer whose text does not parse, or
-// breaks the layer rules checked here, is generated again (up to `retries`
-// times) and the graph fails after that. Constrained decoding (valid by
-// construction) builds on it.
+// Decoding is continuous batching over one ragged KV cache: up to `batch`
+// sequences advance together, a sequence that finishes leaves the batch at
+// once and a pending one joins (its prompt is prefilled and its keys and
+// values are merged into the cache). For recursive generation the pending
+// sequences are the layers of all graphs in flight (assembler.h).
 //
-// Contract: deterministic for a seed, whatever the batch size (each layer
-// attempt has its own sampler chain seeded from the seed, the graph index,
-// the layer's position in the graph and the attempt number).
+// Constrained mode (the default) decodes every layer through a
+// LayerConstraint (layer_constraint.h): the sampled token is checked first;
+// only when its text breaks the layer's rules is the distribution masked to
+// the tokens that keep it completable, and the token drawn again. Layers
+// then parse and obey their conditions by construction. Unconstrained mode
+// regenerates a failing layer up to `retries` times.
+//
+// Contract: deterministic for a seed, whatever the batch size: each
+// sequence (a layer attempt) has its own sampler chain, seeded from the
+// seed, the graph index, the layer's position in the graph and the attempt
+// (up to floating-point differences between batch shapes, which the tests
+// check do not change the tokens of a small model).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/call_graph.h"
 #include "encode/condition_stats.h"
-#include "encode/recursive.h"
+#include "generate/assembler.h"
+#include "generate/layer_constraint.h"
 #include "generate/sampler.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tracelm {
 
-struct GenerateRequest {
-  std::optional<std::string> service;  // drawn from the training services when absent
-  std::optional<int64_t> num_edges, depth, latency;
-};
-
 struct GeneratorOptions {
   SamplingParams sampling;
-  int64_t batch = 16;              // layers decoded together
-  int retries = 3;                 // new attempts for a layer that fails
-  int64_t max_layer_tokens = 768;  // generated tokens per layer
-  int64_t max_layers = 256;        // per graph
+  int64_t batch = 16;               // sequences decoded together
+  bool constrained = true;          // valid by construction
+  int retries = 3;                  // new attempts for a layer that fails
+  int64_t max_layer_tokens = 2048;  // generated tokens per layer (whole graph for tabular)
+  int64_t max_layers = 256;         // per graph
+  // libtorch threads while decoding (0: leave as is). Decode steps are small
+  // matrix products; on 2 cores one thread was 4.6x faster than two
+  // (bench/generate_bench.cc).
+  int threads = 1;
+  ConstraintLimits limits;
 };
 
-struct GeneratedGraph {
-  CallGraph graph;
-  bool complete = false;  // every layer generated and parsed
-  int64_t layers = 0, attempts = 0;
-  std::string error;  // why the graph failed, when it did
+// Counters of one generate() call.
+struct GenerateStats {
+  int64_t sequences = 0;      // layer attempts decoded
+  int64_t tokens = 0;         // tokens generated (prompts excluded)
+  int64_t prompt_tokens = 0;  // tokens prefilled
+  int64_t masked_steps = 0;   // steps where the sampled token broke the constraint
+  int64_t forward_calls = 0;
 };
 
 // A trained model directory: a full model (config.json + model.safetensors)
@@ -53,7 +66,7 @@ struct ModelBundle {
   Llama model{nullptr};
   std::optional<Tokenizer> tokenizer;
   ConditionStats stats;
-  std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs) from stats.json
+  CorpusPriors priors;  // services and sizes from stats.json
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 
@@ -63,11 +76,21 @@ class RecursiveGenerator {
   // The root condition line for a request ("[GENERATE GRAPH]..."), drawing
   // open attributes from the training statistics with rng.
   std::string root_prompt(const GenerateRequest& r, Rng& rng) const;
-  std::vector<GeneratedGraph> generate(const std::vector<GenerateRequest>& reqs, uint64_t seed);
+  // Graphs for the requests, in order. `progress(done, complete)` is called
+  // as graphs finish (done: finished graphs; complete: those without error).
+  std::vector<GeneratedGraph> generate(const std::vector<GenerateRequest>& reqs, uint64_t seed,
+                                       const std::function<void(size_t, size_t)>& progress = {});
+  // Whole graphs in the tabular encoding ("[GENERATE GRAPH]attrs\n<edges>..."),
+  // for a model trained on it. Unconstrained; a graph that does not decode
+  // is retried up to `retries` times.
+  std::vector<GeneratedGraph> generate_tabular(const std::vector<GenerateRequest>& reqs,
+                                               uint64_t seed);
+  const GenerateStats& stats() const { return stats_; }
 
  private:
   ModelBundle& b_;
   GeneratorOptions opt_;
+  GenerateStats stats_;
 };
 
 }  // namespace tracelm

@@ -21,21 +21,10 @@ enum class LayerConstraint::Step : uint8_t {
   kPhraseEnd,   // "," | ")\n" (with " milliseconds" before it for times)
   kSubsChoice,  // "<subgraph of edge_id " | "</layer>"  (split: "...0>" | "</split>")
   kSubK,        // layer: the edge id k
-  kSubHead,     // ">id:..../start_edge_id:"
-  kSubSid,
-  kSubScaLit,
-  kSubSca,
-  kSubLatLit,
-  kSubLat,
-  kSubCLit,
-  kSubC,
-  kSubRLit,
-  kSubR,
-  kSubNLit,
-  kSubN,
-  kSubSLit,
-  kSubS,
-  kSubClose,  // "</subgraph>\n"
+  kSubGt,       // layer: ">" after k
+  kSubAttr,     // the name of an attribute not yet written
+  kSubVal,      // an integer attribute's value
+  kSubSep,      // "/" | "</subgraph>\n" (after a copied value too)
 };
 
 namespace {
@@ -54,19 +43,39 @@ constexpr std::string_view kHeadT[] = {"edge_id is ", "destination is ", "type i
 constexpr std::string_view kTypeT[] = {"http", "rpc", "mc", "db", "mq"};
 constexpr std::string_view kSubsT[] = {"<subgraph of edge_id ", "</layer>"};
 constexpr std::string_view kSplitT[] = {"<subgraph of edge_id 0>", "</split>"};
-enum Table : uint8_t { kTOpen, kTEdge, kTHead, kTType, kTSubs, kTSplit };
+// Child-line attributes; the order of the enum below.
+constexpr std::string_view kAttrT[] = {"id:",
+                                       "caller:",
+                                       "start_node:",
+                                       "start_edge_id:",
+                                       "start_communication_at:",
+                                       "latency:",
+                                       "num_current_edges:",
+                                       "remaining_depth:",
+                                       "num_edges:",
+                                       "num_subgraphs:"};
+enum Attr : uint8_t { kAId, kACaller, kANode, kASid, kASca, kALat, kAC, kAR, kAN, kAS };
+enum Table : uint8_t { kTOpen, kTEdge, kTHead, kTType, kTSubs, kTSplit, kTAttr };
 struct TableView {
   const std::string_view* opts;
   int n;
 };
 TableView table(uint8_t t) {
   switch (t) {
-    case kTOpen: return {kOpenT, 2};
-    case kTEdge: return {kEdgeT, 2};
-    case kTHead: return {kHeadT, 5};
-    case kTType: return {kTypeT, 5};
-    case kTSubs: return {kSubsT, 2};
-    default: return {kSplitT, 2};
+    case kTOpen:
+      return {kOpenT, 2};
+    case kTEdge:
+      return {kEdgeT, 2};
+    case kTHead:
+      return {kHeadT, 5};
+    case kTType:
+      return {kTypeT, 5};
+    case kTSubs:
+      return {kSubsT, 2};
+    case kTSplit:
+      return {kSplitT, 2};
+    default:
+      return {kAttrT, 10};
   }
 }
 enum Phrase : uint8_t { kPEdgeId, kPDest, kPType, kPStart, kPFinish };
@@ -91,7 +100,7 @@ void expect_lit(State& s, Step step, std::string_view text) {
   s.pos = 0;
 }
 
-void expect_choice(State& s, Step step, uint8_t t, uint8_t alive) {
+void expect_choice(State& s, Step step, uint8_t t, uint16_t alive) {
   s.step = step;
   if (alive == 0) {
     s.ex = Ex::kDead;
@@ -171,11 +180,13 @@ bool LayerSpec::from_attributes(const Attributes& a, LayerSpec* out, std::string
   s.start_node = a.get("start_node") ? *a.get("start_node") : std::string(kUserNode);
   if (a.get("caller")) s.caller = *a.get("caller");
   s.root = !s.caller && s.start_node == kUserNode;
-  for (auto [name, field] :
-       {std::pair{"num_edges", &s.num_edges}, {"num_current_edges", &s.num_current_edges},
-        {"num_subgraphs", &s.num_subgraphs}, {"remaining_depth", &s.remaining_depth},
-        {"start_edge_id", &s.start_edge_id}, {"start_communication_at", &s.start_communication_at},
-        {"latency", &s.latency}}) {
+  for (auto [name, field] : {std::pair{"num_edges", &s.num_edges},
+                             {"num_current_edges", &s.num_current_edges},
+                             {"num_subgraphs", &s.num_subgraphs},
+                             {"remaining_depth", &s.remaining_depth},
+                             {"start_edge_id", &s.start_edge_id},
+                             {"start_communication_at", &s.start_communication_at},
+                             {"latency", &s.latency}}) {
     if (!a.has(name)) continue;
     *field = a.get_int(name);
     if (!*field || **field < 0) return fail(std::string("'") + name + "' is not a count >= 0");
@@ -197,8 +208,7 @@ bool LayerSpec::from_attributes(const Attributes& a, LayerSpec* out, std::string
   if (s.num_edges && s.remaining_depth && s.num_current_edges &&
       *s.num_edges < *s.num_current_edges + *s.remaining_depth)
     return fail("num_edges too small for remaining_depth");
-  if (s.latency && s.start_communication_at && !s.root &&
-      *s.latency < *s.start_communication_at)
+  if (s.latency && s.start_communication_at && !s.root && *s.latency < *s.start_communication_at)
     return fail("latency < start_communication_at");
   *out = std::move(s);
   return true;
@@ -286,11 +296,11 @@ bool LayerConstraint::feed_byte(State& s, unsigned char ch) const {
       return true;
     case Ex::kChoice: {
       TableView t = table(s.table);
-      uint8_t alive = 0;
+      uint16_t alive = 0;
       for (int i = 0; i < t.n; ++i)
         if ((s.alive >> i & 1) && s.cpos < t.opts[i].size() &&
             static_cast<unsigned char>(t.opts[i][s.cpos]) == ch)
-          alive |= static_cast<uint8_t>(1 << i);
+          alive |= static_cast<uint16_t>(1 << i);
       if (!alive) return false;
       s.alive = alive;
       ++s.cpos;
@@ -406,6 +416,72 @@ struct Budget {
     return false;
   }
 };
+
+// The values the attribute s.attr (one of num_current_edges c,
+// remaining_depth r, num_edges n, num_subgraphs s) may take, given those of
+// the four already written: every value some completion of the line uses.
+IntSet joint_set(const State& s, const Budget& b, int64_t cmax) {
+  const bool kc = s.known >> kAC & 1, kr = s.known >> kAR & 1, kn = s.known >> kAN & 1,
+             ks = s.known >> kAS & 1;
+  int64_t dom = s.attr == kAC ? cmax : s.attr == kAR ? b.r_max() : s.attr == kAN ? b.rn : 15;
+  if (dom < 0) return {};
+  std::vector<int32_t> diff(static_cast<size_t>(dom) + 2, 0);
+  auto mark = [&](int64_t lo, int64_t hi) {
+    lo = std::max<int64_t>(lo, 0);
+    hi = std::min(hi, dom);
+    if (lo > hi) return;
+    ++diff[static_cast<size_t>(lo)];
+    --diff[static_cast<size_t>(hi) + 1];
+  };
+  const int64_t c0 = kc ? s.c : 1, c1 = kc ? s.c : cmax;
+  const int64_t r0 = kr ? s.r : 0, r1 = kr ? s.r : b.r_max();
+  for (int64_t c = c0; c <= c1; ++c)
+    for (int64_t r = r0; r <= r1; ++r) {
+      IntSet g = b.good_n(c, r);
+      if (kn) {
+        if (!g.contains(s.n)) continue;
+        g = IntSet::range(s.n, s.n);
+      }
+      if (g.empty()) continue;
+      int64_t gmax = g.iv[static_cast<size_t>(g.n - 1)].second;
+      int64_t slo, shi;
+      if (c > 15) {
+        slo = 2;
+        shi = std::min<int64_t>(5, c);
+      } else if (r == 0) {
+        slo = shi = 0;
+      } else {
+        slo = 1;
+        shi = std::min(c, gmax - c - r + 1);
+      }
+      if (slo > shi || (ks && (s.sg < slo || s.sg > shi))) continue;
+      // A layer with sg subgraphs and depth r needs sg + r - 1 edges below it.
+      int64_t nmin = ks && c <= 15 && r > 0 ? s.sg + c + r - 1 : 0;
+      switch (s.attr) {
+        case kAC:
+          mark(c, c);
+          break;
+        case kAR:
+          mark(r, r);
+          break;
+        case kAN:
+          for (int i = 0; i < g.n; ++i)
+            mark(std::max(g.iv[static_cast<size_t>(i)].first, nmin),
+                 g.iv[static_cast<size_t>(i)].second);
+          break;
+        default:
+          mark(slo, shi);
+          break;
+      }
+    }
+  IntSet out;
+  int64_t run = 0;
+  for (int64_t v = 0; v <= dom; ++v) {
+    run += diff[static_cast<size_t>(v)];
+    if (run > 0) out.add(v, v);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -549,8 +625,8 @@ void LayerConstraint::complete(State& s) const {
         ms = true;
       }
       std::string_view end = s.phrases_left ? "," : ")\n";
-      expect_lit(s, Step::kPhraseEnd, ms ? (s.phrases_left ? " milliseconds," : " milliseconds)\n")
-                                         : end);
+      expect_lit(s, Step::kPhraseEnd,
+                 ms ? (s.phrases_left ? " milliseconds," : " milliseconds)\n") : end);
       return;
     }
     case Step::kSubsChoice:
@@ -558,21 +634,13 @@ void LayerConstraint::complete(State& s) const {
         s.ex = Ex::kEnd;
         return;
       }
+      s.attrs_left = 0x3ff;
+      s.known = 0;
       if (split) {
         s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
         s.m_hi = sp.num_subgraphs ? s.m_lo : s.rc - 1;
-        s.len = 0;
-        Appender add{s};
-        add("id:");
-        add(sp.service);
-        add("/caller:");
-        add(sp.caller ? *sp.caller : std::string(kUserNode));
-        add("/start_node:");
-        add(sp.start_node);
-        add("/start_edge_id:");
-        s.ex = Ex::kLit;
-        s.step = Step::kSubHead;
-        s.pos = 0;
+        s.k = 0;
+        expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
       } else {
         int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
         int64_t after = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
@@ -582,106 +650,104 @@ void LayerConstraint::complete(State& s) const {
       return;
     case Step::kSubK: {
       s.k = s.val;
-      const EdgeRec& e = s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
       int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
       s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
       s.m_hi = sp.num_subgraphs ? s.m_lo : last_id - s.k;
-      s.len = 0;
-      Appender add{s};
-      add(">id:");
-      add(sp.service);
-      add("/caller:");
-      add(sp.start_node);
-      add("/start_node:");
-      add(std::string_view(e.dest, e.dlen));
-      add("/start_edge_id:");
-      s.ex = Ex::kLit;
-      s.step = Step::kSubHead;
-      s.pos = 0;
+      expect_lit(s, Step::kSubGt, ">");
       return;
     }
-    case Step::kSubHead:
-      expect_int(s, Step::kSubSid,
-                 split ? IntSet::range(s.next_sid, s.next_sid)
-                       : IntSet::range(1, lim_.max_start_edge_id));
+    case Step::kSubGt:
+      expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
       return;
-    case Step::kSubSid:
-      s.sid = s.val;
-      expect_lit(s, Step::kSubScaLit, "/start_communication_at:");
-      return;
-    case Step::kSubScaLit:
-      if (split) {
-        expect_int(s, Step::kSubSca,
-                   s.subs_done == 0 ? IntSet::range(sca0, sca0) : IntSet::range(sca0, lat));
-      } else {
-        const EdgeRec& e = s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
-        expect_int(s, Step::kSubSca, IntSet::range(e.start, e.finish));
+    case Step::kSubAttr: {
+      s.attr = s.choice;
+      s.attrs_left = static_cast<uint16_t>(s.attrs_left & ~(1u << s.attr));
+      std::string_view sep = s.attrs_left ? "/" : "</subgraph>\n";
+      auto copy = [&](std::string_view value) {
+        s.len = 0;
+        Appender add{s};
+        add(value);
+        add(sep);
+        s.ex = Ex::kLit;
+        s.step = Step::kSubSep;
+        s.pos = 0;
+      };
+      const EdgeRec* e = split ? nullptr : &s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
+      switch (s.attr) {
+        case kAId:
+          copy(sp.service);
+          return;
+        case kACaller:
+          copy(split ? (sp.caller ? std::string_view(*sp.caller) : kUserNode)
+                     : std::string_view(sp.start_node));
+          return;
+        case kANode:
+          copy(split ? std::string_view(sp.start_node) : std::string_view(e->dest, e->dlen));
+          return;
+        case kASid:
+          expect_int(s, Step::kSubVal,
+                     split ? IntSet::range(s.next_sid, s.next_sid)
+                           : IntSet::range(1, lim_.max_start_edge_id));
+          return;
+        case kASca: {
+          int64_t lo = split ? sca0 : e->start;
+          int64_t hi = split ? (s.subs_done == 0 ? sca0 : lat) : e->finish;
+          if (s.known & (1u << kALat)) hi = std::min(hi, s.lat);
+          expect_int(s, Step::kSubVal, IntSet::range(lo, hi));
+          return;
+        }
+        case kALat: {
+          if (split) {
+            int64_t l = sp.latency.value_or(lat);
+            expect_int(s, Step::kSubVal, IntSet::range(l, l));
+          } else {
+            int64_t lo = (s.known & (1u << kASca)) ? s.sca : e->start;
+            expect_int(s, Step::kSubVal, IntSet::range(lo, e->finish));
+          }
+          return;
+        }
+        default:
+          expect_int(
+              s, Step::kSubVal,
+              joint_set(s, budget(), split ? std::min(s.rc, *sp.num_current_edges - 1) : s.rn));
+          return;
       }
-      return;
-    case Step::kSubSca:
-      s.sca = s.val;
-      expect_lit(s, Step::kSubLatLit, "/latency:");
-      return;
-    case Step::kSubLatLit:
-      if (split) {
-        int64_t l = sp.latency.value_or(lat);
-        expect_int(s, Step::kSubLat, IntSet::range(l, l));
-      } else {
-        const EdgeRec& e = s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
-        expect_int(s, Step::kSubLat, IntSet::range(s.sca, e.finish));
+    }
+    case Step::kSubVal: {
+      switch (s.attr) {
+        case kASid:
+          s.sid = s.val;
+          break;
+        case kASca:
+          s.sca = s.val;
+          break;
+        case kALat:
+          s.lat = s.val;
+          break;
+        case kAC:
+          s.c = s.val;
+          break;
+        case kAR:
+          s.r = s.val;
+          break;
+        case kAN:
+          s.n = s.val;
+          break;
+        case kAS:
+          s.sg = s.val;
+          break;
+        default:
+          break;
       }
-      return;
-    case Step::kSubLat:
-      s.lat = s.val;
-      expect_lit(s, Step::kSubCLit, "/num_current_edges:");
-      return;
-    case Step::kSubCLit: {
-      Budget b = budget();
-      int64_t cmax = split ? std::min(s.rc, *sp.num_current_edges - 1) : s.rn;
-      IntSet set;
-      for (int64_t c = 1; c <= cmax; ++c)
-        if (b.any_n(c)) set.add(c, c);
-      expect_int(s, Step::kSubC, set);
+      s.known = static_cast<uint16_t>(s.known | (1u << s.attr));
+      expect_lit(s, Step::kSubSep, s.attrs_left ? "/" : "</subgraph>\n");
       return;
     }
-    case Step::kSubC:
-      s.c = s.val;
-      expect_lit(s, Step::kSubRLit, "/remaining_depth:");
-      return;
-    case Step::kSubRLit: {
-      Budget b = budget();
-      IntSet set;
-      for (int64_t r = 0; r <= b.r_max(); ++r)
-        if (!b.good_n(s.c, r).empty()) set.add(r, r);
-      expect_int(s, Step::kSubR, set);
-      return;
-    }
-    case Step::kSubR:
-      s.r = s.val;
-      expect_lit(s, Step::kSubNLit, "/num_edges:");
-      return;
-    case Step::kSubNLit:
-      expect_int(s, Step::kSubN, budget().good_n(s.c, s.r));
-      return;
-    case Step::kSubN:
-      s.n = s.val;
-      expect_lit(s, Step::kSubSLit, "/num_subgraphs:");
-      return;
-    case Step::kSubSLit: {
-      IntSet set;
-      if (s.c > 15)
-        set.add(2, std::min<int64_t>(5, s.c));
-      else if (s.r == 0)
-        set.add(0, 0);
-      else
-        set.add(1, std::min(s.c, s.n - s.c - s.r + 1));
-      expect_int(s, Step::kSubS, set);
-      return;
-    }
-    case Step::kSubS:
-      expect_lit(s, Step::kSubClose, "</subgraph>\n");
-      return;
-    case Step::kSubClose: {
+    case Step::kSubSep: {
+      if (s.attrs_left) {
+        expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
+        return;
+      }
       Budget b = budget();
       if (s.r == b.T) s.need_deep = false;
       s.rn -= s.n;

@@ -113,7 +113,8 @@ class LayerConstraint {
     char buf[640] = {};
     uint16_t len = 0, pos = 0;
     // kChoice
-    uint8_t table = 0, alive = 0, choice = 0;
+    uint8_t table = 0, choice = 0;
+    uint16_t alive = 0;
     uint16_t cpos = 0;
     // kInt
     IntSet set;
@@ -132,8 +133,10 @@ class LayerConstraint {
     int64_t subs_done = 0, last_k = -1, rn = 0, rc = 0, next_sid = 0, prev_sca = 0;
     bool need_deep = false;
     // the current child line
-    int64_t k = 0, sid = 0, sca = 0, lat = 0, c = 0, r = 0, n = 0;
-    int64_t m_lo = 0, m_hi = 0;  // further lines after this one
+    int64_t k = 0, sid = 0, sca = 0, lat = 0, c = 0, r = 0, n = 0, sg = 0;
+    uint16_t attrs_left = 0, known = 0;  // bit per attribute (see the .cc's Attr)
+    uint8_t attr = 0;                    // the attribute being written
+    int64_t m_lo = 0, m_hi = 0;          // further lines after this one
   };
 
  private:
