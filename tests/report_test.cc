@@ -21,6 +21,30 @@ namespace {
                       "not tested";                                                        \
   } while (0)
 
+// Sets (or, with nullptr, unsets) $TRACELM_GNUPLOT; restores it at destruction.
+class ScopedGnuplotEnv {
+ public:
+  explicit ScopedGnuplotEnv(const char* value) {
+    const char* was = std::getenv("TRACELM_GNUPLOT");
+    had_ = was != nullptr;
+    if (was) saved_ = was;
+    if (value)
+      ::setenv("TRACELM_GNUPLOT", value, 1);
+    else
+      ::unsetenv("TRACELM_GNUPLOT");
+  }
+  ~ScopedGnuplotEnv() {
+    if (had_)
+      ::setenv("TRACELM_GNUPLOT", saved_.c_str(), 1);
+    else
+      ::unsetenv("TRACELM_GNUPLOT");
+  }
+
+ private:
+  bool had_ = false;
+  std::string saved_;
+};
+
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
   for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + what.size())) ++n;
@@ -162,9 +186,11 @@ TEST(Report, MissingGnuplotIsAClearError) {
 }
 
 TEST(Report, GnuplotBinaryComesFromTheEnvironment) {
-  ::setenv("TRACELM_GNUPLOT", "/opt/gp/bin/gnuplot", 1);
-  EXPECT_EQ(GnuplotOptions{}.binary, "/opt/gp/bin/gnuplot");
-  ::unsetenv("TRACELM_GNUPLOT");
+  {
+    ScopedGnuplotEnv env("/opt/gp/bin/gnuplot");
+    EXPECT_EQ(GnuplotOptions{}.binary, "/opt/gp/bin/gnuplot");
+  }
+  ScopedGnuplotEnv env(nullptr);
   EXPECT_EQ(GnuplotOptions{}.binary, "gnuplot");
 }
 
@@ -177,7 +203,7 @@ TEST(Report, GnuplotFailureNamesTheCommandAndItsError) {
     FAIL() << "no error";
   } catch (const GnuplotError& e) {
     std::string m = e.what();
-    EXPECT_NE(m.find("gnuplot failed: `gnuplot "), std::string::npos) << m;
+    EXPECT_NE(m.find("gnuplot failed: `" + GnuplotOptions{}.binary + " "), std::string::npos) << m;
     EXPECT_NE(m.find("missing.dat"), std::string::npos) << m;
   }
   p.script = "plot 'd.dat' using 1:2 with lines title 'a<b'\n";
@@ -205,10 +231,11 @@ TEST(Report, EvaluateWritesTheReport) {
   EXPECT_EQ(count(html, "<svg"), 8u);
   EXPECT_NE(html.find("<th>a</th><th>b</th></tr>"), std::string::npos);
   // A missing gnuplot fails the command, naming it, and writes no report.
-  ::setenv("TRACELM_GNUPLOT", "/nonexistent/gp", 1);
-  r = testing::run_tracelm("evaluate -q --real " + d.file("real.jsonl") + " --synthetic a=" +
-                           d.file("syn.jsonl") + " --report " + d.file("r3.html"));
-  ::unsetenv("TRACELM_GNUPLOT");
+  {
+    ScopedGnuplotEnv env("/nonexistent/gp");
+    r = testing::run_tracelm("evaluate -q --real " + d.file("real.jsonl") + " --synthetic a=" +
+                             d.file("syn.jsonl") + " --report " + d.file("r3.html"));
+  }
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("cannot run gnuplot: `/nonexistent/gp "), std::string::npos) << r.out;
   EXPECT_FALSE(testing::exists(d.file("r3.html")));
