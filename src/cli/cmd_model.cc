@@ -373,6 +373,7 @@ std::vector<CallGraph> demo_train_and_generate(const std::string& train_path,
 
 void add_model_commands(CLI::App& app) {
   add_generate(app);
+  add_eval_commands(app);
   add_score(app);
   add_train(app);
   add_merge(app);

@@ -26,6 +26,7 @@ void add_demo(CLI::App& app);
 void add_encode(CLI::App& app);
 // Model commands (score, ...); only in builds with libtorch (TRACELM_WITH_TORCH).
 void add_model_commands(CLI::App& app);
+void add_eval_commands(CLI::App& app);  // `eval accuracy` (libtorch)
 // The model half of `tracelm demo`: trains a tiny model for a bounded time on
 // train_path, generates n graphs, returns them (libtorch builds only).
 std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train_path,
