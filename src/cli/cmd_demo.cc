@@ -130,7 +130,7 @@ void add_demo(CLI::App& app) {
     if (o->train_minutes > 0) {
       std::printf(
           "[7/7] training a tiny Llama for %.1f min, then generating %lld graphs "
-          "(unconstrained decoding)\n",
+          "(constrained decoding: valid by construction)\n",
           o->train_minutes, static_cast<long long>(o->generate));
       std::vector<CallGraph> llm = demo_train_and_generate(train_path, val_path, o->out + "/model",
                                                            o->train_minutes, o->generate, o->seed);
