@@ -69,15 +69,7 @@ std::string train_default(double seconds) {
   ingest({csv}, {}, {[&](CallGraph&& g) { graphs.push_back(std::move(g)); }, nullptr, nullptr});
   TrainStart start;
   start.preset = "tiny";
-  TrainConfig cfg;
-  cfg.context = 256;
-  cfg.batch = 16;
-  cfg.micro_batch = 8;
-  cfg.lr = 2e-3;
-  cfg.warmup = 20;
-  cfg.epochs = 1000;
-  cfg.max_steps = 100000;
-  cfg.time_budget_s = seconds;
+  TrainConfig cfg = quick_train_config(seconds, 1);
   cfg.eval_every = 0;
   cfg.save_every = 0;
   cfg.progress = false;
@@ -148,8 +140,10 @@ int main(int argc, char** argv) {
               (con.tokens / con.seconds) / (one.tokens / one.seconds));
   std::printf("constraint cost per token: %.3fx of unconstrained (target <= 1.15)\n",
               per_token_con / per_token_free);
-  std::printf("valid graphs per second: constrained %.2f, unconstrained %.2f (%.1fx)\n",
-              con.valid / con.seconds, free.valid / free.seconds,
-              (con.valid / con.seconds) / std::max(1e-9, free.valid / free.seconds));
+  std::printf("valid graphs per second: constrained %.2f, unconstrained %.2f",
+              con.valid / con.seconds, free.valid / free.seconds);
+  if (free.valid > 0)
+    std::printf(" (%.1fx)", (con.valid / con.seconds) / (free.valid / free.seconds));
+  std::printf("\n");
   return 0;
 }

@@ -337,18 +337,7 @@ std::vector<CallGraph> demo_train_and_generate(const std::string& train_path,
   std::vector<CallGraph> train = load_corpus(train_path), val = load_corpus(val_path);
   TrainStart start;
   start.preset = "tiny";
-  TrainConfig cfg;
-  cfg.context = 256;
-  cfg.batch = 16;
-  cfg.micro_batch = 8;
-  cfg.lr = 2e-3;
-  cfg.warmup = 20;
-  cfg.epochs = 1000;  // bounded by the time budget
-  cfg.max_steps = 100000;
-  cfg.time_budget_s = minutes * 60;
-  cfg.eval_every = 50;
-  cfg.save_every = 200;
-  cfg.seed = seed;
+  TrainConfig cfg = quick_train_config(minutes * 60, seed);
   TrainResult r = train_model(train, val, start, cfg, out_dir);
   std::printf("      trained %lld steps: validation loss %.3f -> %.3f, %.0f tokens/s (%s)\n",
               static_cast<long long>(r.steps), r.first_val_loss, r.final_val_loss, r.tokens_per_s,

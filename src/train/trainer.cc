@@ -228,6 +228,22 @@ void write_stats(const std::vector<CallGraph>& train, const std::string& path) {
 
 }  // namespace
 
+TrainConfig quick_train_config(double seconds, uint64_t seed) {
+  TrainConfig cfg;
+  cfg.context = 256;
+  cfg.batch = 16;
+  cfg.micro_batch = 8;
+  cfg.lr = 2e-3;
+  cfg.warmup = 20;
+  cfg.epochs = 1000;  // bounded by the time budget
+  cfg.max_steps = 100000;
+  cfg.time_budget_s = seconds;
+  cfg.eval_every = 50;
+  cfg.save_every = 200;
+  cfg.seed = seed;
+  return cfg;
+}
+
 LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t context) {
   LlamaConfig c;
   c.vocab_size = vocab_size;

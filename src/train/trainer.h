@@ -68,6 +68,10 @@ struct TrainStart {
 
 LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t context);
 
+// The demo's quick run of the tiny preset: context 256, batch 16, lr 2e-3,
+// bounded by `seconds` of training rather than by epochs.
+TrainConfig quick_train_config(double seconds, uint64_t seed);
+
 struct TrainResult {
   int64_t steps = 0;
   double final_loss = 0, final_val_loss = 0, first_val_loss = 0;
