@@ -194,21 +194,17 @@ void add_merge(CLI::App& app) {
   });
 }
 
-bool ends_with(const std::string& s, std::string_view suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
-
 // Writes graphs in the format named by the output's extension.
 void write_graphs(const std::string& path, const std::vector<CallGraph>& graphs) {
   std::string text;
-  if (ends_with(path, ".otlp.json")) {
+  if (path.ends_with(".otlp.json")) {
     text = to_otlp_json(graphs);
-  } else if (ends_with(path, ".jaeger.json")) {
+  } else if (path.ends_with(".jaeger.json")) {
     text = to_jaeger_json(graphs);
-  } else if (ends_with(path, ".csv")) {
+  } else if (path.ends_with(".csv")) {
     text = std::string(kAlibabaCsvHeader) + "\n";
     for (size_t i = 0; i < graphs.size(); ++i) append_alibaba_rows(graphs[i], i, 0, text);
-  } else if (ends_with(path, ".jsonl")) {
+  } else if (path.ends_with(".jsonl")) {
     for (const CallGraph& g : graphs) text += graph_to_json(g) + "\n";
   } else {
     throw std::invalid_argument("output " + path +

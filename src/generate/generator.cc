@@ -27,10 +27,6 @@ uint64_t mix(uint64_t a, uint64_t b) {
   return h ^ (h >> 29);
 }
 
-bool ends_with(const std::string& s, std::string_view suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
-
 // One sequence to decode.
 struct SeqIn {
   std::string prompt;
@@ -273,7 +269,7 @@ class Decoder {
       r.text += pieces_[static_cast<size_t>(t)].text;
       ++r.tokens;
       for (std::string_view s : r.in.stops)
-        if (ends_with(r.text, s)) return SeqEnd::kDone;
+        if (r.text.ends_with(s)) return SeqEnd::kDone;
     }
     next_ids->push_back(t);
     return std::nullopt;
@@ -441,7 +437,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
     TabularGraph t;
     ParseError err;
     std::string text = prompts[in.tag] + o.text;
-    if (!ends_with(text, "\n")) text += "\n";
+    if (!text.ends_with("\n")) text += "\n";
     if (decode_tabular(text, &t, &err)) {
       g.graph = std::move(t.graph);
       g.graph.canonicalize();

@@ -410,11 +410,6 @@ struct Budget {
     return out;
   }
   int64_t r_max() const { return T >= 0 ? T : max_depth; }
-  bool any_n(int64_t c) const {
-    for (int64_t r = 0; r <= r_max(); ++r)
-      if (!good_n(c, r).empty()) return true;
-    return false;
-  }
 };
 
 // The values the attribute s.attr (one of num_current_edges c,
@@ -539,7 +534,6 @@ void LayerConstraint::complete(State& s) const {
         s.rn = sp.num_edges ? *sp.num_edges : lim_.max_edges;
         s.need_deep = sp.remaining_depth && *sp.remaining_depth > 0;
         s.next_sid = sid0;
-        s.prev_sca = sca0;
         open_subs(s);
       }
       return;
@@ -715,9 +709,6 @@ void LayerConstraint::complete(State& s) const {
     }
     case Step::kSubVal: {
       switch (s.attr) {
-        case kASid:
-          s.sid = s.val;
-          break;
         case kASca:
           s.sca = s.val;
           break;
@@ -755,7 +746,6 @@ void LayerConstraint::complete(State& s) const {
       ++s.subs_done;
       s.last_k = s.k;
       s.next_sid += s.c;
-      s.prev_sca = s.sca;
       open_subs(s);
       return;
     }

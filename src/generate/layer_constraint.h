@@ -130,10 +130,10 @@ class LayerConstraint {
     uint8_t phrases_left = 0;  // bit per phrase not yet written in the current edge
     bool has_start = false, has_finish = false;
     // children lines so far
-    int64_t subs_done = 0, last_k = -1, rn = 0, rc = 0, next_sid = 0, prev_sca = 0;
+    int64_t subs_done = 0, last_k = -1, rn = 0, rc = 0, next_sid = 0;
     bool need_deep = false;
     // the current child line
-    int64_t k = 0, sid = 0, sca = 0, lat = 0, c = 0, r = 0, n = 0, sg = 0;
+    int64_t k = 0, sca = 0, lat = 0, c = 0, r = 0, n = 0, sg = 0;
     uint16_t attrs_left = 0, known = 0;  // bit per attribute (see the .cc's Attr)
     uint8_t attr = 0;                    // the attribute being written
     int64_t m_lo = 0, m_hi = 0;          // further lines after this one
