@@ -90,18 +90,70 @@ TEST(Metrics, PopularCallsHandComputed) {
   EXPECT_EQ(pc.calls[1], (Call{"USER", "A", CallType::kHttp}));
   EXPECT_EQ(pc.real_counts, (std::vector<uint64_t>{3, 2}));
   EXPECT_EQ(pc.synthetic_counts, (std::vector<uint64_t>{0, 1}));
-  EXPECT_DOUBLE_EQ(pc.real_p[0], 0.6);
-  EXPECT_DOUBLE_EQ(pc.synthetic_p[1], 1.0);
-  EXPECT_DOUBLE_EQ(pc.synthetic_share, 0.5);  // 1 of the 2 synthetic edges
-  // eps = 1e-6: P' = ((0.6+e)/(1+2e), (0.4+e)/(1+2e)), Q' = (e/(1+2e), (1+e)/(1+2e));
-  // KL = P'1 ln(P'1/Q'1) + P'2 ln(P'2/Q'2) = 7.616293423577947.
-  EXPECT_NEAR(pc.kl, 7.616293423577947, 1e-9);
-  // Fewer distinct real calls than n: all 3 are taken.
+  // "other": real (B,C,db) 1 of 6 edges; synthetic (A,C,mc) 1 of 2 edges.
+  EXPECT_EQ(pc.real_other, 1u);
+  EXPECT_EQ(pc.synthetic_other, 1u);
+  EXPECT_DOUBLE_EQ(pc.real_p[0], 0.5);  // 3 of all 6 real edges
+  EXPECT_DOUBLE_EQ(pc.real_other_p, 1.0 / 6.0);
+  EXPECT_DOUBLE_EQ(pc.synthetic_p[1], 0.5);  // 1 of the 2 synthetic edges
+  EXPECT_DOUBLE_EQ(pc.synthetic_other_p, 0.5);
+  EXPECT_DOUBLE_EQ(pc.synthetic_share, 0.5);
+  EXPECT_TRUE(pc.defined);
+  // Buckets (A,B,rpc), (USER,A,http), other: P = (1/2, 1/3, 1/6), Q = (0, 1/2, 1/2).
+  // eps = e = 1e-6 over 3 buckets: P'i = (Pi + e) / (1 + 3e), Q'i = (Qi + e) / (1 + 3e);
+  // KL(P'||Q') = P'1 ln((1/2 + e)/e) + P'2 ln((1/3 + e)/(1/2 + e)) + P'3 ln((1/6 + e)/(1/2 + e))
+  //            = 0.5 * 13.1224 + 0.3333 * (-0.4055) + 0.1667 * (-1.0986) = 6.242919494084757.
+  const double e = kKlEpsilon, d = 1 + 3 * e;
+  EXPECT_NEAR(pc.kl,
+              (0.5 + e) / d * std::log((0.5 + e) / e) +
+                  (1.0 / 3 + e) / d * std::log((1.0 / 3 + e) / (0.5 + e)) +
+                  (1.0 / 6 + e) / d * std::log((1.0 / 6 + e) / (0.5 + e)),
+              1e-12);
+  EXPECT_NEAR(pc.kl, 6.242919494084757, 1e-9);
+  // Fewer distinct real calls than n: all 3 are taken, and the real "other" is empty.
   PopularCalls all = popular_calls(real, syn, 100);
   EXPECT_EQ(all.calls.size(), 3u);
   EXPECT_EQ(all.calls[2], (Call{"B", "C", CallType::kDb}));
+  EXPECT_EQ(all.real_other, 0u);
+  EXPECT_EQ(all.synthetic_other, 1u);
   // Same set on both sides: KL 0.
   EXPECT_NEAR(popular_calls(real, real).kl, 0, 1e-12);
+  EXPECT_NEAR(popular_calls(real, real, 2).kl, 0, 1e-12);
+  // An empty synthetic set: undefined, not "uniform".
+  PopularCalls none = popular_calls(real, GraphSetProfile{});
+  EXPECT_FALSE(none.defined);
+  EXPECT_EQ(none.kl, 0);
+}
+
+// The artifact this definition fixes: restricted to the popular calls and
+// renormalized, a set that makes none of them used to get a uniform Q and a
+// lower KL (0.087 here) than a set that makes two of the three (1.869).
+TEST(Metrics, PopularCallsMissingEveryCallIsPenalized) {
+  GraphSetProfile real = profile({g1(), g2()});
+  CallGraph other;  // none of the real calls: 0 USER->X http [0,2]; 0.1 X->Y rpc [0,1]
+  other.service = "S_1";
+  other.edges = {edge("0", "USER", "X", CallType::kHttp, 0, 2),
+                 edge("0.1", "X", "Y", CallType::kRpc, 0, 1)};
+  PopularCalls none = popular_calls(real, profile({other}));
+  PopularCalls shared = popular_calls(real, profile({g2()}));
+  // Buckets (A,B,rpc), (USER,A,http), (B,C,db), other; P = (1/2, 1/3, 1/6, 0).
+  // e = 1e-6, 4 buckets: P'i = (Pi + e) / (1 + 4e), Q'i = (Qi + e) / (1 + 4e).
+  // None of the calls: Q = (0, 0, 0, 1):
+  //   KL = P'1 ln((1/2 + e)/e) + P'2 ln((1/3 + e)/e) + P'3 ln((1/6 + e)/e) + P'4 ln(e/(1 + e))
+  //      = 6.5612 + 4.2390 + 2.0040 - 0.0000 = 12.804082124435105.
+  EXPECT_DOUBLE_EQ(none.synthetic_share, 0.0);
+  EXPECT_EQ(none.synthetic_other, 2u);
+  EXPECT_NEAR(none.kl, 12.804082124435105, 1e-9);
+  // G2 (A,B,rpc) 1, (USER,A,http) 1: Q = (1/2, 1/2, 0, 0):
+  //   KL = P'1 ln 1 + P'2 ln((1/3 + e)/(1/2 + e)) + P'3 ln((1/6 + e)/e) + P'4 ln 1
+  //      = 0 - 0.1352 + 2.0040 + 0 = 1.8688089551399751.
+  EXPECT_NEAR(shared.kl, 1.8688089551399751, 1e-9);
+  EXPECT_GT(none.kl, shared.kl);
+  // Same with the top 2 only (the third real call joins "other"): P = (1/2, 1/3, 1/6),
+  // Q = (0, 0, 1) -> 0.5 ln((1/2 + e)/e) + (1/3) ln((1/3 + e)/e) + (1/6) ln((1/6 + e)/(1 + e))
+  // (each P' = (P + e)/(1 + 3e)) = 10.501516576553241, against G2's Q = (1/2, 1/2, 0): 1.8688.
+  EXPECT_NEAR(popular_calls(real, profile({other}), 2).kl, 10.501516576553241, 1e-9);
+  EXPECT_LT(popular_calls(real, profile({g2()}), 2).kl, 1.87);
 }
 
 TEST(Metrics, TopKTiesByName) {
@@ -197,10 +249,14 @@ TEST(Metrics, RealismReportPutsItTogether) {
   EXPECT_DOUBLE_EQ(r.validity_rate(), 2.0 / 3.0);
   EXPECT_EQ(r.validity.violations[static_cast<int>(Rule::kMissingRoot)], 1u);
   EXPECT_EQ(r.evaluated, 2u);
-  // Synthetic calls over S1 + G2: (A,B,rpc) 1, (USER,A,http) 2, (B,C,db) 0 against the
-  // real top 3 (3, 2, 1): KL = 1.9756488177829916 with eps = 1e-6.
+  // Synthetic calls over S1 + G2 (4 edges): (A,B,rpc) 1, (USER,A,http) 2, (B,C,db) 0,
+  // other 1 (A,C,mc); real top 3 (3, 2, 1), other 0. P = (1/2, 1/3, 1/6, 0),
+  // Q = (1/4, 1/2, 0, 1/4); e = 1e-6, P'i = (Pi + e) / (1 + 4e), likewise Q':
+  // KL = P'1 ln((1/2 + e)/(1/4 + e)) + P'2 ln((1/3 + e)/(1/2 + e)) + P'3 ln((1/6 + e)/e)
+  //      + P'4 ln(e/(1/4 + e)) = 0.3466 - 0.1352 + 2.0040 - 0.0000 = 2.21536842311006.
   EXPECT_EQ(r.popular.synthetic_counts, (std::vector<uint64_t>{1, 2, 0}));
-  EXPECT_NEAR(r.popular.kl, 1.9756488177829916, 1e-9);
+  EXPECT_EQ(r.popular.synthetic_other, 1u);
+  EXPECT_NEAR(r.popular.kl, 2.21536842311006, 1e-9);
   ASSERT_TRUE(r.memorization);
   EXPECT_EQ(r.memorization->memorized, 1u);
   EXPECT_DOUBLE_EQ(r.memorization->rate, 1.0 / 3.0);
@@ -213,6 +269,8 @@ TEST(Metrics, RealismReportPutsItTogether) {
   EXPECT_EQ(j["name"], "syn");
   EXPECT_EQ(j["validity"]["rules"]["missing_root"]["graphs"], 1);
   EXPECT_EQ(j["popular_calls"]["calls"].size(), 3u);
+  EXPECT_EQ(j["popular_calls"]["other"]["synthetic_count"], 1);
+  EXPECT_NEAR(j["popular_calls"]["kl"].get<double>(), 2.21536842311006, 1e-9);
   EXPECT_EQ(j["heavy_hitters"][0]["k"], 10);
   EXPECT_EQ(j["emd"]["in_degree"]["real_cdf"].size(), static_cast<size_t>(kCdfPoints));
   EXPECT_EQ(j["memorization"]["memorized"], 1);
@@ -224,6 +282,12 @@ TEST(Metrics, RealismReportPutsItTogether) {
   for (auto& p : self.heavy_hitters) EXPECT_DOUBLE_EQ(p.accuracy, 1.0);
   for (auto& [n, e] : self.emd) EXPECT_DOUBLE_EQ(e.normalized, 0.0) << n;
   EXPECT_FALSE(self.memorization);
+
+  // No graph left for the distribution metrics: the KL is undefined (null), like the EMDs.
+  RealismReport empty = RealismReport::compute("empty", real, {invalid});
+  EXPECT_EQ(empty.evaluated, 0u);
+  EXPECT_FALSE(empty.popular.defined);
+  EXPECT_TRUE(nlohmann::json::parse(empty.to_json().dump())["popular_calls"]["kl"].is_null());
 }
 
 TEST(Metrics, EvaluateCommandWritesJson) {

@@ -153,7 +153,12 @@ void add_demo(CLI::App& app) {
     std::printf("\n  %-28s", "valid");
     for (auto& r : reports) std::printf(" %15.1f%%", 100 * r.validity_rate());
     std::printf("\n  %-28s", "popular-call KL");
-    for (auto& r : reports) std::printf(" %16.3f", r.popular.kl);
+    for (auto& r : reports)
+      if (r.popular.defined) {
+        std::printf(" %16.3f", r.popular.kl);
+      } else {
+        std::printf(" %16s", "n/a");
+      }
     for (size_t k = 0; k < reports[0].heavy_hitters.size() && k < 3; ++k) {
       std::printf("\n  heavy hitters K=%-11zu", reports[0].heavy_hitters[k].k);
       for (auto& r : reports)

@@ -86,6 +86,8 @@ void add_evaluate(CLI::App& app) {
           {"kl_epsilon", opt.kl_epsilon},
           {"kl_log", "natural"},
           {"popular_calls", opt.popular_calls},
+          {"popular_calls_kl",
+           "KL(real || synthetic) over the real top calls + 'other' (all remaining edges)"},
           {"heavy_hitter_ks", opt.heavy_hitter_ks},
           {"emd", "Wasserstein-1 between empirical distributions"},
           {"emd_normalization", "w1 / mean of the real distribution (w1 when that mean is 0)"},

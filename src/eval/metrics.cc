@@ -88,16 +88,27 @@ PopularCalls popular_calls(const GraphSetProfile& real, const GraphSetProfile& s
     rsum += k;
     ssum += s;
   }
+  // "other": each set's edges outside the popular calls, so that both
+  // distributions are over all of the set's edges.
+  pc.real_other = real.edges - rsum;
+  pc.synthetic_other = synthetic.edges - ssum;
+  auto share = [](uint64_t k, uint64_t all) {
+    return all ? static_cast<double>(k) / static_cast<double>(all) : 0.0;
+  };
   std::vector<double> rw, sw;
   for (size_t i = 0; i < pc.calls.size(); ++i) {
     rw.push_back(static_cast<double>(pc.real_counts[i]));
     sw.push_back(static_cast<double>(pc.synthetic_counts[i]));
-    pc.real_p.push_back(rsum ? rw.back() / static_cast<double>(rsum) : 0.0);
-    pc.synthetic_p.push_back(ssum ? sw.back() / static_cast<double>(ssum) : 0.0);
+    pc.real_p.push_back(share(pc.real_counts[i], real.edges));
+    pc.synthetic_p.push_back(share(pc.synthetic_counts[i], synthetic.edges));
   }
-  pc.synthetic_share =
-      synthetic.edges ? static_cast<double>(ssum) / static_cast<double>(synthetic.edges) : 0.0;
-  pc.kl = kl_divergence(rw, sw, eps);
+  rw.push_back(static_cast<double>(pc.real_other));
+  sw.push_back(static_cast<double>(pc.synthetic_other));
+  pc.real_other_p = share(pc.real_other, real.edges);
+  pc.synthetic_other_p = share(pc.synthetic_other, synthetic.edges);
+  pc.synthetic_share = share(ssum, synthetic.edges);
+  pc.defined = real.edges > 0 && synthetic.edges > 0;
+  pc.kl = pc.defined ? kl_divergence(rw, sw, eps) : 0.0;
   return pc;
 }
 
@@ -314,8 +325,14 @@ nlohmann::ordered_json RealismReport::to_json() const {
   nlohmann::ordered_json pc;
   pc["n"] = popular.calls.size();
   pc["epsilon"] = options.kl_epsilon;
-  pc["kl"] = finite(popular.kl);
+  pc["direction"] = "KL(real || synthetic)";
+  pc["defined"] = popular.defined;
+  pc["kl"] = popular.defined ? nlohmann::ordered_json(finite(popular.kl)) : nullptr;
   pc["synthetic_share"] = finite(popular.synthetic_share);
+  pc["other"] = {{"real_count", popular.real_other},
+                 {"synthetic_count", popular.synthetic_other},
+                 {"real_p", popular.real_other_p},
+                 {"synthetic_p", popular.synthetic_other_p}};
   nlohmann::ordered_json calls = nlohmann::ordered_json::array();
   for (size_t i = 0; i < popular.calls.size(); ++i)
     calls.push_back({{"caller", popular.calls[i].caller},

@@ -76,12 +76,21 @@ class GraphSetProfile {
 double kl_divergence(const std::vector<double>& p, const std::vector<double>& q,
                      double eps = kKlEpsilon);
 
+// The popular-call KL: KL(P' || Q') (P real, Q synthetic) over n + 1 buckets,
+// the real set's top-n calls and "other" (every edge that is none of them),
+// each set normalized over all of its edges. A synthetic set that makes none
+// of the popular calls puts all its mass on "other" and gets a large KL.
 struct PopularCalls {
   std::vector<Call> calls;  // the real set's top-n calls, most frequent first
   std::vector<uint64_t> real_counts, synthetic_counts;
-  std::vector<double> real_p, synthetic_p;  // counts / their sum over the n (0 if the sum is 0)
+  std::vector<double> real_p, synthetic_p;         // counts / all edges of the set (0 if no edges)
+  uint64_t real_other = 0, synthetic_other = 0;    // edges that are none of the n calls
+  double real_other_p = 0, synthetic_other_p = 0;  // ... / all edges of the set
   double synthetic_share = 0;  // fraction of all synthetic edges that are one of the n calls
-  double kl = 0;               // kl_divergence(real_counts, synthetic_counts, eps)
+  // Both sets have edges; otherwise kl is 0 and means nothing (JSON null).
+  bool defined = false;
+  // kl_divergence(real_counts + real_other, synthetic_counts + synthetic_other, eps).
+  double kl = 0;
 };
 // The real top-n calls by count (ties: caller, callee, type ascending), fewer
 // when the real set has fewer distinct calls.

@@ -127,13 +127,14 @@ std::optional<Figure> popular_figure(const std::vector<RealismReport>& reps, siz
   f.section = "Popular calls";
   f.title = "popular calls";
   f.caption = fmt::format(
-      "Probability of each of the real set's {} most frequent calls (caller, callee, type) among "
-      "those calls, in the real set (black) and in each synthetic set: the P and Q of the "
-      "popular-call KL divergence.",
+      "Share of all edges that are each of the real set's {} most frequent calls (caller, "
+      "callee, type), and ('other') that are none of them, in the real set (black) and in each "
+      "synthetic set: the P and Q of the popular-call KL divergence, KL(real || synthetic).",
       p0.calls.size());
-  f.caption += n < p0.calls.size()
-                   ? fmt::format(" The first {} are drawn; the table names every call.", n)
-                   : std::string(" The table names every call.");
+  f.caption +=
+      n < p0.calls.size()
+          ? fmt::format(" The first {} and 'other' are drawn; the table names every call.", n)
+          : std::string(" The table names every call.");
   std::string data;
   for (size_t i = 0; i < n; ++i) {
     data += fmt::format("{} {:.9g}", i + 1, p0.real_p[i]);
@@ -142,6 +143,9 @@ std::optional<Figure> popular_figure(const std::vector<RealismReport>& reps, siz
           fmt::format(" {:.9g}", i < r.popular.synthetic_p.size() ? r.popular.synthetic_p[i] : 0.0);
     data += '\n';
   }
+  data += fmt::format("other {:.9g}", p0.real_other_p);
+  for (const RealismReport& r : reps) data += fmt::format(" {:.9g}", r.popular.synthetic_other_p);
+  data += '\n';
   f.plot.width = 960;
   f.plot.data.emplace_back("bars.dat", std::move(data));
   std::string plot = "plot 'bars.dat' using 2:xtic(1) lc rgb '#000000' title 'real'";
@@ -151,9 +155,9 @@ std::optional<Figure> popular_figure(const std::vector<RealismReport>& reps, siz
   f.plot.script = fmt::format(
       "set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.85 "
       "border -1\nset xlabel 'rank of the call in the real set (see the table)'\nset ylabel "
-      "'probability among the top {} calls'\nset yrange [0:*]\nset key top right opaque\nset grid "
+      "'share of all edges'\nset yrange [0:*]\nset key top right opaque\nset grid "
       "ytics\nset xtics font ',9'\n{}\n",
-      p0.calls.size(), plot);
+      plot);
 
   std::string t = "<details><summary>The " + std::to_string(p0.calls.size()) +
                   " popular calls</summary>\n<table>\n<tr><th>rank</th><th>caller</th><th>"
@@ -172,6 +176,12 @@ std::optional<Figure> popular_figure(const std::vector<RealismReport>& reps, siz
                        i < r.popular.synthetic_p.size() ? r.popular.synthetic_p[i] : 0.0);
     t += "</tr>\n";
   }
+  t += fmt::format(
+      "<tr><td></td><td colspan=\"3\">other (every other call)</td><td class=\"n\">{:.4f}</td>",
+      p0.real_other_p);
+  for (const RealismReport& r : reps)
+    t += fmt::format("<td class=\"n\">{:.4f}</td>", r.popular.synthetic_other_p);
+  t += "</tr>\n";
   f.after_html = t + "</table>\n</details>\n";
   return f;
 }

@@ -7,9 +7,10 @@
 //  - CDF overlays, real vs each synthetic set, from the 101 quantiles of each
 //    Emd: response time, edges per graph, depth, fan-out, in-degree,
 //    out-degree (log x axis when the values span more than 100x);
-//  - popular-call bars: real vs synthetic probability of the real set's top
-//    calls (the first HtmlReportOptions::bar_calls of them; a table under the
-//    plot names every call);
+//  - popular-call bars: real vs synthetic share of all edges of each of the
+//    real set's top calls (the first HtmlReportOptions::bar_calls of them)
+//    and of "other" (every other call); a table under the plot names every
+//    call;
 //  - heavy-hitter accuracy against K.
 //
 // Contract:

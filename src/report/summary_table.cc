@@ -35,8 +35,11 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
     row(fmt::format("{} (graphs)", rule_code(static_cast<Rule>(i))), 1, "",
         [i](const RealismReport& r) { return std::to_string(r.validity.graphs_with[i]); });
   }
-  row(fmt::format("popular calls KL (top {})", reps.empty() ? 0 : reps[0].popular.calls.size()), 0,
-      "", [](const RealismReport& r) { return num(r.popular.kl); });
+  row(fmt::format("popular calls KL (top {} + other)",
+                  reps.empty() ? 0 : reps[0].popular.calls.size()),
+      0, "", [](const RealismReport& r) {
+        return r.popular.defined ? num(r.popular.kl) : std::string("n/a");
+      });
   row("share of edges in top calls", 1, "",
       [](const RealismReport& r) { return pct(r.popular.synthetic_share); });
   bool capped = false;
@@ -71,7 +74,8 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
   });
   if (capped) t.notes.push_back("(*N: the real set has fewer than K microservices; K capped at N)");
   t.notes.push_back(
-      fmt::format("KL: natural log, additive smoothing epsilon {}; EMD: Wasserstein-1 / real mean",
+      fmt::format("KL(real || synthetic) over the real top calls + all other edges: natural log, "
+                  "additive smoothing epsilon {}; EMD: Wasserstein-1 / real mean",
                   reps.empty() ? kKlEpsilon : reps[0].options.kl_epsilon));
   return t;
 }
