@@ -84,6 +84,24 @@ TEST(Cli, BadInputGivesAClearErrorAndStatus2) {
   EXPECT_FALSE(testing::exists(tmp.file("c.jsonl")));  // nothing half-written
 }
 
+TEST(Cli, EvaluateOnAnEmptyFileSaysItHasNoCallGraphs) {
+  TempDir tmp;
+  CorpusWriter w(tmp.file("real.jsonl"));
+  CallGraph g;
+  g.service = "S_1";
+  g.edges = {Edge{*RpcId::parse("0"), "USER", "MS_1", CallType::kHttp, 0, 10}};
+  w.write(g);
+  w.close();
+  testing::write_file(tmp.file("free.jsonl"), "");  // e.g. a generation run that wrote nothing
+  auto r = run_tracelm("evaluate --real " + tmp.file("real.jsonl") +
+                       " --synthetic free=" + tmp.file("free.jsonl"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(tmp.file("free.jsonl") + ": no call graphs: the file is empty"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("CSV"), std::string::npos) << r.out;
+}
+
 TEST(Cli, DemoRunsOnTheBuiltInSyntheticSample) {
   TempDir tmp;
   auto r = run_tracelm("demo --train-minutes 0 --out " + tmp.file("demo"));

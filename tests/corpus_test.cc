@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "corpus/corpus.h"
+#include "corpus/graph_source.h"
 #include "io/byte_source.h"
 #include "io/csv.h"
 #include "io/input_error.h"
@@ -75,7 +76,7 @@ TEST(Corpus, FileRoundTripAndErrorsNameTheLine) {
   auto gs = load_corpus(tmp.file("c.jsonl"));
   ASSERT_EQ(gs.size(), 2u);
   EXPECT_EQ(gs[1], sample());
-  EXPECT_TRUE(looks_like_corpus(tmp.file("c.jsonl")));
+  EXPECT_EQ(graph_file_format(tmp.file("c.jsonl")), GraphFileFormat::kCorpus);
   write_file(tmp.file("bad.jsonl"), graph_to_json(sample()) + "\n\n{\"service\":1}\n");
   try {
     load_corpus(tmp.file("bad.jsonl"));
@@ -83,6 +84,48 @@ TEST(Corpus, FileRoundTripAndErrorsNameTheLine) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("bad.jsonl:3:"), std::string::npos) << e.what();
   }
+}
+
+TEST(GraphSource, FormatFollowsTheNameThenTheContent) {
+  TempDir tmp;
+  const std::string corpus = graph_to_json(sample()) + "\n";
+  const std::string csv = "foo,bar\n1,2\n";
+  write_file(tmp.file("a.jsonl"), csv);  // the name wins: read as a corpus (and fails as one)
+  EXPECT_EQ(graph_file_format(tmp.file("a.jsonl")), GraphFileFormat::kCorpus);
+  write_file(tmp.file("a.csv"), corpus);
+  EXPECT_EQ(graph_file_format(tmp.file("a.csv")), GraphFileFormat::kCsv);
+  write_file(tmp.file("a.tar.gz"), corpus);
+  EXPECT_EQ(graph_file_format(tmp.file("a.tar.gz")), GraphFileFormat::kCsv);
+  write_file(tmp.file("a.jsonl.zst"), csv);
+  EXPECT_EQ(graph_file_format(tmp.file("a.jsonl.zst")), GraphFileFormat::kCorpus);
+  write_file(tmp.file("noext"), "\n  " + corpus);  // no telling name: the content decides
+  EXPECT_EQ(graph_file_format(tmp.file("noext")), GraphFileFormat::kCorpus);
+  write_file(tmp.file("data.txt"), csv);
+  EXPECT_EQ(graph_file_format(tmp.file("data.txt")), GraphFileFormat::kCsv);
+  // A CSV named .jsonl is read as a corpus: the error is about JSON, on line 1.
+  try {
+    for_each_graph(tmp.file("a.jsonl"), CsvMode::kClean, [](CallGraph&&) {});
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("a.jsonl:1:"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("CSV"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GraphSource, AnEmptyFileHasNoCallGraphs) {
+  TempDir tmp;
+  for (const char* name : {"empty.jsonl", "empty.csv", "empty"}) {
+    write_file(tmp.file(name), "");
+    try {
+      for_each_graph(tmp.file(name), CsvMode::kAsIs, [](CallGraph&&) {});
+      ADD_FAILURE() << name;
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()), tmp.file(name) + ": no call graphs: the file is empty");
+    }
+  }
+  write_file(tmp.file("blank.jsonl"), "\n \n\t\n");
+  EXPECT_THROW(graph_file_format(tmp.file("blank.jsonl")), InputError);
+  EXPECT_THROW(graph_file_format(tmp.file("missing.jsonl")), InputError);
 }
 
 TEST(Csv, SplitsQuotedAndPlainFields) {

@@ -198,25 +198,4 @@ std::vector<CallGraph> load_corpus(const std::string& path) {
   return out;
 }
 
-bool looks_like_corpus(const std::string& path) {
-  struct Stop {};
-  bool result = false;
-  try {
-    for_each_stream(path, [&](ByteSource& src) {
-      char buf[256];
-      size_t n = src.read(buf, sizeof buf);
-      for (size_t i = 0; i < n; ++i) {
-        if (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t') continue;
-        result = buf[i] == '{';
-        break;
-      }
-      throw Stop{};  // only the first stream matters
-    });
-  } catch (const Stop&) {
-  } catch (const InputError&) {
-    return false;
-  }
-  return result;
-}
-
 }  // namespace tracelm

@@ -62,7 +62,4 @@ class CorpusWriter {
 uint64_t read_corpus(const std::string& path, const std::function<void(CallGraph&&)>& fn);
 std::vector<CallGraph> load_corpus(const std::string& path);
 
-// True when the file looks like a corpus (first non-blank byte is '{').
-bool looks_like_corpus(const std::string& path);
-
 }  // namespace tracelm

@@ -66,9 +66,7 @@ bool normalize_trace_id(std::string_view s, std::string* out) {
 }  // namespace
 
 JaegerJsonWriter::JaegerJsonWriter(int64_t base_epoch_ms) : base_(base_epoch_ms) {
-  if (base_ < 0 || base_ > kMaxEpochMs)
-    throw std::out_of_range(
-        fmt::format("base epoch {} ms is outside [0, {}]", base_epoch_ms, kMaxEpochMs));
+  trace_json::check_base_epoch(base_);
 }
 
 void JaegerJsonWriter::add(const CallGraph& g, std::string& out) {
@@ -107,23 +105,7 @@ void JaegerJsonWriter::add(const CallGraph& g, std::string& out) {
     }
     fmt::format_to(std::back_inserter(out), "],\"startTime\":{},\"duration\":{},\"tags\":[",
                    (base_ + e.start_ms) * 1000, (e.finish_ms - e.start_ms) * 1000);
-    append_tag(out, "rpc.id", e.id.str());
-    out += ',';
-    append_tag(out, "tracelm.caller", e.caller);
-    out += ',';
-    append_tag(out, "tracelm.callee", e.callee);
-    out += ',';
-    append_tag(out, "tracelm.type", call_type_name(e.type));
-    out += ',';
-    append_tag(out, "tracelm.service", g.service);
-    if (!g.trace_id.empty()) {
-      out += ',';
-      append_tag(out, "tracelm.trace_id", g.trace_id);
-    }
-    if (e.type == CallType::kMc) {
-      out += ',';
-      append_tag(out, "db.system", "memcached");
-    }
+    trace_json::append_attributes(out, g, e, append_tag);
     out += ',';
     append_tag(out, "span.kind", span_kind(e.type));
     fmt::format_to(std::back_inserter(out),
@@ -157,103 +139,72 @@ std::string to_jaeger_json(const std::vector<CallGraph>& graphs, int64_t base_ep
 
 bool parse_jaeger_json(std::string_view text, std::vector<CallGraph>* graphs, std::string* error,
                        int64_t base_epoch_ms) {
-  std::string scratch;
-  std::string* err = error ? error : &scratch;
-  if (base_epoch_ms < 0 || base_epoch_ms > kMaxEpochMs) {
-    *err = fmt::format("base epoch {} ms is outside [0, {}]", base_epoch_ms, kMaxEpochMs);
-    return false;
-  }
-  std::vector<std::string_view> docs;
-  if (!trace_json::split_documents(text, &docs, err)) return false;
-  std::vector<trace_json::GraphBuilder> builders;
-  std::unordered_map<std::string, size_t> by_trace;
   std::string trace_hex, span_trace_hex, span_hex;
   constexpr int64_t kMaxUs = kMaxEpochMs * 1000 + 999;
-  for (size_t d = 0; d < docs.size(); ++d) {
-    std::string doc = docs.size() > 1 ? fmt::format("document {}: ", d + 1) : "";
-    auto fail = [&](const std::string& msg) {
-      *err = doc + msg;
-      return false;
-    };
-    const nlohmann::json j = nlohmann::json::parse(docs[d].begin(), docs[d].end(), nullptr, false);
-    if (j.is_discarded()) return fail("not valid JSON");
+  auto read_doc = [&](const nlohmann::json& j, trace_json::TraceReader& r) {
     auto data = j.is_object() ? j.find("data") : j.end();
     if (!j.is_object() || data == j.end() || !data->is_array())
-      return fail("expected {\"data\":[...]} (Jaeger JSON traces)");
+      return r.fail("expected {\"data\":[...]} (Jaeger JSON traces)");
     for (size_t t = 0; t < data->size(); ++t) {
       const nlohmann::json& tr = (*data)[t];
       std::string tr_where = fmt::format("data[{}]", t);
-      if (!tr.is_object()) return fail(tr_where + ": expected an object");
+      if (!tr.is_object()) return r.fail(tr_where + ": expected an object");
       auto tid = tr.find("traceID");
       if (tid == tr.end() || !tid->is_string() ||
           !normalize_trace_id(tid->get_ref<const std::string&>(), &trace_hex))
-        return fail(tr_where + ": \"traceID\" must be 16 or 32 hex digits, not all zero");
+        return r.fail(tr_where + ": \"traceID\" must be 16 or 32 hex digits, not all zero");
       if (auto p = tr.find("processes"); p != tr.end() && !p->is_object())
-        return fail(tr_where + ": \"processes\" must be an object");
+        return r.fail(tr_where + ": \"processes\" must be an object");
       auto spans = tr.find("spans");
       if (spans == tr.end()) continue;
-      if (!spans->is_array()) return fail(tr_where + ": \"spans\" must be an array");
+      if (!spans->is_array()) return r.fail(tr_where + ": \"spans\" must be an array");
       for (size_t k = 0; k < spans->size(); ++k) {
         const nlohmann::json& sp = (*spans)[k];
         std::string where = fmt::format("{}.spans[{}]", tr_where, k);
-        if (!sp.is_object()) return fail(where + ": expected an object");
+        if (!sp.is_object()) return r.fail(where + ": expected an object");
         auto sid = sp.find("spanID");
         if (sid == sp.end() || !sid->is_string() ||
             !trace_json::normalize_hex_id(sid->get_ref<const std::string&>(), 16, &span_hex))
-          return fail(where + ": \"spanID\" must be 16 hex digits, not all zero");
+          return r.fail(where + ": \"spanID\" must be 16 hex digits, not all zero");
         where += " (spanID " + span_hex + ")";
         if (auto st = sp.find("traceID"); st != sp.end()) {
           if (!st->is_string() ||
               !normalize_trace_id(st->get_ref<const std::string&>(), &span_trace_hex) ||
               span_trace_hex != trace_hex)
-            return fail(where + ": \"traceID\" differs from the trace's");
+            return r.fail(where + ": \"traceID\" differs from the trace's");
         }
-        if (auto r = sp.find("references"); r != sp.end() && !r->is_array() && !r->is_null())
-          return fail(where + ": \"references\" must be an array");
+        if (auto ref = sp.find("references");
+            ref != sp.end() && !ref->is_array() && !ref->is_null())
+          return r.fail(where + ": \"references\" must be an array");
         if (auto n = sp.find("operationName"); n != sp.end() && !n->is_string())
-          return fail(where + ": \"operationName\" must be a string");
+          return r.fail(where + ": \"operationName\" must be a string");
         if (auto n = sp.find("processID"); n != sp.end() && !n->is_string())
-          return fail(where + ": \"processID\" must be a string");
+          return r.fail(where + ": \"processID\" must be a string");
         int64_t start_us = 0, duration_us = 0;
         auto st = sp.find("startTime");
         if (st == sp.end() || !read_int(*st, 0, kMaxUs, &start_us))
-          return fail(
+          return r.fail(
               where +
               fmt::format(": \"startTime\" must be an integer of microseconds in [0, {}]", kMaxUs));
         auto du = sp.find("duration");
         if (du == sp.end() || !read_int(*du, -kMaxUs, kMaxUs, &duration_us) ||
             start_us + duration_us < 0 || start_us + duration_us > kMaxUs)
-          return fail(where + ": \"duration\" must be an integer of microseconds ending in [0, " +
-                      std::to_string(kMaxUs) + "]");
+          return r.fail(where + ": \"duration\" must be an integer of microseconds ending in [0, " +
+                        std::to_string(kMaxUs) + "]");
         trace_json::SpanFields f;
-        auto tags = sp.find("tags");
-        if (tags != sp.end() && !tags->is_null()) {
-          if (!tags->is_array()) return fail(where + ": \"tags\" must be an array");
-          for (const nlohmann::json& a : *tags) {
-            auto key = a.is_object() ? a.find("key") : a.end();
-            if (!a.is_object() || key == a.end() || !key->is_string())
-              return fail(where + ": each tag must be an object with a string \"key\"");
-            const std::string& kname = key->get_ref<const std::string&>();
-            if (!trace_json::SpanFields::known(kname)) continue;
-            auto val = a.find("value");
-            if (val == a.end() || !val->is_string())
-              return fail(where + ": tag \"" + kname + "\" must have a string value");
-            if (!f.set(kname, val->get<std::string>()))
-              return fail(where + ": tag \"" + kname + "\" repeats");
-          }
-        }
-        auto [it, fresh] = by_trace.emplace(trace_hex, builders.size());
-        if (fresh) builders.emplace_back();
-        if (!trace_json::add_span(
-                builders[it->second], f, span_hex, start_us / 1000 - base_epoch_ms,
-                (start_us + duration_us) / 1000 - base_epoch_ms, doc + where, err))
+        auto tag_value = [](const nlohmann::json& a) -> const nlohmann::json* {
+          auto val = a.find("value");
+          return val == a.end() ? nullptr : &*val;
+        };
+        if (!r.read_fields(sp, "tags", "tag", "a string value", tag_value, where, &f)) return false;
+        if (!r.add_span(trace_hex, f, span_hex, start_us / 1000 - r.base_epoch_ms(),
+                        (start_us + duration_us) / 1000 - r.base_epoch_ms(), where))
           return false;
       }
     }
-  }
-  graphs->reserve(graphs->size() + builders.size());
-  for (auto& b : builders) graphs->push_back(trace_json::finish_graph(std::move(b)));
-  return true;
+    return true;
+  };
+  return trace_json::TraceReader(base_epoch_ms, "document").read(text, read_doc, graphs, error);
 }
 
 }  // namespace tracelm

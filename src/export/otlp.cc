@@ -72,10 +72,17 @@ SpanIds assign_ids(const CallGraph& g, uint64_t index) {
   return ids;
 }
 
+std::string base_epoch_error(int64_t base_epoch_ms) {
+  if (base_epoch_ms >= 0 && base_epoch_ms <= kMaxEpochMs) return "";
+  return fmt::format("base epoch {} ms is outside [0, {}]", base_epoch_ms, kMaxEpochMs);
+}
+
+void check_base_epoch(int64_t base_epoch_ms) {
+  if (std::string e = base_epoch_error(base_epoch_ms); !e.empty()) throw std::out_of_range(e);
+}
+
 void check_time_range(const CallGraph& g, uint64_t index, int64_t base_epoch_ms) {
-  if (base_epoch_ms < 0 || base_epoch_ms > kMaxEpochMs)
-    throw std::out_of_range(
-        fmt::format("base epoch {} ms is outside [0, {}]", base_epoch_ms, kMaxEpochMs));
+  check_base_epoch(base_epoch_ms);
   for (const Edge& e : g.edges) {
     for (int64_t t : {e.start_ms, e.finish_ms}) {
       if (t < -base_epoch_ms || t > kMaxEpochMs - base_epoch_ms)
@@ -95,6 +102,27 @@ void append_string(std::string& out, std::string_view s) {
     return;
   }
   append_json_string(out, s);
+}
+
+void append_attributes(std::string& out, const CallGraph& g, const Edge& e,
+                       AppendKeyValue append_kv) {
+  append_kv(out, "rpc.id", e.id.str());
+  out += ',';
+  append_kv(out, "tracelm.caller", e.caller);
+  out += ',';
+  append_kv(out, "tracelm.callee", e.callee);
+  out += ',';
+  append_kv(out, "tracelm.type", call_type_name(e.type));
+  out += ',';
+  append_kv(out, "tracelm.service", g.service);
+  if (!g.trace_id.empty()) {
+    out += ',';
+    append_kv(out, "tracelm.trace_id", g.trace_id);
+  }
+  if (e.type == CallType::kMc) {
+    out += ',';
+    append_kv(out, "db.system", "memcached");
+  }
 }
 
 bool split_documents(std::string_view text, std::vector<std::string_view>* docs,
@@ -223,6 +251,71 @@ CallGraph finish_graph(GraphBuilder&& b) {
   return g;
 }
 
+bool TraceReader::read(std::string_view text, const ReadDoc& read_doc,
+                       std::vector<CallGraph>* graphs, std::string* error) {
+  std::string scratch;
+  error_ = error ? error : &scratch;
+  prefix_.clear();
+  builders_.clear();
+  by_trace_.clear();
+  bool ok = [&] {
+    if (std::string e = base_epoch_error(base_); !e.empty()) return fail(e);
+    std::vector<std::string_view> docs;
+    if (!split_documents(text, &docs, error_)) return false;
+    for (size_t d = 0; d < docs.size(); ++d) {
+      prefix_ = docs.size() > 1 ? fmt::format("{} {}: ", label_, d + 1) : "";
+      const nlohmann::json j =
+          nlohmann::json::parse(docs[d].begin(), docs[d].end(), nullptr, false);
+      if (j.is_discarded()) return fail("not valid JSON");
+      if (!read_doc(j, *this)) return false;
+    }
+    return true;
+  }();
+  error_ = nullptr;
+  if (!ok) return false;
+  graphs->reserve(graphs->size() + builders_.size());
+  for (auto& b : builders_) graphs->push_back(finish_graph(std::move(b)));
+  builders_.clear();
+  by_trace_.clear();
+  return true;
+}
+
+bool TraceReader::fail(const std::string& msg) {
+  *error_ = prefix_ + msg;
+  return false;
+}
+
+bool TraceReader::add_span(const std::string& trace_hex, const SpanFields& f,
+                           const std::string& span_id, int64_t start_ms, int64_t finish_ms,
+                           const std::string& where) {
+  auto [it, fresh] = by_trace_.emplace(trace_hex, builders_.size());
+  if (fresh) builders_.emplace_back();
+  return trace_json::add_span(builders_[it->second], f, span_id, start_ms, finish_ms,
+                              prefix_ + where, error_);
+}
+
+bool TraceReader::read_fields(
+    const nlohmann::json& span, const char* list_key, const char* noun, const char* value_kind,
+    const std::function<const nlohmann::json*(const nlohmann::json&)>& value_of,
+    const std::string& where, SpanFields* f) {
+  auto list = span.find(list_key);
+  if (list == span.end() || list->is_null()) return true;
+  if (!list->is_array()) return fail(fmt::format("{}: \"{}\" must be an array", where, list_key));
+  for (const nlohmann::json& a : *list) {
+    auto key = a.is_object() ? a.find("key") : a.end();
+    if (!a.is_object() || key == a.end() || !key->is_string())
+      return fail(fmt::format("{}: each {} must be an object with a string \"key\"", where, noun));
+    const std::string& k = key->get_ref<const std::string&>();
+    if (!SpanFields::known(k)) continue;  // a known key is short: safe to quote
+    const nlohmann::json* v = value_of(a);
+    if (!v || !v->is_string())
+      return fail(fmt::format("{}: {} \"{}\" must have {}", where, noun, k, value_kind));
+    if (!f->set(k, v->get<std::string>()))
+      return fail(fmt::format("{}: {} \"{}\" repeats", where, noun, k));
+  }
+  return true;
+}
+
 }  // namespace trace_json
 
 namespace {
@@ -271,23 +364,7 @@ void append_span(std::string& out, const CallGraph& g, size_t i, const trace_jso
                  "\"attributes\":[",
                  span_kind(e.type), (base + e.start_ms) * 1'000'000,
                  (base + e.finish_ms) * 1'000'000);
-  append_attr(out, "rpc.id", e.id.str());
-  out += ',';
-  append_attr(out, "tracelm.caller", e.caller);
-  out += ',';
-  append_attr(out, "tracelm.callee", e.callee);
-  out += ',';
-  append_attr(out, "tracelm.type", call_type_name(e.type));
-  out += ',';
-  append_attr(out, "tracelm.service", g.service);
-  if (!g.trace_id.empty()) {
-    out += ',';
-    append_attr(out, "tracelm.trace_id", g.trace_id);
-  }
-  if (e.type == CallType::kMc) {
-    out += ',';
-    append_attr(out, "db.system", "memcached");
-  }
+  trace_json::append_attributes(out, g, e, append_attr);
   out += "]}";
 }
 
@@ -323,9 +400,7 @@ bool read_nanos(const nlohmann::json& v, int64_t* out) {
 
 OtlpJsonWriter::OtlpJsonWriter(int64_t base_epoch_ms, Mode mode)
     : base_(base_epoch_ms), mode_(mode) {
-  if (base_ < 0 || base_ > kMaxEpochMs)
-    throw std::out_of_range(
-        fmt::format("base epoch {} ms is outside [0, {}]", base_epoch_ms, kMaxEpochMs));
+  trace_json::check_base_epoch(base_);
 }
 
 void OtlpJsonWriter::add(const CallGraph& g, std::string& out) {
@@ -388,113 +463,80 @@ std::string to_otlp_json_lines(const std::vector<CallGraph>& graphs, int64_t bas
 
 bool parse_otlp_json(std::string_view text, std::vector<CallGraph>* graphs, std::string* error,
                      int64_t base_epoch_ms) {
-  std::string scratch;
-  std::string* err = error ? error : &scratch;
-  if (base_epoch_ms < 0 || base_epoch_ms > kMaxEpochMs) {
-    *err = fmt::format("base epoch {} ms is outside [0, {}]", base_epoch_ms, kMaxEpochMs);
-    return false;
-  }
-  std::vector<std::string_view> docs;
-  if (!trace_json::split_documents(text, &docs, err)) return false;
-  std::vector<trace_json::GraphBuilder> builders;
-  std::unordered_map<std::string, size_t> by_trace;
   std::string trace_hex, span_hex, parent_hex;
-  for (size_t d = 0; d < docs.size(); ++d) {
-    std::string req = docs.size() > 1 ? fmt::format("request {}: ", d + 1) : "";
-    auto fail = [&](const std::string& msg) {
-      *err = req + msg;
-      return false;
-    };
-    const nlohmann::json j = nlohmann::json::parse(docs[d].begin(), docs[d].end(), nullptr, false);
-    if (j.is_discarded()) return fail("not valid JSON");
+  auto read_doc = [&](const nlohmann::json& j, trace_json::TraceReader& r) {
     auto rss = j.is_object() ? j.find("resourceSpans") : j.end();
     if (!j.is_object() || rss == j.end() || !rss->is_array())
-      return fail("expected {\"resourceSpans\":[...]} (an OTLP ExportTraceServiceRequest)");
+      return r.fail("expected {\"resourceSpans\":[...]} (an OTLP ExportTraceServiceRequest)");
     for (size_t i = 0; i < rss->size(); ++i) {
       const nlohmann::json& rs = (*rss)[i];
       std::string rs_where = fmt::format("resourceSpans[{}]", i);
-      if (!rs.is_object()) return fail(rs_where + ": expected an object");
-      if (auto r = rs.find("resource"); r != rs.end() && !r->is_object())
-        return fail(rs_where + ": \"resource\" must be an object");
+      if (!rs.is_object()) return r.fail(rs_where + ": expected an object");
+      if (auto res = rs.find("resource"); res != rs.end() && !res->is_object())
+        return r.fail(rs_where + ": \"resource\" must be an object");
       auto sss = rs.find("scopeSpans");
       if (sss == rs.end()) continue;  // protobuf JSON omits empty lists
-      if (!sss->is_array()) return fail(rs_where + ": \"scopeSpans\" must be an array");
+      if (!sss->is_array()) return r.fail(rs_where + ": \"scopeSpans\" must be an array");
       for (size_t s = 0; s < sss->size(); ++s) {
         const nlohmann::json& ss = (*sss)[s];
         std::string ss_where = fmt::format("{}.scopeSpans[{}]", rs_where, s);
-        if (!ss.is_object()) return fail(ss_where + ": expected an object");
+        if (!ss.is_object()) return r.fail(ss_where + ": expected an object");
         auto spans = ss.find("spans");
         if (spans == ss.end()) continue;
-        if (!spans->is_array()) return fail(ss_where + ": \"spans\" must be an array");
+        if (!spans->is_array()) return r.fail(ss_where + ": \"spans\" must be an array");
         for (size_t k = 0; k < spans->size(); ++k) {
           const nlohmann::json& sp = (*spans)[k];
           std::string where = fmt::format("{}.spans[{}]", ss_where, k);
-          if (!sp.is_object()) return fail(where + ": expected an object");
+          if (!sp.is_object()) return r.fail(where + ": expected an object");
           auto sid = sp.find("spanId");
           if (sid == sp.end() || !sid->is_string() ||
               !trace_json::normalize_hex_id(sid->get_ref<const std::string&>(), 16, &span_hex))
-            return fail(where + ": \"spanId\" must be 16 hex digits, not all zero");
+            return r.fail(where + ": \"spanId\" must be 16 hex digits, not all zero");
           where += " (spanId " + span_hex + ")";
           auto tid = sp.find("traceId");
           if (tid == sp.end() || !tid->is_string() ||
               !trace_json::normalize_hex_id(tid->get_ref<const std::string&>(), 32, &trace_hex))
-            return fail(where + ": \"traceId\" must be 32 hex digits, not all zero");
+            return r.fail(where + ": \"traceId\" must be 32 hex digits, not all zero");
           if (auto p = sp.find("parentSpanId"); p != sp.end()) {
             if (!p->is_string() ||
                 (!p->get_ref<const std::string&>().empty() &&
                  !trace_json::normalize_hex_id(p->get_ref<const std::string&>(), 16, &parent_hex)))
-              return fail(where + ": \"parentSpanId\" must be empty or 16 hex digits");
+              return r.fail(where + ": \"parentSpanId\" must be empty or 16 hex digits");
           }
           if (auto n = sp.find("name"); n != sp.end() && !n->is_string())
-            return fail(where + ": \"name\" must be a string");
+            return r.fail(where + ": \"name\" must be a string");
           if (auto n = sp.find("kind"); n != sp.end() && !n->is_number_integer() && !n->is_string())
-            return fail(where + ": \"kind\" must be an enum (integer or name)");
+            return r.fail(where + ": \"kind\" must be an enum (integer or name)");
           int64_t start_ns = 0, end_ns = 0;
           auto st = sp.find("startTimeUnixNano");
           if (st == sp.end() || !read_nanos(*st, &start_ns))
-            return fail(where +
-                        ": \"startTimeUnixNano\" must be a decimal string of nanoseconds "
-                        "(0 to 2^63-1)");
+            return r.fail(where +
+                          ": \"startTimeUnixNano\" must be a decimal string of nanoseconds "
+                          "(0 to 2^63-1)");
           auto en = sp.find("endTimeUnixNano");
           if (en == sp.end() || !read_nanos(*en, &end_ns))
-            return fail(where +
-                        ": \"endTimeUnixNano\" must be a decimal string of nanoseconds "
-                        "(0 to 2^63-1)");
+            return r.fail(where +
+                          ": \"endTimeUnixNano\" must be a decimal string of nanoseconds "
+                          "(0 to 2^63-1)");
           trace_json::SpanFields f;
-          auto attrs = sp.find("attributes");
-          if (attrs != sp.end()) {
-            if (!attrs->is_array()) return fail(where + ": \"attributes\" must be an array");
-            for (const nlohmann::json& a : *attrs) {
-              auto key = a.is_object() ? a.find("key") : a.end();
-              if (!a.is_object() || key == a.end() || !key->is_string())
-                return fail(where + ": each attribute must be an object with a string \"key\"");
-              const std::string& k = key->get_ref<const std::string&>();
-              if (!trace_json::SpanFields::known(k)) continue;
-              const nlohmann::json* sv = nullptr;
-              if (auto val = a.find("value"); val != a.end() && val->is_object()) {
-                if (auto it = val->find("stringValue"); it != val->end() && it->is_string())
-                  sv = &*it;
-              }
-              if (!sv)
-                return fail(where + ": attribute \"" + k.substr(0, 40) +
-                            "\" must have a stringValue");
-              if (!f.set(k, sv->get<std::string>()))
-                return fail(where + ": attribute \"" + k + "\" repeats");
-            }
-          }
-          auto [it, fresh] = by_trace.emplace(trace_hex, builders.size());
-          if (fresh) builders.emplace_back();
-          if (!trace_json::add_span(builders[it->second], f, span_hex,
-                                    start_ns / 1'000'000 - base_epoch_ms,
-                                    end_ns / 1'000'000 - base_epoch_ms, req + where, err))
+          auto string_value = [](const nlohmann::json& a) -> const nlohmann::json* {
+            auto val = a.find("value");
+            if (val == a.end() || !val->is_object()) return nullptr;
+            auto sv = val->find("stringValue");
+            return sv == val->end() ? nullptr : &*sv;
+          };
+          if (!r.read_fields(sp, "attributes", "attribute", "a stringValue", string_value, where,
+                             &f))
+            return false;
+          if (!r.add_span(trace_hex, f, span_hex, start_ns / 1'000'000 - r.base_epoch_ms(),
+                          end_ns / 1'000'000 - r.base_epoch_ms(), where))
             return false;
         }
       }
     }
-  }
-  graphs->reserve(graphs->size() + builders.size());
-  for (auto& b : builders) graphs->push_back(trace_json::finish_graph(std::move(b)));
-  return true;
+    return true;
+  };
+  return trace_json::TraceReader(base_epoch_ms, "request").read(text, read_doc, graphs, error);
 }
 
 }  // namespace tracelm

@@ -58,10 +58,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/call_graph.h"
 
@@ -117,11 +121,23 @@ struct SpanIds {
 };
 SpanIds assign_ids(const CallGraph& g, uint64_t index);
 
+// "" when the base epoch is in [0, kMaxEpochMs], else the message saying it is not.
+std::string base_epoch_error(int64_t base_epoch_ms);
+// Throws std::out_of_range with base_epoch_error() unless it is "".
+void check_base_epoch(int64_t base_epoch_ms);
 // Checks base + every edge time against [0, kMaxEpochMs]; throws std::out_of_range.
 void check_time_range(const CallGraph& g, uint64_t index, int64_t base_epoch_ms);
 
 // Appends s as a JSON string (quoted, escaped; invalid UTF-8 replaced by U+FFFD).
 void append_string(std::string& out, std::string_view s);
+
+// Appends the attributes of edge e of g, comma-separated, each written by
+// append_kv(out, key, value): rpc.id, tracelm.caller, tracelm.callee,
+// tracelm.type, tracelm.service, tracelm.trace_id (when the graph has one),
+// db.system = memcached (mc). The readers read these back (SpanFields).
+using AppendKeyValue = void (*)(std::string& out, std::string_view key, std::string_view value);
+void append_attributes(std::string& out, const CallGraph& g, const Edge& e,
+                       AppendKeyValue append_kv);
 
 // Splits text into its top-level JSON values (objects or arrays; whitespace
 // between them), rejecting nesting deeper than kMaxTraceJsonDepth, anything
@@ -153,6 +169,48 @@ bool add_span(GraphBuilder& b, const SpanFields& f, const std::string& span_id, 
               int64_t finish_ms, const std::string& where, std::string* error);
 // Sorts the edges (rpc id, then content) and returns the graph.
 CallGraph finish_graph(GraphBuilder&& b);
+
+// The frame of both readers (parse_otlp_json, parse_jaeger_json), one per
+// call: read() checks the base epoch, splits the text into its documents
+// (split_documents), parses each and hands it to the format's read_doc, which
+// reads its spans and adds them; then the graphs, in order of first
+// appearance of their trace id, are appended to *graphs. Error messages from
+// fail() and add_span() are prefixed "<label> N: " when there are several
+// documents ("request 2: ..."); "not valid JSON" for a document that does not
+// parse. Never throws on bad input.
+class TraceReader {
+ public:
+  using ReadDoc = std::function<bool(const nlohmann::json& doc, TraceReader& r)>;
+  TraceReader(int64_t base_epoch_ms, std::string doc_label)
+      : base_(base_epoch_ms), label_(std::move(doc_label)) {}
+  bool read(std::string_view text, const ReadDoc& read_doc, std::vector<CallGraph>* graphs,
+            std::string* error);
+
+  // For read_doc:
+  int64_t base_epoch_ms() const { return base_; }
+  // Sets the error (prefixed) and returns false.
+  bool fail(const std::string& msg);
+  // Adds a span to the graph of trace_hex (times in ms relative to the base);
+  // `where` names the span in errors.
+  bool add_span(const std::string& trace_hex, const SpanFields& f, const std::string& span_id,
+                int64_t start_ms, int64_t finish_ms, const std::string& where);
+  // Reads a span's attribute list (OTLP "attributes", Jaeger "tags"; absent or
+  // null: none) into *f: an array of objects with a string "key"; for each
+  // known key value_of(item) gives its string value (nullptr when it has
+  // none). `noun` ("attribute", "tag") and `value_kind` ("a stringValue")
+  // word the errors.
+  bool read_fields(const nlohmann::json& span, const char* list_key, const char* noun,
+                   const char* value_kind,
+                   const std::function<const nlohmann::json*(const nlohmann::json&)>& value_of,
+                   const std::string& where, SpanFields* f);
+
+ private:
+  int64_t base_;
+  std::string label_, prefix_;  // prefix_: "<label> N: " for the current document
+  std::string* error_ = nullptr;
+  std::vector<GraphBuilder> builders_;
+  std::unordered_map<std::string, size_t> by_trace_;
+};
 
 }  // namespace trace_json
 

@@ -107,11 +107,6 @@ bool needs_libarchive(const unsigned char* h, size_t n) {
   return false;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 std::unique_ptr<ByteSource> memory_source(std::string name, std::string data) {
@@ -159,7 +154,7 @@ void for_each_stream(const std::string& path, const std::function<void(ByteSourc
     if (!raw && archive_entry_filetype(entry) != AE_IFREG) continue;
     const char* pn = archive_entry_pathname(entry);
     std::string member = pn ? pn : "";
-    if (!raw && !member_suffix.empty() && !ends_with(member, member_suffix)) {
+    if (!raw && !member_suffix.empty() && !member.ends_with(member_suffix)) {
       if (skipped_members) ++*skipped_members;
       continue;
     }

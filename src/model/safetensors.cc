@@ -193,10 +193,6 @@ bool exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 bool plain_file_name(std::string_view s) {
   return !s.empty() && s != "." && s != ".." && s.find('/') == std::string_view::npos &&
          s.find('\0') == std::string_view::npos;
@@ -649,7 +645,7 @@ SafetensorsModel::SafetensorsModel(const std::string& path) : path_(path) {
       throw InputError(path, 0,
                        std::string("directory has neither ") + kSingleName + " nor " + kIndexName);
     }
-  } else if (ends_with(path, ".json")) {
+  } else if (path.ends_with(".json")) {
     open_index(path);
     return;
   }
