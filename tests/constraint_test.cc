@@ -94,13 +94,16 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
   Rng rng(seed);
   CorpusPriors priors;  // no size distribution: open sizes stay open
   priors.services = {{"S_1", 3}, {"S_22", 1}};
-  for (size_t i = 0; i < reqs.size(); ++i) as.add_root(i, root_conditions(reqs[i], priors, rng));
+  for (size_t i = 0; i < reqs.size(); ++i)
+    as.add_root(i, root_conditions(reqs[i], priors, rng), reqs[i].call);
   int64_t masked = 0;
   while (!as.empty()) {
     LayerJob j = as.pop();
     LayerSpec spec;
     std::string why;
     EXPECT_TRUE(LayerSpec::from_attributes(j.announced, &spec, &why)) << why << "\n" << j.prompt;
+    spec.require = j.require;
+    EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     LayerConstraint con(spec, lim);
     std::string text = walk_unit(con, vocab, rng, &masked);
     as.finish(std::move(j), std::move(text));
@@ -146,6 +149,67 @@ TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
       if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
     }
   }
+}
+
+// --rare-call: the requested call is in every graph, whatever the request's
+// size and depth (the constraint forces it when the walk does not write it),
+// and the graphs stay valid and meet the rest of the request.
+TEST(LayerConstraint, RandomWalksContainTheRequestedCall) {
+  std::string err;
+  std::vector<CallRequest> calls = {*CallRequest::parse("MS_77,MS_5,db", &err),
+                                    *CallRequest::parse("USER,MS_9,http", &err),
+                                    *CallRequest::parse("MS_3,MS_3", &err)};
+  std::vector<GenerateRequest> reqs;
+  for (const CallRequest& c : calls) {
+    for (int64_t e : {1, 2, 3, 6, 13, 20, 40})
+      for (int64_t d : {1, 2, 3, 5}) {
+        if (d > e || (d == 1 && e > 1)) continue;
+        if (c.caller != kUserNode && d < 2) continue;
+        GenerateRequest r;
+        r.num_edges = e;
+        r.depth = d;
+        r.call = c;
+        reqs.push_back(r);
+      }
+    GenerateRequest open;
+    open.call = c;
+    reqs.push_back(open);
+  }
+  ConstraintLimits lim;
+  lim.max_edges = 60;
+  for (uint64_t seed : {1, 2}) {
+    std::vector<GeneratedGraph> gs = walk(reqs, seed, lim);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const GeneratedGraph& g = gs[i];
+      ASSERT_TRUE(g.complete) << i << ": " << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), /*strict=*/true)) << i;
+      EXPECT_TRUE(has_call(g.graph, *reqs[i].call))
+          << i << ": no " << reqs[i].call->caller << " -> " << reqs[i].call->callee;
+      if (reqs[i].num_edges)
+        EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges);
+      if (reqs[i].depth) EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
+    }
+  }
+}
+
+TEST(CallRequest, ParsesAndRefuses) {
+  std::string err;
+  auto c = CallRequest::parse("MS_1,MS_2,RPC", &err);
+  ASSERT_TRUE(c) << err;
+  EXPECT_EQ(c->type, "rpc");
+  EXPECT_TRUE(CallRequest::parse("MS_1,MS_2", &err));
+  EXPECT_FALSE(CallRequest::parse("MS_1", &err));
+  EXPECT_NE(err.find("CALLER,CALLEE"), std::string::npos) << err;
+  EXPECT_FALSE(CallRequest::parse("MS_1,MS_2,grpc", &err));
+  EXPECT_NE(err.find("grpc"), std::string::npos) << err;
+  EXPECT_FALSE(CallRequest::parse("MS 1,MS_2", &err));
+  GenerateRequest r;
+  r.call = *CallRequest::parse("MS_1,MS_2", &err);
+  r.depth = 1;
+  CorpusPriors priors;
+  priors.services = {{"S_1", 1}};
+  Rng rng(1);
+  EXPECT_THROW(root_conditions(r, priors, rng), std::invalid_argument);
 }
 
 // Every layer of every real graph, as the encoder writes it (phrases and

@@ -220,7 +220,7 @@ void add_generate(CLI::App& app) {
     std::string model, adapter, out;
     int64_t n = 10;
     GeneratorOptions gen;
-    std::string service;
+    std::string service, rare_call;
     int64_t edges = 0, depth = 0, latency = -1;
     bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
     bool quiet = false;
@@ -240,6 +240,10 @@ void add_generate(CLI::App& app) {
   c->add_option("--edges", o->edges, "number of edges")->check(CLI::Range(1, 100000));
   c->add_option("--depth", o->depth, "depth (levels of calls)")->check(CLI::Range(1, 1000));
   c->add_option("--latency", o->latency, "root latency in ms")->check(CLI::Range(0, 1000000000));
+  c->add_option("--rare-call", o->rare_call,
+                "MS_a,MS_b[,TYPE]: every graph contains this call (constrained decoding forces "
+                "it; USER as MS_a makes it the root call, any other MS_a becomes the entry "
+                "microservice)");
   c->add_flag("--high-latency", o->high_latency,
               "a root latency at or above the service's p90 (from the model's corpus statistics)");
   c->add_option("--temperature", o->gen.sampling.temperature, "0 = greedy")->capture_default_str();
@@ -271,6 +275,12 @@ void add_generate(CLI::App& app) {
     if (o->edges > 0) r.num_edges = o->edges;
     if (o->depth > 0) r.depth = o->depth;
     if (o->latency >= 0) r.latency = o->latency;
+    if (!o->rare_call.empty()) {
+      std::string err;
+      r.call = CallRequest::parse(o->rare_call, &err);
+      if (!r.call) throw CLI::ValidationError("--rare-call: " + err);
+      if (o->tabular) throw CLI::ValidationError("--rare-call needs recursive generation");
+    }
     std::vector<GenerateRequest> reqs(static_cast<size_t>(o->n), r);
     if (o->high_latency) {
       if (r.latency) throw CLI::ValidationError("--high-latency and --latency exclude each other");
@@ -295,7 +305,7 @@ void add_generate(CLI::App& app) {
     bar.finish();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<CallGraph> keep;
-    uint64_t complete = 0, valid = 0;
+    uint64_t complete = 0, valid = 0, with_call = 0;
     std::map<std::string, int> why;
     for (auto& x : gs) {
       if (!x.complete) {
@@ -305,6 +315,7 @@ void add_generate(CLI::App& app) {
       ++complete;
       if (!is_valid(validate(x.graph))) continue;
       ++valid;
+      with_call += r.call && has_call(x.graph, *r.call);
       keep.push_back(std::move(x.graph));
     }
     write_graphs(o->out, keep);
@@ -319,6 +330,12 @@ void add_generate(CLI::App& app) {
                  st.tokens / std::max(s, 1e-9), static_cast<long long>(st.sequences),
                  st.tokens ? 100.0 * st.masked_steps / st.tokens : 0.0,
                  static_cast<unsigned long long>(keep.size()), o->out.c_str());
+    if (r.call)
+      std::fprintf(stderr, "  %llu of %llu valid graphs contain the call %s -> %s%s%s\n",
+                   static_cast<unsigned long long>(with_call),
+                   static_cast<unsigned long long>(valid), r.call->caller.c_str(),
+                   r.call->callee.c_str(), r.call->type.empty() ? "" : " of type ",
+                   r.call->type.c_str());
     for (auto& [reason, count] : why)
       std::fprintf(stderr, "  failed: %d x %s\n", count, reason.c_str());
   });

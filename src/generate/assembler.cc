@@ -25,9 +25,56 @@ std::optional<T> draw(const std::vector<std::pair<T, uint64_t>>& items, Rng& rng
 
 }  // namespace
 
+std::optional<CallRequest> CallRequest::parse(const std::string& text, std::string* error) {
+  std::vector<std::string> parts;
+  size_t at = 0;
+  while (true) {
+    size_t comma = text.find(',', at);
+    parts.push_back(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3) {
+    *error = "expected CALLER,CALLEE[,TYPE], got '" + text + "'";
+    return std::nullopt;
+  }
+  CallRequest c{parts[0], parts[1], parts.size() == 3 ? parts[2] : ""};
+  for (const std::string* n : {&c.caller, &c.callee})
+    if (!is_generatable_name(*n)) {
+      *error = "'" + *n + "' is not a microservice name (1-31 letters, digits, '_', '.', '-')";
+      return std::nullopt;
+    }
+  if (!c.type.empty()) {
+    auto t = parse_call_type(c.type);
+    if (!t) {
+      *error = "call type '" + c.type + "' is not one of http rpc mc db mq";
+      return std::nullopt;
+    }
+    c.type = std::string(call_type_name(*t));
+  }
+  return c;
+}
+
+bool has_call(const CallGraph& g, const CallRequest& c) {
+  for (const Edge& e : g.edges)
+    if (e.caller == c.caller && e.callee == c.callee &&
+        (c.type.empty() || call_type_name(e.type) == c.type))
+      return true;
+  return false;
+}
+
 LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& priors, Rng& rng) {
   LayerConditions c;
   GenerateRequest r = req;
+  if (r.call && r.call->caller != kUserNode) {  // USER -> caller -> callee: depth >= 2
+    if (r.depth && *r.depth < 2)
+      throw std::invalid_argument("the call " + r.call->caller + " -> " + r.call->callee +
+                                  " needs a graph of depth >= 2");
+    if (r.num_edges && *r.num_edges < 2)
+      throw std::invalid_argument("the call " + r.call->caller + " -> " + r.call->callee +
+                                  " needs a graph of at least 2 edges");
+  }
+  const int64_t min_edges = r.call && r.call->caller != kUserNode ? 2 : 1;
   if (r.service) {
     if (!is_plain_name(*r.service))
       throw std::invalid_argument("service '" + *r.service +
@@ -41,7 +88,7 @@ LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& 
   if (!r.num_edges) {
     std::vector<std::pair<int64_t, uint64_t>> sizes;
     for (auto [e, n] : priors.num_edges)
-      if (e >= 1 && (!r.depth || (e >= *r.depth && (*r.depth > 1 || e == 1))))
+      if (e >= min_edges && (!r.depth || (e >= *r.depth && (*r.depth > 1 || e == 1))))
         sizes.emplace_back(e, n);
     r.num_edges = draw(sizes, rng);
   }
@@ -72,9 +119,16 @@ LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& 
 GraphAssembler::GraphAssembler(size_t graphs, int retries, int64_t max_layers)
     : out_(graphs), ordinals_(graphs, 0), retries_(retries), max_layers_(max_layers) {}
 
-void GraphAssembler::add_root(size_t graph, const LayerConditions& c) {
+void GraphAssembler::add_root(size_t graph, const LayerConditions& c,
+                              const std::optional<CallRequest>& call) {
   LayerJob j;
   j.graph = graph;
+  if (call) {
+    if (call->caller == kUserNode)
+      j.require = RequiredCall{call->callee, call->type, "", ""};
+    else
+      j.require = RequiredCall{call->caller, "", call->callee, call->type};
+  }
   j.announced = c.to_attributes();
   j.prompt = std::string(kGenerateGraph) + format_attributes(j.announced, nullptr, 0, {}) + "\n";
   j.start_node = std::string(kUserNode);
@@ -144,6 +198,14 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
                              parse_call_type(e.type).value_or(CallType::kUnknown), e.start_ms,
                              e.finish_ms});
   }
+  std::string req_edge;  // edge_id of the first edge meeting the requirement
+  if (job.require && u.kind == Unit::Kind::kLayer)
+    for (const EdgeText& e : u.edges)
+      if (e.destination == job.require->dest &&
+          (job.require->type.empty() || e.type == job.require->type)) {
+        req_edge = e.edge_id;
+        break;
+      }
   for (auto& [k, a] : u.subs) {
     if (ordinals_[job.graph] >= max_layers_) {
       g.error = "more than " + std::to_string(max_layers_) + " layers";
@@ -163,6 +225,12 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
           child.prefix = job.prefix.empty() ? ks : job.prefix + "." + ks;
           child.start_node = e.destination;
         }
+      // The requirement's next level goes to the subgraph of the first edge
+      // that met it (the edge the constraint forced, when it had to).
+      if (job.require && !job.require->child_dest.empty() && ks == req_edge)
+        child.require = RequiredCall{job.require->child_dest, job.require->child_type, "", ""};
+    } else if (job.require && &a == &u.subs.front().second) {
+      child.require = job.require;  // a split: its first item carries it
     }
     pending_.push_back(std::move(child));
   }

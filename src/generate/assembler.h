@@ -24,14 +24,31 @@
 #include "core/call_graph.h"
 #include "encode/recursive.h"
 #include "encode/text_format.h"
+#include "generate/layer_constraint.h"
 #include "util/rng.h"
 
 namespace tracelm {
 
+// A call the user wants in the graph (--rare-call MS_a,MS_b,T).
+struct CallRequest {
+  std::string caller, callee, type;  // type empty: any
+  // Parses "CALLER,CALLEE[,TYPE]"; nullopt (with a message) when malformed.
+  static std::optional<CallRequest> parse(const std::string& text, std::string* error);
+};
+
 struct GenerateRequest {
   std::optional<std::string> service;  // drawn from the training services when absent
   std::optional<int64_t> num_edges, depth, latency;
+  // The graph must contain this call. A caller of USER makes it the root
+  // call; any other caller becomes the service's entry microservice (the
+  // root call's callee) and the call one level below it, so the graph has
+  // depth >= 2 (the only place a recursive layer can be steered to: a
+  // layer's caller is fixed by its parent edge).
+  std::optional<CallRequest> call;
 };
+
+// True when g has an edge caller -> callee of the type (any type when empty).
+bool has_call(const CallGraph& g, const CallRequest& c);
 
 // What the training corpus looked like, for filling in open requests.
 struct CorpusPriors {
@@ -56,20 +73,23 @@ struct GeneratedGraph {
 
 // One unit to generate.
 struct LayerJob {
-  size_t graph = 0;        // index of the graph
-  std::string prompt;      // condition line, with "\n"
-  std::string prefix;      // full id of the parent edge ("" at the root)
-  std::string start_node;  // caller of the layer's edges
-  Attributes announced;    // the conditions the prompt states
-  int64_t ordinal = 0;     // position of the unit in its graph
+  size_t graph = 0;                     // index of the graph
+  std::string prompt;                   // condition line, with "\n"
+  std::string prefix;                   // full id of the parent edge ("" at the root)
+  std::string start_node;               // caller of the layer's edges
+  Attributes announced;                 // the conditions the prompt states
+  std::optional<RequiredCall> require;  // a call the unit must contain
+  int64_t ordinal = 0;                  // position of the unit in its graph
   int attempt = 0;
 };
 
 class GraphAssembler {
  public:
   GraphAssembler(size_t graphs, int retries, int64_t max_layers);
-  // The root unit of graph i: "[GENERATE GRAPH]" + conditions.
-  void add_root(size_t graph, const LayerConditions& c);
+  // The root unit of graph i: "[GENERATE GRAPH]" + conditions (+ the
+  // request's call, as the root's requirement).
+  void add_root(size_t graph, const LayerConditions& c,
+                const std::optional<CallRequest>& call = std::nullopt);
   bool empty() const { return pending_.empty(); }
   size_t pending() const { return pending_.size(); }
   LayerJob pop();

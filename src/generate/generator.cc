@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,19 @@ uint64_t mix(uint64_t a, uint64_t b) {
   h *= 0xbf58476d1ce4e5b9ull;
   return h ^ (h >> 29);
 }
+
+// Adds the seconds of its lifetime to *total.
+class Stopwatch {
+ public:
+  explicit Stopwatch(double* total) : total_(total), t0_(std::chrono::steady_clock::now()) {}
+  ~Stopwatch() {
+    *total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  double* total_;
+  std::chrono::steady_clock::time_point t0_;
+};
 
 // One sequence to decode.
 struct SeqIn {
@@ -244,6 +258,7 @@ class Decoder {
     Candidates c = Candidates::from_logits(logits, static_cast<size_t>(V));
     int32_t t = r.chain->pick(c);
     if (r.in.con) {
+      Stopwatch sw(&stats_.constraint_seconds);
       if (!allowed(r, t)) {
         ++stats_.masked_steps;
         std::bitset<256> first = r.in.con->next_bytes();
@@ -331,7 +346,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
   GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers);
   for (size_t i = 0; i < reqs.size(); ++i) {
     Rng rng(mix(seed, i));
-    as.add_root(i, root_conditions(reqs[i], b_.priors, rng));
+    as.add_root(i, root_conditions(reqs[i], b_.priors, rng), reqs[i].call);
   }
   std::vector<LayerJob> jobs;  // by tag
   std::vector<size_t> open_layers(reqs.size(), 1);
@@ -356,7 +371,9 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
       if (opt_.constrained) {
         LayerSpec spec;
         std::string why;
-        if (!LayerSpec::from_attributes(j.announced, &spec, &why)) {
+        spec.require = j.require;
+        if (!LayerSpec::from_attributes(j.announced, &spec, &why) ||
+            !(spec.require = j.require, spec.check_require(&why))) {
           size_t g = j.graph, before = as.pending();
           as.fail(std::move(j), "inconsistent conditions: " + why);
           open_layers[g] += as.pending() - before;

@@ -58,6 +58,9 @@ struct GenerateStats {
   int64_t prompt_tokens = 0;  // tokens prefilled
   int64_t masked_steps = 0;   // steps where the sampled token broke the constraint
   int64_t forward_calls = 0;
+  // Wall seconds spent in the constraint's own work: checking the sampled
+  // token, masking and redrawing, advancing the automaton.
+  double constraint_seconds = 0;
 };
 
 // A trained model directory: a full model (config.json + model.safetensors)

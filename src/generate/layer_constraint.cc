@@ -214,18 +214,67 @@ bool LayerSpec::from_attributes(const Attributes& a, LayerSpec* out, std::string
   return true;
 }
 
+bool is_generatable_name(std::string_view s) {
+  if (s.empty() || s.size() >= sizeof(LayerConstraint::EdgeRec::dest)) return false;
+  for (unsigned char c : s)
+    if (!name_char(c)) return false;
+  return true;
+}
+
+bool LayerSpec::check_require(std::string* error) const {
+  if (!require) return true;
+  auto fail = [&](std::string m) {
+    *error = std::move(m);
+    return false;
+  };
+  const RequiredCall& r = *require;
+  for (const std::string* n : {&r.dest, &r.child_dest}) {
+    if (n == &r.child_dest && n->empty()) continue;
+    if (!is_generatable_name(*n))
+      return fail("required callee '" + *n +
+                  "' is not a name of 1-31 letters, digits, '_', '.' or '-'");
+  }
+  for (const std::string* t : {&r.type, &r.child_type})
+    if (!t->empty() && std::find(std::begin(kTypeT), std::end(kTypeT), *t) == std::end(kTypeT))
+      return fail("required call type '" + *t + "' is not one of http rpc mc db mq");
+  bool split = num_current_edges && *num_current_edges > 15;
+  if (!r.child_dest.empty() && !split) {
+    if (remaining_depth && *remaining_depth < 1)
+      return fail("the required call needs a deeper layer, and remaining_depth is 0");
+    if (num_subgraphs && *num_subgraphs < 1)
+      return fail("the required call needs a subgraph, and num_subgraphs is 0");
+    if (num_edges && num_current_edges && *num_edges <= *num_current_edges)
+      return fail("the required call needs edges below this layer, and there are none");
+  }
+  return true;
+}
+
 // ---- LayerConstraint ----
 
 LayerConstraint::LayerConstraint(const LayerSpec& spec, const ConstraintLimits& limits)
     : spec_(std::make_shared<const LayerSpec>(spec)), lim_(limits) {
   const LayerSpec& sp = *spec_;
   State& s = st_;
+  if (sp.require && !sp.require->type.empty())
+    for (int i = 0; i < 5; ++i)
+      if (kTypeT[i] == sp.require->type) type_index_ = i;
   uint8_t alive = 0;
   if (!sp.num_current_edges || *sp.num_current_edges <= 15) alive |= 1;
   if (!sp.num_current_edges || *sp.num_current_edges > 15) alive |= 2;
   if (!sp.num_current_edges) alive = 1;  // unknown width: a layer
   s.rn = sp.num_edges ? *sp.num_edges : lim_.max_edges;
   expect_choice(s, Step::kOpen, kTOpen, alive);
+}
+
+bool LayerConstraint::req_pending(const State& s) const {
+  const LayerSpec& sp = *spec_;
+  return sp.require && !(sp.num_current_edges && *sp.num_current_edges > 15) && s.req_edge < 0;
+}
+
+bool LayerConstraint::req_sub_pending(const State& s) const {
+  const LayerSpec& sp = *spec_;
+  return sp.require && !sp.require->child_dest.empty() &&
+         !(sp.num_current_edges && *sp.num_current_edges > 15) && !s.req_child;
 }
 
 bool LayerConstraint::done() const { return st_.ex == Ex::kEnd || st_.ex == Ex::kDone; }
@@ -500,6 +549,7 @@ void LayerConstraint::open_subs(State& s) const {
     can_line = depth_ok && s.last_k < last_id && s.rn >= 1;
     can_close = !s.need_deep && (sp.num_edges ? s.rn == 0 : true);
   }
+  if (req_sub_pending(s)) can_close = false;
   expect_choice(s, Step::kSubsChoice, kTSubs,
                 static_cast<uint8_t>((can_line ? 1 : 0) | (can_close ? 2 : 0)));
 }
@@ -540,6 +590,13 @@ void LayerConstraint::complete(State& s) const {
     case Step::kEdgesOpen:
     case Step::kPhraseEnd:
       if (s.step == Step::kPhraseEnd && s.phrases_left == 0) {
+        if (req_pending(s)) {
+          const RequiredCall& r = *sp.require;
+          if (s.cur.dlen == r.dest.size() &&
+              std::memcmp(s.cur.dest, r.dest.data(), s.cur.dlen) == 0 &&
+              (type_index_ < 0 || s.cur.type == type_index_))
+            s.req_edge = static_cast<int16_t>(s.nedges);
+        }
         s.edges[static_cast<size_t>(s.nedges++)] = s.cur;
       } else if (s.step == Step::kPhraseEnd) {
         open_phrase(s);
@@ -552,7 +609,7 @@ void LayerConstraint::complete(State& s) const {
           alive = s.nedges < want ? 1 : 2;
         } else {
           if (s.nedges < 15) alive |= 1;
-          if (s.nedges >= 1) alive |= 2;
+          if (s.nedges >= 1 && !req_pending(s)) alive |= 2;
         }
         expect_choice(s, Step::kEdgeBegin, kTEdge, alive);
       }
@@ -574,6 +631,19 @@ void LayerConstraint::complete(State& s) const {
     case Step::kPhraseHead: {
       s.phrases_left = static_cast<uint8_t>(s.phrases_left & ~(1u << s.choice));
       const bool first = s.nedges == 0;
+      // The last edge meets the requirement when no earlier edge did.
+      const bool force = req_pending(s) && s.nedges == sp.num_current_edges.value_or(15) - 1;
+      if (force && s.choice == kPDest) {
+        const std::string& d = sp.require->dest;
+        std::memcpy(s.name, d.data(), d.size());
+        s.nlen = static_cast<uint8_t>(d.size());
+        expect_lit(s, Step::kDest, d);
+        return;
+      }
+      if (force && s.choice == kPType && type_index_ >= 0) {
+        expect_choice(s, Step::kType, kTType, static_cast<uint16_t>(1u << type_index_));
+        return;
+      }
       switch (s.choice) {
         case kPEdgeId:
           expect_int(s, Step::kEdgeId, IntSet::range(s.cur.id, s.cur.id));
@@ -606,6 +676,7 @@ void LayerConstraint::complete(State& s) const {
     case Step::kStart:
     case Step::kFinish: {
       bool ms = false;
+      if (s.step == Step::kType) s.cur.type = s.choice;
       if (s.step == Step::kDest) {
         std::memcpy(s.cur.dest, s.name, s.nlen);
         s.cur.dlen = s.nlen;
@@ -639,7 +710,13 @@ void LayerConstraint::complete(State& s) const {
         int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
         int64_t after = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
         int64_t lo = std::max(s.last_k + 1, s.edges[0].id);
-        expect_int(s, Step::kSubK, IntSet::range(lo, last_id - after));
+        int64_t hi = last_id - after;
+        if (req_sub_pending(s)) {  // do not pass the required edge's line
+          int64_t rk = s.edges[static_cast<size_t>(s.req_edge)].id;
+          hi = std::min(hi, rk);
+          if (sp.num_subgraphs && after == 0) lo = std::max(lo, rk);  // the last line
+        }
+        expect_int(s, Step::kSubK, IntSet::range(lo, hi));
       }
       return;
     case Step::kSubK: {
@@ -647,6 +724,12 @@ void LayerConstraint::complete(State& s) const {
       int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
       s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
       s.m_hi = sp.num_subgraphs ? s.m_lo : last_id - s.k;
+      if (req_sub_pending(s)) {
+        if (s.k == s.edges[static_cast<size_t>(s.req_edge)].id)
+          s.req_child = true;
+        else
+          s.m_lo = std::max<int64_t>(s.m_lo, 1);  // the required edge's line is still due
+      }
       expect_lit(s, Step::kSubGt, ">");
       return;
     }

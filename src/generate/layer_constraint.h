@@ -57,6 +57,19 @@ struct ConstraintLimits {
   int max_name = 24;                 // bytes of a destination name
 };
 
+// A destination name the automaton can write: 1-31 bytes of letters,
+// digits, '_', '.', '-' (the names of the Alibaba traces: MS_123, UNKNOWN).
+bool is_generatable_name(std::string_view s);
+
+// A call a unit must contain (a rare call the user asked for): an edge of
+// the layer to `dest`, of `type` (any type when empty). When `child_dest` is
+// set, that edge must also have a subgraph, and the subgraph's layer must
+// contain an edge to child_dest of child_type (the assembler passes that on).
+struct RequiredCall {
+  std::string dest, type;
+  std::string child_dest, child_type;
+};
+
 // The announced conditions of a unit, from its prompt's attributes.
 struct LayerSpec {
   std::string service, start_node;
@@ -64,6 +77,13 @@ struct LayerSpec {
   std::optional<int64_t> num_edges, num_current_edges, num_subgraphs, remaining_depth;
   std::optional<int64_t> start_edge_id, start_communication_at, latency;
   bool root = false;  // start_node USER and no caller
+  // Not a prompt attribute: what the generator requires of the unit. In a
+  // layer, the first edge to dest with type meets it; while none has, the
+  // layer's last edge is forced to (and, with child_dest, gets a subgraph).
+  // A split passes it on to its first item.
+  std::optional<RequiredCall> require;
+  // Fails when `require` cannot be met under these conditions.
+  bool check_require(std::string* error) const;
   // Fails (with a message) on a malformed value or conditions that no unit
   // can satisfy (e.g. num_edges < num_current_edges).
   static bool from_attributes(const Attributes& a, LayerSpec* out, std::string* error);
@@ -105,6 +125,7 @@ class LayerConstraint {
     int64_t id = 0, start = 0, finish = 0;
     char dest[32] = {};
     uint8_t dlen = 0;
+    uint8_t type = 0xff;  // index into the type table
   };
   struct State {
     Ex ex = Ex::kDead;
@@ -132,6 +153,10 @@ class LayerConstraint {
     // children lines so far
     int64_t subs_done = 0, last_k = -1, rn = 0, rc = 0, next_sid = 0;
     bool need_deep = false;
+    // the required call (LayerSpec::require): the edge that met it, and
+    // whether its subgraph line was written
+    int16_t req_edge = -1;
+    bool req_child = false;
     // the current child line
     int64_t k = 0, sca = 0, lat = 0, c = 0, r = 0, n = 0, sg = 0;
     uint16_t attrs_left = 0, known = 0;  // bit per attribute (see the .cc's Attr)
@@ -145,6 +170,9 @@ class LayerConstraint {
   void complete(State& s) const;
   void open_subs(State& s) const;
   void open_phrase(State& s) const;
+  bool req_pending(const State& s) const;      // no edge met the requirement yet
+  bool req_sub_pending(const State& s) const;  // its edge's subgraph line is still due
+  int type_index_ = -1;                        // the required type's table index (-1: any)
   std::shared_ptr<const LayerSpec> spec_;
   ConstraintLimits lim_;
   State st_;
