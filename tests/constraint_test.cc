@@ -88,7 +88,8 @@ std::string walk_unit(LayerConstraint& con, const std::vector<std::string>& voca
 }
 
 std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint64_t seed,
-                                 const ConstraintLimits& lim = {}) {
+                                 const ConstraintLimits& lim = {},
+                                 std::shared_ptr<const std::vector<std::string>> names = nullptr) {
   std::vector<std::string> vocab = vocabulary();
   GraphAssembler as(reqs.size(), 0, 100000);
   Rng rng(seed);
@@ -103,6 +104,7 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
     std::string why;
     EXPECT_TRUE(LayerSpec::from_attributes(j.announced, &spec, &why)) << why << "\n" << j.prompt;
     spec.require = j.require;
+    spec.names = names;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     LayerConstraint con(spec, lim);
     std::string text = walk_unit(con, vocab, rng, &masked);
@@ -190,6 +192,36 @@ TEST(LayerConstraint, RandomWalksContainTheRequestedCall) {
       if (reqs[i].depth) EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
     }
   }
+}
+
+// With a name list, every destination is one of the names (prefixes of
+// each other included: MS_1 and MS_12), except a required call's callee.
+TEST(LayerConstraint, KnownNamesOnly) {
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_12", "MS_2", "UNKNOWN_X", "db-main"});
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {1, 4, 9, 20}) {
+    GenerateRequest r;
+    r.num_edges = e;
+    reqs.push_back(r);
+  }
+  std::string err;
+  GenerateRequest rc;
+  rc.num_edges = 6;
+  rc.call = *CallRequest::parse("MS_2,MS_99,rpc", &err);
+  reqs.push_back(rc);
+  std::set<std::string> seen;
+  for (const GeneratedGraph& g : walk(reqs, 7, {}, names)) {
+    ASSERT_TRUE(g.complete) << g.error;
+    EXPECT_TRUE(is_valid(validate(g.graph), true));
+    for (const Edge& e : g.graph.edges) {
+      seen.insert(e.callee);
+      if (e.callee != "MS_99")
+        EXPECT_TRUE(std::binary_search(names->begin(), names->end(), e.callee)) << e.callee;
+    }
+  }
+  EXPECT_GE(seen.size(), 4u);  // the walk reaches several names, prefixes included
+  EXPECT_TRUE(seen.count("MS_99"));
 }
 
 TEST(CallRequest, ParsesAndRefuses) {

@@ -258,6 +258,10 @@ void add_generate(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--max-layer-tokens", o->gen.max_layer_tokens, "token budget of one layer")
       ->capture_default_str();
+  c->add_flag(
+      "--any-names", [o](int64_t) { o->gen.known_names = false; },
+      "constrained: destinations may be any name (default: only the callees of the training "
+      "corpus, from the model's stats.json)");
   c->add_flag("--tabular", o->tabular,
               "whole graphs in the tabular encoding (a model trained with --format tabular)");
   c->add_flag("-q,--quiet", o->quiet, "no progress line");

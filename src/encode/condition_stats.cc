@@ -19,6 +19,18 @@ void ConditionStats::add(const CallGraph& g) {
   for (const std::string& k : seen) ++s.calls[k];
 }
 
+std::vector<std::string> ConditionStats::callees() const {
+  std::vector<std::string> out;
+  for (const auto& [name, s] : services_)
+    for (const auto& [key, n] : s.calls) {
+      size_t a = key.find(' '), b = key.rfind(' ');  // "caller callee type"
+      if (a != std::string::npos && b > a) out.push_back(key.substr(a + 1, b - a - 1));
+    }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 void ConditionStats::finalize() {
   for (auto& [name, s] : services_) {
     if (s.latencies.empty()) continue;

@@ -36,6 +36,8 @@ class ConditionStats {
   double latency_p90(const std::string& service) const;
   double latency_mean(const std::string& service) const;
   uint64_t graphs(const std::string& service) const;
+  // Every callee of every service's calls, sorted, without repeats.
+  std::vector<std::string> callees() const;
 
   nlohmann::json to_json() const;
   static ConditionStats from_json(const nlohmann::json& j);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/validate.h"
 #include "encode/tabular.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
@@ -323,7 +324,13 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
       file_exists(dir + "/stats.json") ? dir + "/stats.json" : adapter_dir + "/stats.json";
   if (file_exists(stats)) {
     nlohmann::json j = read_json_file(stats);
-    if (j.contains("conditions")) b.stats = ConditionStats::from_json(j["conditions"]);
+    if (j.contains("conditions")) {
+      b.stats = ConditionStats::from_json(j["conditions"]);
+      auto names = std::make_shared<std::vector<std::string>>();
+      for (std::string& n : b.stats.callees())
+        if (is_generatable_name(n) && !is_missing_marker(n)) names->push_back(std::move(n));
+      b.names = std::move(names);
+    }
     if (j.contains("corpus") && j["corpus"].contains("top_services"))
       for (auto& s : j["corpus"]["top_services"])
         b.priors.services.emplace_back(s["service"].get<std::string>(),
@@ -371,9 +378,10 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
       if (opt_.constrained) {
         LayerSpec spec;
         std::string why;
+        bool ok = LayerSpec::from_attributes(j.announced, &spec, &why);
         spec.require = j.require;
-        if (!LayerSpec::from_attributes(j.announced, &spec, &why) ||
-            !(spec.require = j.require, spec.check_require(&why))) {
+        if (opt_.known_names) spec.names = b_.names;
+        if (!ok || !spec.check_require(&why)) {
           size_t g = j.graph, before = as.pending();
           as.fail(std::move(j), "inconsistent conditions: " + why);
           open_layers[g] += as.pending() - before;

@@ -41,6 +41,9 @@ struct GeneratorOptions {
   SamplingParams sampling;
   int64_t batch = 16;               // sequences decoded together
   bool constrained = true;          // valid by construction
+  // Constrained: destinations only from the training corpus's callees
+  // (ModelBundle::names), when the model directory has them.
+  bool known_names = true;
   int retries = 3;                  // new attempts for a layer that fails
   int64_t max_layer_tokens = 2048;  // generated tokens per layer (whole graph for tabular)
   int64_t max_layers = 256;         // per graph
@@ -70,6 +73,9 @@ struct ModelBundle {
   std::optional<Tokenizer> tokenizer;
   ConditionStats stats;
   CorpusPriors priors;  // services and sizes from stats.json
+  // The callees of the training corpus that the automaton can write, sorted
+  // (empty without statistics).
+  std::shared_ptr<const std::vector<std::string>> names;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

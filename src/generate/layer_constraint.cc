@@ -323,6 +323,18 @@ std::bitset<256> LayerConstraint::next_bytes_of(const State& s) const {
       if (s.ndig > 0 && s.set.contains(s.val)) after();
       break;
     case Ex::kName:
+      if (known_names()) {
+        std::string_view p(s.name, s.nlen);
+        const std::vector<std::string>& v = *spec_->names;
+        for (auto it = std::lower_bound(v.begin(), v.end(), p);
+             it != v.end() && std::string_view(*it).starts_with(p); ++it) {
+          if (it->size() > p.size())
+            out.set(static_cast<unsigned char>((*it)[p.size()]));
+          else
+            after();
+        }
+        break;
+      }
       if (s.nlen < lim_.max_name && s.nlen < sizeof s.name)
         for (int b = 0; b < 256; ++b)
           if (name_char(static_cast<unsigned char>(b))) out.set(static_cast<size_t>(b));
@@ -375,6 +387,22 @@ bool LayerConstraint::feed_byte(State& s, unsigned char ch) const {
       complete(s);
       return feed_byte(s, ch);
     case Ex::kName:
+      if (known_names()) {
+        const std::vector<std::string>& v = *spec_->names;
+        std::string_view p(s.name, s.nlen);
+        if (name_char(ch) && s.nlen + 1 < sizeof s.name) {
+          s.name[s.nlen] = static_cast<char>(ch);
+          std::string_view q(s.name, s.nlen + 1u);
+          auto it = std::lower_bound(v.begin(), v.end(), q);
+          if (it != v.end() && std::string_view(*it).starts_with(q)) {
+            ++s.nlen;
+            return true;
+          }
+        }
+        if (!std::binary_search(v.begin(), v.end(), p)) return false;
+        complete(s);
+        return feed_byte(s, ch);
+      }
       if (name_char(ch)) {
         if (s.nlen >= lim_.max_name || s.nlen >= sizeof s.name) return false;
         s.name[s.nlen++] = static_cast<char>(ch);

@@ -44,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "encode/text_format.h"
 
@@ -82,6 +83,11 @@ struct LayerSpec {
   // layer's last edge is forced to (and, with child_dest, gets a subgraph).
   // A split passes it on to its first item.
   std::optional<RequiredCall> require;
+  // When set (and not empty): destinations come from these names only
+  // (sorted; e.g. the callees of the training corpus), so that a model that
+  // has not yet learned its names cannot invent any. Names the automaton
+  // cannot write (is_generatable_name) are ignored.
+  std::shared_ptr<const std::vector<std::string>> names;
   // Fails when `require` cannot be met under these conditions.
   bool check_require(std::string* error) const;
   // Fails (with a message) on a malformed value or conditions that no unit
@@ -170,6 +176,7 @@ class LayerConstraint {
   void complete(State& s) const;
   void open_subs(State& s) const;
   void open_phrase(State& s) const;
+  bool known_names() const { return spec_->names && !spec_->names->empty(); }
   bool req_pending(const State& s) const;      // no edge met the requirement yet
   bool req_sub_pending(const State& s) const;  // its edge's subgraph line is still due
   int type_index_ = -1;                        // the required type's table index (-1: any)
