@@ -88,7 +88,7 @@ void add_score(CLI::App& app) {
 
 void add_train(CLI::App& app) {
   struct Opts {
-    std::string corpus, val, out;
+    std::string corpus, val, text, val_text, out;
     TrainStart start;
     TrainConfig cfg;
     double lr = 0, time_budget_min = 0;
@@ -97,10 +97,18 @@ void add_train(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
-      "train", "train a Llama model on a corpus: LoRA on --base, or from scratch with --preset");
-  c->add_option("--corpus", o->corpus, "training corpus (JSONL, or CallGraph CSV cleaned first)")
-      ->required();
+      "train",
+      "train a Llama model on a corpus or on encoded text: LoRA on --base, or from scratch with "
+      "--preset");
+  c->add_option("--corpus", o->corpus,
+                "training corpus (JSONL, or CallGraph CSV cleaned first), encoded on the fly; "
+                "with --text: only for the statistics in stats.json (and the tokenizer)");
   c->add_option("--val", o->val, "validation corpus (for the validation loss)");
+  c->add_option("--text", o->text,
+                "train on pre-encoded text as `tracelm encode` writes it (recursive or tabular "
+                "for pretrain, instruction for --stage instruct; the format is read from the "
+                "text)");
+  c->add_option("--val-text", o->val_text, "validation text (same format as --text)");
   c->add_option("-o,--output", o->out, "output directory")->required();
   c->add_option("--base", o->start.base_dir, "base model directory (Hugging Face layout)");
   c->add_option("--adapter", o->start.adapter_dir,
@@ -112,9 +120,9 @@ void add_train(CLI::App& app) {
   c->add_option("--stage", o->cfg.stage, "pretrain or instruct")
       ->check(CLI::IsMember({"pretrain", "instruct"}))
       ->capture_default_str();
-  c->add_option("--format", o->cfg.format, "pretraining encoding")
-      ->check(CLI::IsMember({"recursive", "tabular"}))
-      ->capture_default_str();
+  auto* format = c->add_option("--format", o->cfg.format, "pretraining encoding")
+                     ->check(CLI::IsMember({"recursive", "tabular"}))
+                     ->capture_default_str();
   c->add_option("--context", o->cfg.context, "tokens per sequence")->capture_default_str();
   c->add_option("--batch", o->cfg.batch, "sequences per optimizer step")->capture_default_str();
   c->add_option("--micro-batch", o->cfg.micro_batch, "sequences per forward pass")
@@ -144,7 +152,13 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_flag("--resume", o->resume, "continue from OUTPUT/checkpoint");
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
-  c->callback([o] {
+  c->callback([o, format] {
+    if (o->corpus.empty() && o->text.empty())
+      throw CLI::ValidationError("--corpus or --text is required");
+    if (!o->val.empty() && !o->text.empty())
+      throw CLI::ValidationError("with --text, give the validation text as --val-text");
+    if (!o->val_text.empty() && o->text.empty())
+      throw CLI::ValidationError("--val-text needs --text");
     TrainConfig cfg = o->cfg;
     cfg.lr = o->lr > 0 ? o->lr : (cfg.stage == "instruct" ? 1e-4 : 3e-4);
     cfg.lora = !o->full;
@@ -155,11 +169,22 @@ void add_train(CLI::App& app) {
     for (std::string t; std::getline(ss, t, ',');)
       if (!t.empty()) cfg.lora_config.target_modules.push_back(t);
     std::vector<CallGraph> train, val;
-    for_each_graph(o->corpus, CsvMode::kClean,
-                   [&](CallGraph&& g) { train.push_back(std::move(g)); });
+    if (!o->corpus.empty())
+      for_each_graph(o->corpus, CsvMode::kClean,
+                     [&](CallGraph&& g) { train.push_back(std::move(g)); });
     if (!o->val.empty())
       for_each_graph(o->val, CsvMode::kClean, [&](CallGraph&& g) { val.push_back(std::move(g)); });
-    TrainResult r = train_model(train, val, o->start, cfg, o->out, o->resume);
+    TrainResult r;
+    if (!o->text.empty()) {
+      EncodedText text = read_encoded_text(o->text), val_text;
+      if (!o->val_text.empty()) val_text = read_encoded_text(o->val_text);
+      if (format->count() > 0 && cfg.stage == "pretrain" && text.format != cfg.format)
+        throw CLI::ValidationError("--format " + cfg.format + ", but " + o->text + " holds " +
+                                   text.format + " text");
+      r = train_model(text, val_text, train, o->start, cfg, o->out, o->resume);
+    } else {
+      r = train_model(train, val, o->start, cfg, o->out, o->resume);
+    }
     std::fprintf(stderr,
                  "train: %lld steps, loss %.4f, validation loss %.4f (from %.4f), %.0f tokens/s; "
                  "model in %s\n",

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -45,92 +46,222 @@ void copy_file(const std::string& from, const std::string& to) {
   out.close();
 }
 
-// One training sequence: tokens, and the first index whose token is a target.
-struct Sequence {
-  std::vector<int32_t> tokens;
-  int32_t loss_from = 1;
-};
+using Sequence = TrainSequence;
 
-class Data {
- public:
-  Data(const std::vector<CallGraph>& graphs, const Tokenizer& tok, const TrainConfig& cfg,
-       const ConditionStats* stats)
-      : graphs_(graphs), tok_(tok), cfg_(cfg), stats_(stats) {
-    if (cfg.stage == "instruct") {
-      for (size_t i = 0; i < graphs.size(); ++i)
-        if (is_validation(graphs[i].trace_id.empty() ? std::to_string(i) : graphs[i].trace_id,
-                          cfg.instruction_fraction))
-          chosen_.push_back(i);
-      if (chosen_.empty() && !graphs.empty()) chosen_.push_back(0);
-    } else {
-      for (size_t i = 0; i < graphs.size(); ++i) chosen_.push_back(i);
+// Lines of `text` ("\n"-terminated, the last one possibly not).
+size_t line_of(std::string_view text, size_t offset) {
+  return 1 + static_cast<size_t>(
+                 std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n'));
+}
+
+bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+std::string with_newline(std::string_view s) {
+  std::string out(s);
+  if (out.empty() || out.back() != '\n') out += '\n';
+  return out;
+}
+
+// Splits text at every line that starts with `head`; the text before the
+// first such line must be blank.
+std::vector<std::string_view> split_records(std::string_view text, std::string_view head,
+                                            const std::string& name) {
+  std::vector<std::string_view> out;
+  size_t start = std::string_view::npos;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (text.substr(pos, head.size()) == head) {
+      if (start != std::string_view::npos) out.push_back(text.substr(start, pos - start));
+      start = pos;
+    } else if (start == std::string_view::npos && !blank(text.substr(pos, end - pos))) {
+      throw InputError(name, line_of(text, pos),
+                       "expected a record starting with '" + std::string(head) + "'");
     }
+    pos = end;
   }
+  if (start != std::string_view::npos) out.push_back(text.substr(start));
+  return out;
+}
 
-  // The sequences of one epoch (deterministic in seed and epoch).
-  std::vector<Sequence> epoch(uint64_t seed, int64_t epoch) const {
-    Rng rng(seed * 1000003ull + static_cast<uint64_t>(epoch) * 7919ull + 17);
-    std::vector<size_t> order = chosen_;
-    rng.shuffle(order.begin(), order.end());
-    std::vector<Sequence> out;
-    int bos = tok_.bos_id(), eos = tok_.eos_id();
-    if (cfg_.stage == "instruct") {
-      InstructionOptions io;
-      io.recursive = {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency};
-      for (size_t gi : order) {
-        for (const InstructionSample& s : encode_instruction(graphs_[gi], stats_, io, rng)) {
-          Sequence seq;
-          std::vector<int> q = tok_.encode(s.question, true, false);
-          std::vector<int> a = tok_.encode(s.answer, false, true);
-          seq.tokens.assign(q.begin(), q.end());
-          seq.tokens.insert(seq.tokens.end(), a.begin(), a.end());
-          seq.loss_from = static_cast<int32_t>(q.size());
-          if (static_cast<int64_t>(seq.tokens.size()) > cfg_.context + 1)
-            seq.tokens.resize(static_cast<size_t>(cfg_.context + 1));
-          if (seq.loss_from < static_cast<int32_t>(seq.tokens.size()))
-            out.push_back(std::move(seq));
-        }
-      }
-      rng.shuffle(out.begin(), out.end());
-      return out;
-    }
-    // Pre-training: every record is BOS text EOS, its own sequence (cut into
-    // context + 1 windows when longer), so that nothing attends across
-    // records. Recursive: a record is one unit (condition line + layer),
-    // tokenized on its own, exactly as generation prompts and reads it (a
-    // layer is generated from its conditions alone).
-    size_t w = static_cast<size_t>(cfg_.context);
-    auto add = [&](const std::string& text) {
-      std::vector<int32_t> t;
-      t.push_back(bos);
-      for (int id : tok_.encode(text, false, false)) t.push_back(id);
-      t.push_back(eos);
-      for (size_t i = 0; i + 1 < t.size(); i += w) {
-        Sequence seq;
-        seq.tokens.assign(t.begin() + static_cast<long>(i),
-                          t.begin() + static_cast<long>(std::min(t.size(), i + w + 1)));
-        out.push_back(std::move(seq));
-      }
-    };
-    for (size_t gi : order) {
-      if (cfg_.format == "tabular") {
-        add(encode_tabular(graphs_[gi], {cfg_.shuffle, cfg_.p_drop}, rng));
-      } else {
-        for (const std::string& u : encode_recursive_units(
-                 graphs_[gi], {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency}, rng))
-          add(u);
-      }
+}  // namespace
+
+EncodedText parse_encoded_text(std::string_view text, const std::string& name) {
+  EncodedText out;
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) throw InputError(name, 0, "no records (empty text)");
+  std::string_view rest = text.substr(first);
+  if (rest.starts_with("{"))
+    throw InputError(name, line_of(text, first),
+                     "JSON Lines: train on the plain text (tracelm encode without --jsonl)");
+  auto fail = [&](std::string_view rec, const ParseError& e) {
+    size_t off = static_cast<size_t>(rec.data() - text.data()) + e.offset;
+    throw InputError(name, line_of(text, off), e.what);
+  };
+  // What follows the record must be blank.
+  auto check_end = [&](std::string_view rec, size_t consumed, const char* what) {
+    if (consumed < rec.size() && !blank(rec.substr(consumed)))
+      throw InputError(name,
+                       line_of(text, static_cast<size_t>(rec.data() - text.data()) + consumed),
+                       std::string("unexpected text after the end of ") + what);
+  };
+  if (rest.starts_with("### Question:")) {
+    out.format = "instruction";
+    for (std::string_view rec : split_records(text, "### Question:", name)) {
+      ParsedInstruction p;
+      ParseError err;
+      size_t consumed = 0;
+      if (!parse_instruction(rec, &p, &err, &consumed)) fail(rec, err);
+      check_end(rec, consumed, "the sample");
+      // The question runs to the end of the " ### Answer: " line.
+      size_t head = rec.find("\n ### Answer:");
+      size_t nl = head == std::string_view::npos ? head : rec.find('\n', head + 1);
+      if (nl == std::string_view::npos || nl >= consumed)
+        fail(rec, ParseError{"expected ' ### Answer: '", 0});
+      out.samples.push_back({std::string(rec.substr(0, nl + 1)),
+                             with_newline(rec.substr(nl + 1, consumed - nl - 1))});
     }
     return out;
   }
+  if (!rest.starts_with(kGenerateGraph))
+    throw InputError(name, line_of(text, first),
+                     "expected '[GENERATE GRAPH]' (recursive, tabular) or '### Question:' "
+                     "(instruction)");
+  size_t nl = rest.find('\n');
+  std::string_view second = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
+  out.format = second.starts_with("<edges>") ? "tabular" : "recursive";
+  for (std::string_view rec : split_records(text, kGenerateGraph, name)) {
+    ParseError err;
+    size_t consumed = 0;
+    if (out.format == "tabular") {
+      TabularGraph g;
+      if (!decode_tabular(rec, &g, &err, &consumed)) fail(rec, err);
+      check_end(rec, consumed, "the graph");
+      out.graphs.push_back({with_newline(rec.substr(0, consumed))});
+      out.decoded.push_back(std::move(g.graph));
+      continue;
+    }
+    CallGraph g;
+    if (!decode_recursive(rec, &g, &err, &consumed)) fail(rec, err);
+    check_end(rec, consumed, "the graph");
+    // Units: a condition line, then a body ending with </layer> or </split>.
+    std::vector<std::string> units;
+    std::string_view body = rec.substr(0, consumed);
+    size_t start = 0;
+    for (size_t pos = 0; pos < body.size();) {
+      size_t e = body.find('\n', pos);
+      size_t end = e == std::string_view::npos ? body.size() : e + 1;
+      std::string_view line = body.substr(pos, end - pos);
+      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+      if (line == "</layer>" || line == "</split>") {
+        units.push_back(with_newline(body.substr(start, end - start)));
+        start = end;
+      }
+      pos = end;
+    }
+    out.graphs.push_back(std::move(units));
+    out.decoded.push_back(std::move(g));
+  }
+  return out;
+}
 
- private:
-  const std::vector<CallGraph>& graphs_;
-  const Tokenizer& tok_;
-  const TrainConfig& cfg_;
-  const ConditionStats* stats_;
-  std::vector<size_t> chosen_;
-};
+EncodedText read_encoded_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, 0, "cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_encoded_text(ss.str(), path);
+}
+
+TrainData::TrainData(const std::vector<CallGraph>& graphs, const ConditionStats* stats,
+                     const Tokenizer& tok, const TrainConfig& cfg)
+    : graphs_(&graphs), tok_(tok), cfg_(cfg), stats_(stats) {
+  if (cfg.stage == "instruct") {
+    for (size_t i = 0; i < graphs.size(); ++i)
+      if (is_validation(graphs[i].trace_id.empty() ? std::to_string(i) : graphs[i].trace_id,
+                        cfg.instruction_fraction))
+        chosen_.push_back(i);
+    if (chosen_.empty() && !graphs.empty()) chosen_.push_back(0);
+  } else {
+    for (size_t i = 0; i < graphs.size(); ++i) chosen_.push_back(i);
+  }
+}
+
+TrainData::TrainData(const EncodedText& text, const Tokenizer& tok, const TrainConfig& cfg)
+    : text_(&text), tok_(tok), cfg_(cfg) {
+  bool instruct = cfg.stage == "instruct";
+  if (!text.format.empty() && instruct != (text.format == "instruction"))
+    throw std::invalid_argument(
+        instruct ? "--stage instruct needs instruction text (tracelm encode --format instruction)"
+                 : "pre-training needs recursive or tabular text, not instruction samples");
+  size_t n = instruct ? text.samples.size() : text.graphs.size();
+  for (size_t i = 0; i < n; ++i) chosen_.push_back(i);
+}
+
+std::vector<Sequence> TrainData::epoch(uint64_t seed, int64_t epoch) const {
+  Rng rng(seed * 1000003ull + static_cast<uint64_t>(epoch) * 7919ull + 17);
+  std::vector<size_t> order = chosen_;
+  rng.shuffle(order.begin(), order.end());
+  std::vector<Sequence> out;
+  int bos = tok_.bos_id(), eos = tok_.eos_id();
+  if (cfg_.stage == "instruct") {
+    auto add = [&](const InstructionSample& s) {
+      Sequence seq;
+      std::vector<int> q = tok_.encode(s.question, true, false);
+      std::vector<int> a = tok_.encode(s.answer, false, true);
+      seq.tokens.assign(q.begin(), q.end());
+      seq.tokens.insert(seq.tokens.end(), a.begin(), a.end());
+      seq.loss_from = static_cast<int32_t>(q.size());
+      if (static_cast<int64_t>(seq.tokens.size()) > cfg_.context + 1)
+        seq.tokens.resize(static_cast<size_t>(cfg_.context + 1));
+      if (seq.loss_from < static_cast<int32_t>(seq.tokens.size())) out.push_back(std::move(seq));
+    };
+    InstructionOptions io;
+    io.recursive = {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency};
+    for (size_t gi : order) {
+      if (text_) {
+        add(text_->samples[gi]);
+      } else {
+        for (const InstructionSample& s : encode_instruction((*graphs_)[gi], stats_, io, rng))
+          add(s);
+      }
+    }
+    rng.shuffle(out.begin(), out.end());
+    return out;
+  }
+  // Pre-training: every record is BOS text EOS, its own sequence (cut into
+  // context + 1 windows when longer), so that nothing attends across
+  // records. Recursive: a record is one unit (condition line + layer),
+  // tokenized on its own, exactly as generation prompts and reads it (a
+  // layer is generated from its conditions alone).
+  size_t w = static_cast<size_t>(cfg_.context);
+  auto add = [&](const std::string& text) {
+    std::vector<int32_t> t;
+    t.push_back(bos);
+    for (int id : tok_.encode(text, false, false)) t.push_back(id);
+    t.push_back(eos);
+    for (size_t i = 0; i + 1 < t.size(); i += w) {
+      Sequence seq;
+      seq.tokens.assign(t.begin() + static_cast<long>(i),
+                        t.begin() + static_cast<long>(std::min(t.size(), i + w + 1)));
+      out.push_back(std::move(seq));
+    }
+  };
+  for (size_t gi : order) {
+    if (text_) {
+      for (const std::string& r : text_->graphs[gi]) add(r);
+    } else if (cfg_.format == "tabular") {
+      add(encode_tabular((*graphs_)[gi], {cfg_.shuffle, cfg_.p_drop}, rng));
+    } else {
+      for (const std::string& u : encode_recursive_units(
+               (*graphs_)[gi], {cfg_.shuffle, cfg_.p_drop, cfg_.p_drop_latency}, rng))
+        add(u);
+    }
+  }
+  return out;
+}
+
+namespace {
 
 // (x, y) of a micro-batch: (n, T) int64, y = kIgnore where there is no target.
 std::pair<torch::Tensor, torch::Tensor> collate(const std::vector<Sequence>& seqs, size_t begin,
@@ -264,30 +395,23 @@ LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t c
   return c;
 }
 
-TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<CallGraph>& val,
-                        const TrainStart& start, const TrainConfig& cfg, const std::string& out,
-                        bool resume) {
-  if (train.empty()) throw std::invalid_argument("no training graphs");
-  ::mkdir(out.c_str(), 0755);
-  // Tokenizer and model.
+namespace {
+
+// The tokenizer of a run (copied into out as tokenizer.model): the base
+// model's, the given one, or one trained on the text `write_text` writes.
+Tokenizer prepare_tokenizer(const TrainStart& start, const std::string& out,
+                            const std::function<void(AtomicFile&)>& write_text) {
   std::string tok_path;
   if (!start.base_dir.empty()) {
     tok_path = start.base_dir + "/tokenizer.model";
   } else if (!start.tokenizer.empty()) {
     tok_path = start.tokenizer;
   } else {
-    // From scratch without a tokenizer: train one on the corpus text.
+    // From scratch without a tokenizer: train one on the training text.
     std::string text_path = out + "/tokenizer-text.txt";
     {
-      Rng rng(cfg.seed);
       AtomicFile f(text_path);
-      for (const CallGraph& g : train) {
-        f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng)
-                                        : encode_recursive(g, {}, rng));
-        for (const InstructionSample& s : encode_instruction(g, nullptr, {}, rng))
-          f.write(s.question + s.answer);
-        if (&g - train.data() > 20000) break;
-      }
+      write_text(f);
       f.close();
     }
     TrainOptions to;
@@ -298,17 +422,21 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
   }
   Tokenizer tok = Tokenizer::load(tok_path);
   if (tok_path != out + "/tokenizer.model") copy_file(tok_path, out + "/tokenizer.model");
+  return tok;
+}
 
+Llama prepare_model(const TrainStart& start, const TrainConfig& cfg, const Tokenizer& tok,
+                    bool* use_lora) {
   Llama model(nullptr);
-  bool use_lora = false;
+  *use_lora = false;
   if (!start.base_dir.empty()) {
     model = load_llama(start.base_dir);
     if (!start.adapter_dir.empty()) {
       load_lora(model, start.adapter_dir);
-      use_lora = true;
+      *use_lora = true;
     } else if (cfg.lora) {
       add_lora(model, cfg.lora_config, cfg.seed);
-      use_lora = true;
+      *use_lora = true;
     }
   } else if (!start.preset.empty()) {
     model = init_llama(preset_config(start.preset, tok.vocab_size(), cfg.context), cfg.seed);
@@ -319,12 +447,13 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
     throw std::invalid_argument("the tokenizer has more pieces than the model's vocabulary");
   if (cfg.context > model->config().max_position_embeddings)
     throw std::invalid_argument("context longer than the model's max_position_embeddings");
+  return model;
+}
 
-  ConditionStats stats;
-  for (const CallGraph& g : train) stats.add(g);
-  stats.finalize();
-  Data data(train, tok, cfg, &stats);
-  Data val_data(val, tok, cfg, &stats);
+// The training loop; writes checkpoints, metrics and the model (not stats.json).
+TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
+                         const TrainData& val_data, const TrainStart& start, const TrainConfig& cfg,
+                         const std::string& out, bool resume) {
   std::vector<Sequence> val_seqs = val_data.epoch(cfg.seed ^ 0x5eedull, 0);
   if (val_seqs.size() > 64) val_seqs.resize(64);
 
@@ -483,7 +612,96 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
   } else {
     save_llama(model, out);
   }
+  return res;
+}
+
+}  // namespace
+
+TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<CallGraph>& val,
+                        const TrainStart& start, const TrainConfig& cfg, const std::string& out,
+                        bool resume) {
+  if (train.empty()) throw std::invalid_argument("no training graphs");
+  ::mkdir(out.c_str(), 0755);
+  Tokenizer tok = prepare_tokenizer(start, out, [&](AtomicFile& f) {
+    Rng rng(cfg.seed);
+    for (const CallGraph& g : train) {
+      f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng) : encode_recursive(g, {}, rng));
+      for (const InstructionSample& s : encode_instruction(g, nullptr, {}, rng))
+        f.write(s.question + s.answer);
+      if (&g - train.data() > 20000) break;
+    }
+  });
+  bool use_lora = false;
+  Llama model = prepare_model(start, cfg, tok, &use_lora);
+  ConditionStats stats;
+  for (const CallGraph& g : train) stats.add(g);
+  stats.finalize();
+  TrainData data(train, &stats, tok, cfg);
+  TrainData val_data(val, &stats, tok, cfg);
+  TrainResult res = run_training(model, use_lora, data, val_data, start, cfg, out, resume);
   write_stats(train, out + "/stats.json");
+  return res;
+}
+
+TrainResult train_model(const EncodedText& train, const EncodedText& val,
+                        const std::vector<CallGraph>& corpus, const TrainStart& start,
+                        const TrainConfig& cfg_in, const std::string& out, bool resume) {
+  bool instruct = cfg_in.stage == "instruct";
+  if (instruct ? train.samples.empty() : train.graphs.empty())
+    throw std::invalid_argument("no training records in the text");
+  if (!val.format.empty() && val.format != train.format)
+    throw std::invalid_argument("the validation text is " + val.format + ", the training text " +
+                                train.format);
+  TrainConfig cfg = cfg_in;
+  if (!instruct) cfg.format = train.format;
+  ::mkdir(out.c_str(), 0755);
+  Tokenizer tok = prepare_tokenizer(start, out, [&](AtomicFile& f) {
+    if (!corpus.empty()) {  // as on the fly: both encodings, so instruct can follow
+      Rng rng(cfg.seed);
+      for (size_t i = 0; i < corpus.size() && i <= 20000; ++i) {
+        const CallGraph& g = corpus[i];
+        f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng)
+                                        : encode_recursive(g, {}, rng));
+        for (const InstructionSample& s : encode_instruction(g, nullptr, {}, rng))
+          f.write(s.question + s.answer);
+      }
+      return;
+    }
+    for (size_t i = 0; i < train.graphs.size() && i <= 20000; ++i)
+      for (const std::string& r : train.graphs[i]) f.write(r);
+    for (size_t i = 0; i < train.samples.size() && i <= 100000; ++i)
+      f.write(train.samples[i].question + train.samples[i].answer);
+  });
+  bool use_lora = false;
+  Llama model = prepare_model(start, cfg, tok, &use_lora);
+  TrainData data(train, tok, cfg);
+  TrainData val_data(val, tok, cfg);
+  TrainResult res = run_training(model, use_lora, data, val_data, start, cfg, out, resume);
+  std::string stats_path = out + "/stats.json";
+  if (!corpus.empty()) {
+    write_stats(corpus, stats_path);
+  } else if (!train.decoded.empty()) {
+    std::fprintf(stderr,
+                 "train: warning: stats.json is computed from the %zu graphs decoded from the "
+                 "text (a graph the text repeats counts as often; attributes the text dropped "
+                 "are recomputed from the edges); pass --corpus for the corpus statistics\n",
+                 train.decoded.size());
+    write_stats(train.decoded, stats_path);
+  } else if (!start.adapter_dir.empty() && exists(start.adapter_dir + "/stats.json")) {
+    std::fprintf(stderr,
+                 "train: warning: instruction text carries no corpus statistics; stats.json is "
+                 "copied from the adapter %s (pass --corpus to compute it)\n",
+                 start.adapter_dir.c_str());
+    copy_file(start.adapter_dir + "/stats.json", stats_path);
+  } else {
+    std::fprintf(stderr,
+                 "train: warning: instruction text carries no corpus statistics and no --corpus "
+                 "was given: stats.json is empty, so generation cannot draw services, sizes or "
+                 "rare calls from it\n");
+    AtomicFile f(stats_path);
+    f.write("{}\n");
+    f.close();
+  }
   return res;
 }
 

@@ -15,6 +15,10 @@
 //  - Pre-training records are not packed across: each encoded graph
 //    (tabular) or each unit of the recursive encoding (condition line +
 //    layer, as generation produces it) is its own BOS ... EOS sequence.
+//  - Pre-encoded text (TrainData from an EncodedText, as `tracelm encode`
+//    writes it) gives the same records: recursive text is cut into the same
+//    units, so a model sees the same kind of sequences either way; text is
+//    not redrawn per epoch (only the order of its graphs or samples).
 //  - The output directory holds what generation needs: the model (or the
 //    adapter plus a reference to its base), tokenizer.model, stats.json
 //    (corpus statistics and the rare-call/high-latency statistics), and
@@ -24,10 +28,14 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/call_graph.h"
+#include "encode/condition_stats.h"
+#include "encode/instruction.h"
 #include "model/llama.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tracelm {
 
@@ -72,6 +80,53 @@ LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t c
 // bounded by `seconds` of training rather than by epochs.
 TrainConfig quick_train_config(double seconds, uint64_t seed);
 
+// Pre-encoded training text (docs/encodings.md), cut into training records.
+struct EncodedText {
+  std::string format;  // "recursive", "tabular" or "instruction"
+  // recursive: the units of each graph (condition line + body, the first one
+  // starting with "[GENERATE GRAPH]"), as encode_recursive_units() gives
+  // them; tabular: one record per graph.
+  std::vector<std::vector<std::string>> graphs;
+  std::vector<InstructionSample> samples;  // instruction
+  std::vector<CallGraph> decoded;          // recursive, tabular: the graphs the text holds
+};
+// Parses text written by `tracelm encode` (plain text, not --jsonl); the
+// format is recognized from the first record. Every record is decoded;
+// malformed text throws InputError(name, line, what).
+EncodedText parse_encoded_text(std::string_view text, const std::string& name);
+EncodedText read_encoded_text(const std::string& path);
+
+// One training sequence: tokens, and the first index whose token is a target.
+struct TrainSequence {
+  std::vector<int32_t> tokens;
+  int32_t loss_from = 1;
+  bool operator==(const TrainSequence&) const = default;
+};
+
+// The sequences training sees, epoch by epoch: graphs encoded on the fly, or
+// pre-encoded text. Pre-training: every record (recursive unit, tabular
+// graph) is BOS text EOS, cut into context + 1 windows when longer; instruct:
+// BOS question answer EOS with targets from the answer on, truncated to
+// context + 1. Keeps references to its arguments.
+class TrainData {
+ public:
+  // `stats`: the rare-call/high-latency statistics of instruction samples.
+  TrainData(const std::vector<CallGraph>& graphs, const ConditionStats* stats, const Tokenizer& tok,
+            const TrainConfig& cfg);
+  TrainData(const EncodedText& text, const Tokenizer& tok, const TrainConfig& cfg);
+  // Deterministic in (seed, epoch): graph order (and instruct sample order)
+  // shuffled with one Rng; on the fly, encodings drawn from the same Rng.
+  std::vector<TrainSequence> epoch(uint64_t seed, int64_t epoch) const;
+
+ private:
+  const std::vector<CallGraph>* graphs_ = nullptr;
+  const EncodedText* text_ = nullptr;
+  const Tokenizer& tok_;
+  const TrainConfig& cfg_;
+  const ConditionStats* stats_ = nullptr;
+  std::vector<size_t> chosen_;  // graphs (or text graphs) used
+};
+
 struct TrainResult {
   int64_t steps = 0;
   double final_loss = 0, final_val_loss = 0, first_val_loss = 0;
@@ -83,5 +138,12 @@ struct TrainResult {
 TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<CallGraph>& val,
                         const TrainStart& start, const TrainConfig& cfg, const std::string& out_dir,
                         bool resume = false);
+
+// Trains on pre-encoded text (`val` may be empty). stats.json: from `corpus`
+// when given, else from the graphs the text holds (recursive, tabular), else
+// (instruction text) the adapter's stats.json; a warning says which.
+TrainResult train_model(const EncodedText& train, const EncodedText& val,
+                        const std::vector<CallGraph>& corpus, const TrainStart& start,
+                        const TrainConfig& cfg, const std::string& out_dir, bool resume = false);
 
 }  // namespace tracelm

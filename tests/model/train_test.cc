@@ -1,12 +1,17 @@
 // Training: overfitting, exact resume, LoRA on a real base model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "encode/instruction.h"
 #include "encode/recursive.h"
+#include "encode/tabular.h"
 #include "ingest/ingest.h"
+#include "io/input_error.h"
 #include "model/llama.h"
 #include "sample/synthetic_raw.h"
 #include "test_util.h"
@@ -118,6 +123,156 @@ TEST(Train, LoraOnStories260KLowersTheValidationLoss) {
   load_lora(m, tmp.file("lora"));
 }
 
+// Graphs whose recursive encoding draws nothing from the Rng when nothing is
+// shuffled or dropped (no layer wider than 15 edges): their text is the same
+// whatever the seed, so text and on-the-fly encoding can be compared.
+std::vector<CallGraph> rng_free_graphs(size_t n) {
+  std::vector<CallGraph> out;
+  for (CallGraph& g : sample_graphs(200)) {
+    Rng a(1), b(2);
+    if (encode_recursive(g, {false, 0, 0}, a) == encode_recursive(g, {false, 0, 0}, b))
+      out.push_back(std::move(g));
+    if (out.size() == n) break;
+  }
+  return out;
+}
+
+TEST(TrainText, RecursiveTextGivesTheSequencesOfOnTheFlyEncoding) {
+  testing::TempDir tmp;
+  Tokenizer tok = Tokenizer::load(tiny_tokenizer(tmp));
+  std::vector<CallGraph> g = rng_free_graphs(12);
+  ASSERT_GE(g.size(), 8u);
+  TrainConfig cfg = quick(10);
+  cfg.shuffle = false;
+  cfg.context = 64;  // some units are cut into windows
+  std::string text;
+  Rng rng(7);
+  for (const CallGraph& x : g) text += encode_recursive(x, {false, 0, 0}, rng);
+  EncodedText et = parse_encoded_text(text, "r.txt");
+  EXPECT_EQ(et.format, "recursive");
+  ASSERT_EQ(et.graphs.size(), g.size());
+  ASSERT_EQ(et.decoded.size(), g.size());
+  Rng rng2(7);
+  EXPECT_EQ(et.graphs[0], encode_recursive_units(g[0], {false, 0, 0}, rng2));
+  TrainData from_graphs(g, nullptr, tok, cfg), from_text(et, tok, cfg);
+  for (int64_t e : {0, 1}) {
+    std::vector<TrainSequence> a = from_graphs.epoch(5, e), b = from_text.epoch(5, e);
+    EXPECT_GT(a.size(), g.size());  // several units per graph
+    EXPECT_EQ(a, b) << "epoch " << e;
+  }
+}
+
+TEST(TrainText, TabularTextGivesTheSequencesOfOnTheFlyEncoding) {
+  testing::TempDir tmp;
+  Tokenizer tok = Tokenizer::load(tiny_tokenizer(tmp));
+  std::vector<CallGraph> g = sample_graphs(10);
+  TrainConfig cfg = quick(10);
+  cfg.shuffle = false;
+  cfg.format = "tabular";
+  std::string text;
+  Rng rng(3);
+  for (const CallGraph& x : g) text += encode_tabular(x, {false, 0}, rng);
+  EncodedText et = parse_encoded_text(text, "t.txt");
+  EXPECT_EQ(et.format, "tabular");
+  ASSERT_EQ(et.graphs.size(), g.size());
+  TrainData from_graphs(g, nullptr, tok, cfg), from_text(et, tok, cfg);
+  EXPECT_EQ(from_graphs.epoch(9, 0), from_text.epoch(9, 0));
+}
+
+TEST(TrainText, InstructionTextHasNoLossOnTheQuestion) {
+  testing::TempDir tmp;
+  Tokenizer tok = Tokenizer::load(tiny_tokenizer(tmp));
+  std::string text;
+  std::vector<InstructionSample> want;
+  Rng rng(4);
+  for (const CallGraph& x : sample_graphs(5))
+    for (InstructionSample& s : encode_instruction(x, nullptr, {}, rng)) {
+      text += s.question + s.answer;
+      want.push_back(std::move(s));
+    }
+  EncodedText et = parse_encoded_text(text, "i.txt");
+  EXPECT_EQ(et.format, "instruction");
+  ASSERT_EQ(et.samples.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(et.samples[i].question, want[i].question);
+    EXPECT_EQ(et.samples[i].answer, want[i].answer);
+  }
+  TrainConfig cfg = quick(10);
+  cfg.stage = "instruct";
+  cfg.context = 1024;
+  std::vector<TrainSequence> seqs = TrainData(et, tok, cfg).epoch(1, 0);
+  ASSERT_EQ(seqs.size(), want.size());
+  std::multiset<std::vector<int32_t>> questions;
+  for (const InstructionSample& s : want) {
+    std::vector<int> q = tok.encode(s.question, true, false);
+    questions.insert(std::vector<int32_t>(q.begin(), q.end()));
+  }
+  for (const TrainSequence& s : seqs) {
+    std::vector<int32_t> q(s.tokens.begin(), s.tokens.begin() + s.loss_from);
+    EXPECT_EQ(questions.count(q), 1u);  // targets start right after the question
+    EXPECT_EQ(s.tokens.back(), tok.eos_id());
+  }
+  // Pre-training rejects instruction text, and the other way round.
+  EXPECT_THROW(TrainData(et, tok, quick(1)), std::invalid_argument);
+}
+
+TEST(TrainText, MalformedTextNamesTheFileAndLine) {
+  auto error = [](const std::string& text) {
+    try {
+      parse_encoded_text(text, "bad.txt");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  Rng rng(1);
+  std::vector<CallGraph> g = sample_graphs(2);
+  std::string good = encode_recursive(g[0], {false, 0, 0}, rng);
+  int good_lines = static_cast<int>(std::count(good.begin(), good.end(), '\n'));
+  EXPECT_EQ(error(""), "bad.txt: no records (empty text)");
+  EXPECT_EQ(error("hello\n" + good).rfind("bad.txt:1: ", 0), 0u) << error("hello\n" + good);
+  // A broken edge line in the second graph.
+  std::string broken = encode_recursive(g[1], {false, 0, 0}, rng);
+  size_t at = broken.find("(edge_id");
+  ASSERT_NE(at, std::string::npos);
+  broken.insert(at + 1, "bogus,");
+  int line =
+      good_lines + 1 +
+      static_cast<int>(std::count(broken.begin(), broken.begin() + static_cast<long>(at), '\n'));
+  std::string e = error(good + broken);
+  EXPECT_EQ(e.rfind("bad.txt:" + std::to_string(line) + ": ", 0), 0u) << e;
+  // A graph cut short.
+  e = error(good + good.substr(0, good.size() / 2));
+  EXPECT_EQ(e.rfind("bad.txt:", 0), 0u) << e;
+  EXPECT_EQ(error("{\"text\":\"x\"}\n").rfind("bad.txt:1: JSON Lines", 0), 0u);
+  // Instruction text: a sample without its answer head.
+  std::string q = encode_instruction(g[0], nullptr, {}, rng)[0].question;
+  e = error(q.substr(0, q.find(" ### Answer")) + "<layer>\n");
+  EXPECT_EQ(e.rfind("bad.txt:", 0), 0u) << e;
+}
+
+TEST(TrainText, TinyModelLearnsFromRecursiveText) {
+  testing::TempDir tmp;
+  std::string tok = tiny_tokenizer(tmp);
+  std::string text;
+  Rng rng(1);
+  for (const CallGraph& x : sample_graphs(3)) text += encode_recursive(x, {false, 0, 0}, rng);
+  testing::write_file(tmp.file("train.txt"), text);
+  EncodedText et = read_encoded_text(tmp.file("train.txt"));
+  TrainStart start;
+  start.preset = "tiny";
+  start.tokenizer = tok;
+  TrainConfig cfg = quick(100);
+  cfg.context = 256;
+  TrainResult r = train_model(et, et, {}, start, cfg, tmp.file("out"));
+  EXPECT_EQ(r.steps, 100);
+  EXPECT_LT(r.final_val_loss, r.first_val_loss / 4) << r.first_val_loss;
+  // Statistics from the graphs the text holds.
+  nlohmann::json st = nlohmann::json::parse(testing::read_file(tmp.file("out/stats.json")));
+  EXPECT_TRUE(st.contains("corpus"));
+  EXPECT_TRUE(st.contains("conditions"));
+}
+
 }  // namespace
 }  // namespace tracelm
 
@@ -148,6 +303,45 @@ TEST(Train, CliTrainsLoraThenScoresWithTheAdapterAndMerges) {
   ASSERT_EQ(merged.status, 0) << merged.out;
   EXPECT_NEAR(nlohmann::json::parse(with.out)["sum_logprob"].get<double>(),
               nlohmann::json::parse(merged.out)["sum_logprob"].get<double>(), 1e-3);
+}
+
+TEST(TrainText, CliTrainsFromEncodedText) {
+  REQUIRE_SHARED("models/stories260K");
+  testing::TempDir tmp;
+  std::string base = testing::shared_path("models/stories260K");
+  testing::write_file(tmp.file("s.csv"), synthetic_raw_csv({}));
+  auto r = testing::run_tracelm("ingest " + tmp.file("s.csv") + " -o " + tmp.file("c.jsonl") +
+                                " --val-fraction 0.2 -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = testing::run_tracelm("encode " + tmp.file("c.jsonl") + " --format recursive -o " +
+                           tmp.file("t.txt"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = testing::run_tracelm("encode " + tmp.file("c.val.jsonl") + " --format recursive -o " +
+                           tmp.file("v.txt"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::string common =
+      " --base " + base + " --max-steps 3 --batch 4 --micro-batch 2 --context 128 -q";
+  r = testing::run_tracelm("train --text " + tmp.file("t.txt") + " --val-text " +
+                           tmp.file("v.txt") + " -o " + tmp.file("out") + common);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("decoded from the text"), std::string::npos) << r.out;
+  EXPECT_TRUE(testing::exists(tmp.file("out/stats.json")));
+  // With the corpus alongside, no warning.
+  r = testing::run_tracelm("train --text " + tmp.file("t.txt") + " --corpus " +
+                           tmp.file("c.jsonl") + " -o " + tmp.file("out2") + common);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
+  // Instruction text is for --stage instruct only; a wrong --format is refused.
+  r = testing::run_tracelm("train --text " + tmp.file("t.txt") + " --format tabular -o " +
+                           tmp.file("out3") + common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("holds recursive text"), std::string::npos) << r.out;
+  // Malformed text: the file and line.
+  testing::write_file(tmp.file("bad.txt"), "[GENERATE GRAPH]id:S_1\n<layer>\n<edges>\n(x)\n");
+  r = testing::run_tracelm("train --text " + tmp.file("bad.txt") + " -o " + tmp.file("out4") +
+                           common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("bad.txt:4: "), std::string::npos) << r.out;
 }
 
 }  // namespace
