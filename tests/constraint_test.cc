@@ -8,10 +8,12 @@
 #include <set>
 
 #include "core/validate.h"
+#include "encode/instruction.h"
 #include "encode/recursive.h"
 #include "generate/assembler.h"
 #include "generate/layer_constraint.h"
 #include "ingest/ingest.h"
+#include "sample/synthetic_raw.h"
 #include "test_util.h"
 
 namespace tracelm {
@@ -222,6 +224,95 @@ TEST(LayerConstraint, KnownNamesOnly) {
   }
   EXPECT_GE(seen.size(), 4u);  // the walk reaches several names, prefixes included
   EXPECT_TRUE(seen.count("MS_99"));
+}
+
+// Instruction-format generation without a model: the assembler, given the
+// encoder's own answers for the questions it asks, rebuilds every graph; the
+// questions carry the natural-language conditions of the request.
+TEST(InstructionAssembly, EncodedAnswersRebuildTheGraphs) {
+  std::string csv = ::testing::TempDir() + "/instruction_assembly.csv";
+  testing::write_file(csv, synthetic_raw_csv({}));
+  std::vector<CallGraph> graphs;
+  ingest({csv}, {}, {[&](CallGraph&& g) { graphs.push_back(std::move(g)); }, nullptr, nullptr});
+  ASSERT_GT(graphs.size(), 100u);
+  graphs.resize(120);
+  ConditionStats stats;
+  for (const CallGraph& g : graphs) stats.add(g);
+  stats.finalize();
+  GraphAssembler as(graphs.size(), 0, 100000, /*instruction=*/true);
+  // Answers by (graph, sorted requirement attributes), in pre-order.
+  auto key = [](size_t g, const Attributes& a) {
+    auto items = a.items;
+    std::sort(items.begin(), items.end());
+    std::string k = std::to_string(g);
+    for (auto& [n, v] : items) k += "/" + n + ":" + v;
+    return k;
+  };
+  std::multimap<std::string, std::string> answers;
+  Rng rng(3);
+  InstructionOptions opt;
+  opt.recursive.p_drop = opt.recursive.p_drop_latency = 0;
+  std::vector<GenerateRequest> reqs(graphs.size());
+  for (size_t g = 0; g < graphs.size(); ++g) {
+    std::vector<InstructionSample> samples = encode_instruction(graphs[g], &stats, opt, rng);
+    for (size_t u = 0; u < samples.size(); ++u) {
+      ParsedInstruction p;
+      ParseError err;
+      ASSERT_TRUE(parse_instruction(samples[u].question + samples[u].answer, &p, &err));
+      answers.emplace(key(g, p.requirements), samples[u].answer);
+      if (u == 0) {
+        Rng r2(0);
+        std::vector<Unit> plan = plan_units(graphs[g], r2);
+        as.add_root(g, plan[0].cond);
+      }
+    }
+    reqs[g].high_latency = g % 2 == 0;
+  }
+  int64_t questions = 0;
+  while (!as.empty()) {
+    LayerJob j = as.pop();
+    j.prompt = instruction_prompt(j, reqs[j.graph]);
+    ParsedInstruction q;
+    ParseError err;
+    // The question alone parses up to its answer.
+    EXPECT_FALSE(parse_instruction(j.prompt, &q, &err));
+    EXPECT_NE(err.what.find("'<layer>' or '<split>'"), std::string::npos) << err.what;
+    bool root = j.prefix.empty() && !j.announced.has("caller");
+    EXPECT_EQ(root && j.graph % 2 == 0 && !j.announced.has("latency"),
+              j.prompt.find("Build a call graph with high latency") != std::string::npos);
+    auto it = answers.find(key(j.graph, j.announced));
+    ASSERT_NE(it, answers.end()) << j.prompt;
+    std::string answer = it->second;
+    answers.erase(it);
+    ++questions;
+    as.finish(std::move(j), answer);
+  }
+  EXPECT_TRUE(answers.empty());
+  std::vector<GeneratedGraph> out = as.take();
+  for (size_t g = 0; g < graphs.size(); ++g) {
+    ASSERT_TRUE(out[g].complete) << out[g].error;
+    EXPECT_TRUE(out[g].graph.same_content(graphs[g])) << g;
+  }
+  EXPECT_GT(questions, static_cast<int64_t>(graphs.size()));
+}
+
+TEST(InstructionAssembly, RareCallSentenceOnTheLayerThatMustHoldIt) {
+  LayerJob j;
+  j.start_node = "MS_7";
+  Attributes a;
+  std::string e;
+  ASSERT_TRUE(parse_attributes(
+      "id:S_1/caller:USER/start_node:MS_7/start_edge_id:1/start_communication_at:0/latency:9/"
+      "num_current_edges:2/remaining_depth:0/num_edges:2/num_subgraphs:0",
+      &a, &e));
+  j.announced = a;
+  j.prefix = "0";
+  j.require = RequiredCall{"MS_8", "rpc", "", ""};
+  std::string q = instruction_prompt(j, GenerateRequest{});
+  EXPECT_NE(q.find("Include an edge from MS_7 to MS_8 with rpc type\n"), std::string::npos) << q;
+  EXPECT_NE(q.find("generate 2 edges following num_current_edges\n"), std::string::npos);
+  EXPECT_NE(q.find("no subgraph to generate\n"), std::string::npos);
+  EXPECT_TRUE(q.ends_with(std::string(kAnswerHead) + "\n")) << q;
 }
 
 TEST(CallRequest, ParsesAndRefuses) {

@@ -245,7 +245,7 @@ void add_generate(CLI::App& app) {
     std::string model, adapter, out;
     int64_t n = 10;
     GeneratorOptions gen;
-    std::string service, rare_call;
+    std::string service, rare_call, format = "recursive";
     int64_t edges = 0, depth = 0, latency = -1;
     bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
     bool quiet = false;
@@ -287,6 +287,12 @@ void add_generate(CLI::App& app) {
       "--any-names", [o](int64_t) { o->gen.known_names = false; },
       "constrained: destinations may be any name (default: only the callees of the training "
       "corpus, from the model's stats.json)");
+  c->add_option("--format", o->format,
+                "prompt format: recursive (pre-trained model) or instruction (a model tuned with "
+                "--stage instruct: conditions as sentences, answers with the scratchpad; "
+                "unconstrained only)")
+      ->check(CLI::IsMember({"recursive", "instruction"}))
+      ->capture_default_str();
   c->add_flag("--tabular", o->tabular,
               "whole graphs in the tabular encoding (a model trained with --format tabular)");
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
@@ -298,6 +304,13 @@ void add_generate(CLI::App& app) {
     if (o->constrained && o->unconstrained)
       throw CLI::ValidationError("--constrained and --unconstrained exclude each other");
     o->gen.constrained = !o->unconstrained;
+    o->gen.instruction = o->format == "instruction";
+    if (o->gen.instruction && !o->unconstrained)
+      throw CLI::ValidationError(
+          "--format instruction needs --unconstrained (constrained decoding knows the "
+          "recursive format)");
+    if (o->gen.instruction && o->tabular)
+      throw CLI::ValidationError("--format instruction and --tabular exclude each other");
     ModelBundle b = load_model_bundle(o->model, o->adapter);
     GenerateRequest r;
     if (!o->service.empty()) r.service = o->service;
@@ -314,6 +327,11 @@ void add_generate(CLI::App& app) {
     if (o->high_latency) {
       if (r.latency) throw CLI::ValidationError("--high-latency and --latency exclude each other");
       if (!r.service) throw CLI::ValidationError("--high-latency needs --service");
+      if (o->gen.instruction) {  // the question says it in words
+        for (auto& q : reqs) q.high_latency = true;
+      }
+    }
+    if (o->high_latency && !o->gen.instruction) {
       double p90 = b.stats.latency_p90(*r.service);
       if (p90 <= 0)
         throw CLI::ValidationError("the model's statistics have no latency for service " +

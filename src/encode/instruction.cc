@@ -97,6 +97,60 @@ std::vector<std::string> split_sentences(const Unit& unit, Rng& rng) {
 
 }  // namespace
 
+std::vector<std::string> request_sentences(const Attributes& req, bool root, bool split,
+                                           const std::array<std::string, 3>& rare_call,
+                                           bool high_latency) {
+  std::vector<std::string> s;
+  const std::string* node = req.get("start_node");
+  std::string start_node = node ? *node : std::string(kUserNode);
+  if (split) {
+    s = {std::string(kSplitFirst),
+         "for all subgraph instructions, start_communication_at <= latency",
+         "for all subgraph instructions, latency should not be larger than the requirement's "
+         "latency",
+         fmt::format(
+             "When splitting the subgraph instructions, copy start_node:{} from the requirement",
+             start_node)};
+    return s;
+  }
+  auto attr = [&](const char* n) { return req.get(n); };
+  if (attr("num_current_edges"))
+    s.push_back(
+        fmt::format("generate {} edges following num_current_edges", *attr("num_current_edges")));
+  if (attr("start_edge_id"))
+    s.push_back(
+        fmt::format("the first edge_id should be start_edge_id {}", *attr("start_edge_id")));
+  s.push_back("for all edges, communication start time <= communication finish time");
+  s.push_back(fmt::format("copy caller from requirement's start_node:{}", start_node));
+  if (attr("start_communication_at"))
+    s.push_back(fmt::format(
+        "the first start_communication_at should be requirement's start_communication_at {}",
+        *attr("start_communication_at")));
+  if (attr("latency")) {
+    s.push_back(fmt::format(
+        "In each edge, communication start time should NOT be greater than latency {} milliseconds",
+        *attr("latency")));
+    s.push_back(fmt::format("Also, communication should finish before latency {} milliseconds",
+                            *attr("latency")));
+  }
+  if (!root && attr("num_subgraphs")) {
+    if (*attr("num_subgraphs") == "0")
+      s.push_back("no subgraph to generate");
+    else
+      s.push_back(fmt::format("generate {} number of subgraphs", *attr("num_subgraphs")));
+  }
+  if (root) {
+    if (!attr("num_edges")) s.push_back("The total number of edges is not provided");
+    if (!attr("remaining_depth")) s.push_back("The depth information is not provided");
+    if (!attr("num_subgraphs")) s.push_back("Generate subgraph instructions if necessary");
+    if (!attr("latency") && high_latency) s.push_back("Build a call graph with high latency");
+  }
+  if (!rare_call[0].empty())
+    s.push_back(fmt::format("Include an edge from {} to {} with {} type", rare_call[0],
+                            rare_call[1], rare_call[2]));
+  return s;
+}
+
 std::string format_question(const std::string& requirement_line,
                             const std::vector<std::string>& sentences, bool split) {
   std::string q(kQuestionHead);

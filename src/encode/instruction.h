@@ -11,6 +11,7 @@
 //  - parse_instruction() never throws, never recurses, allocates O(input).
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,17 @@ std::vector<InstructionSample> encode_instruction(const CallGraph& g, const Cond
 // a "Conditions:" header; split samples do not).
 std::string format_question(const std::string& requirement_line,
                             const std::vector<std::string>& sentences, bool split);
+
+// The natural-language conditions of a generation request, for a model
+// tuned on this format: every sentence of the inventory that applies to the
+// requirement `req` (docs/encodings.md §4.3), none dropped, in the
+// inventory's order. `root`: the graph's first unit; `split`: more than 15
+// edges (the split sentences). `rare_call` (e.g. {"MS_1","MS_2","rpc"}),
+// when not empty, adds "Include an edge from ... type"; `high_latency` adds
+// "Build a call graph with high latency" at a root without a latency.
+std::vector<std::string> request_sentences(const Attributes& req, bool root, bool split,
+                                           const std::array<std::string, 3>& rare_call,
+                                           bool high_latency);
 
 // The answer's scratchpad lines after "</edges>" (layer) or "<split>" (split),
 // ending with "finish generation" + close tag, computed from the unit body.

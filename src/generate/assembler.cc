@@ -1,5 +1,7 @@
 #include "generate/assembler.h"
 
+#include "encode/instruction.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -116,8 +118,24 @@ LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& 
   return c;
 }
 
-GraphAssembler::GraphAssembler(size_t graphs, int retries, int64_t max_layers)
-    : out_(graphs), ordinals_(graphs, 0), retries_(retries), max_layers_(max_layers) {}
+std::string instruction_prompt(const LayerJob& j, const GenerateRequest& r) {
+  const Attributes& a = j.announced;
+  bool root = !a.has("caller") && j.prefix.empty();
+  auto nce = a.get_int("num_current_edges");
+  bool split = nce && *nce > 15;
+  std::array<std::string, 3> rare;
+  if (j.require && j.require->child_dest.empty() && !j.require->type.empty())
+    rare = {j.start_node, j.require->dest, j.require->type};
+  return format_question(format_attributes(a, nullptr, 0, {}),
+                         request_sentences(a, root, split, rare, root && r.high_latency), split);
+}
+
+GraphAssembler::GraphAssembler(size_t graphs, int retries, int64_t max_layers, bool instruction)
+    : out_(graphs),
+      ordinals_(graphs, 0),
+      retries_(retries),
+      max_layers_(max_layers),
+      instruction_(instruction) {}
 
 void GraphAssembler::add_root(size_t graph, const LayerConditions& c,
                               const std::optional<CallRequest>& call) {
@@ -169,11 +187,19 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
   if (std::getenv("TRACELM_DEBUG_GENERATE"))
     std::fprintf(stderr, "--- prompt:\n%s--- output:\n%s\n", job.prompt.c_str(), text.c_str());
   if (text.empty() || text.back() != '\n') text += '\n';
-  LineScanner sc(text);
   ParsedUnit u;
   ParseError err;
   std::string why;
-  if (!parse_unit_body(sc, &u, &err)) {
+  bool parsed;
+  if (instruction_) {
+    ParsedInstruction p;
+    parsed = parse_instruction(job.prompt + text, &p, &err);
+    u = std::move(p.unit);
+  } else {
+    LineScanner sc(text);
+    parsed = parse_unit_body(sc, &u, &err);
+  }
+  if (!parsed) {
     why = "layer does not parse: " + err.what;
   } else if (auto nce = job.announced.get_int("num_current_edges");
              nce && u.kind == Unit::Kind::kLayer && *nce != static_cast<int64_t>(u.edges.size())) {

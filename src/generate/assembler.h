@@ -39,6 +39,9 @@ struct CallRequest {
 struct GenerateRequest {
   std::optional<std::string> service;  // drawn from the training services when absent
   std::optional<int64_t> num_edges, depth, latency;
+  // Instruction format, no latency given: "Build a call graph with high
+  // latency" (recursive prompts carry a high latency value instead).
+  bool high_latency = false;
   // The graph must contain this call. A caller of USER makes it the root
   // call; any other caller becomes the service's entry microservice (the
   // root call's callee) and the call one level below it, so the graph has
@@ -83,9 +86,16 @@ struct LayerJob {
   int attempt = 0;
 };
 
+// The instruction-format question for a unit to generate: its conditions
+// and the natural-language sentences that apply (request_sentences).
+std::string instruction_prompt(const LayerJob& j, const GenerateRequest& r);
+
 class GraphAssembler {
  public:
-  GraphAssembler(size_t graphs, int retries, int64_t max_layers);
+  // `instruction`: finish() reads instruction answers (docs/encodings.md
+  // §4), parsed together with the job's prompt (the question), which the
+  // caller sets before decoding; otherwise recursive unit bodies.
+  GraphAssembler(size_t graphs, int retries, int64_t max_layers, bool instruction = false);
   // The root unit of graph i: "[GENERATE GRAPH]" + conditions (+ the
   // request's call, as the root's requirement).
   void add_root(size_t graph, const LayerConditions& c,
@@ -108,6 +118,7 @@ class GraphAssembler {
   std::deque<LayerJob> pending_;
   int retries_;
   int64_t max_layers_;
+  bool instruction_;
 };
 
 }  // namespace tracelm

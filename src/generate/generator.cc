@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/validate.h"
+#include "encode/instruction.h"
 #include "encode/tabular.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
@@ -350,7 +351,11 @@ std::string RecursiveGenerator::root_prompt(const GenerateRequest& r, Rng& rng) 
 std::vector<GeneratedGraph> RecursiveGenerator::generate(
     const std::vector<GenerateRequest>& reqs, uint64_t seed,
     const std::function<void(size_t, size_t)>& progress) {
-  GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers);
+  if (opt_.instruction && opt_.constrained)
+    throw std::invalid_argument(
+        "constrained decoding knows the recursive format only: generate instruction-format "
+        "answers unconstrained");
+  GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers, opt_.instruction);
   for (size_t i = 0; i < reqs.size(); ++i) {
     Rng rng(mix(seed, i));
     as.add_root(i, root_conditions(reqs[i], b_.priors, rng), reqs[i].call);
@@ -371,6 +376,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         closed(j.graph);
         continue;
       }
+      if (opt_.instruction) j.prompt = instruction_prompt(j, reqs[j.graph]);
       in->prompt = j.prompt;
       in->seed = mix(mix(seed, j.graph),
                      mix(static_cast<uint64_t>(j.ordinal), static_cast<uint64_t>(j.attempt)));

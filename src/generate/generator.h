@@ -39,11 +39,16 @@ namespace tracelm {
 
 struct GeneratorOptions {
   SamplingParams sampling;
-  int64_t batch = 16;               // sequences decoded together
-  bool constrained = true;          // valid by construction
+  int64_t batch = 16;       // sequences decoded together
+  bool constrained = true;  // valid by construction
   // Constrained: destinations only from the training corpus's callees
   // (ModelBundle::names), when the model directory has them.
   bool known_names = true;
+  // Prompts and answers in the instruction format (a model instruction-tuned
+  // with `tracelm train --stage instruct`): the question states the
+  // conditions in natural language, the answer carries the scratchpad.
+  // Unconstrained only (the automaton knows the recursive grammar).
+  bool instruction = false;
   int retries = 3;                  // new attempts for a layer that fails
   int64_t max_layer_tokens = 2048;  // generated tokens per layer (whole graph for tabular)
   int64_t max_layers = 256;         // per graph
