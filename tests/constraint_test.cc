@@ -11,6 +11,7 @@
 #include "encode/instruction.h"
 #include "encode/recursive.h"
 #include "generate/assembler.h"
+#include "generate/instruction_constraint.h"
 #include "generate/layer_constraint.h"
 #include "ingest/ingest.h"
 #include "sample/synthetic_raw.h"
@@ -63,7 +64,7 @@ std::vector<std::string> vocabulary() {
 // Generates one unit body through the automaton: draws a vocabulary entry
 // uniformly; when the automaton rejects it, draws among the accepted ones
 // (what the generator does with a model's distribution).
-std::string walk_unit(LayerConstraint& con, const std::vector<std::string>& vocab, Rng& rng,
+std::string walk_unit(UnitConstraint& con, const std::vector<std::string>& vocab, Rng& rng,
                       int64_t* masked) {
   std::string text;
   while (!con.done()) {
@@ -91,9 +92,15 @@ std::string walk_unit(LayerConstraint& con, const std::vector<std::string>& voca
 
 std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint64_t seed,
                                  const ConstraintLimits& lim = {},
-                                 std::shared_ptr<const std::vector<std::string>> names = nullptr) {
+                                 std::shared_ptr<const std::vector<std::string>> names = nullptr,
+                                 bool instruction = false,
+                                 std::vector<std::string>* answers = nullptr) {
   std::vector<std::string> vocab = vocabulary();
-  GraphAssembler as(reqs.size(), 0, 100000);
+  if (instruction)
+    for (const char* s : {"Subgraph constraints:\n", "num_", " = ", "finish generation", "now, ",
+                          "remaining_depth should be", "generate subgraphs of edge:", "edge_id:"})
+      vocab.emplace_back(s);
+  GraphAssembler as(reqs.size(), 0, 100000, instruction);
   Rng rng(seed);
   CorpusPriors priors;  // no size distribution: open sizes stay open
   priors.services = {{"S_1", 3}, {"S_22", 1}};
@@ -108,8 +115,15 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
     spec.require = j.require;
     spec.names = names;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
-    LayerConstraint con(spec, lim);
-    std::string text = walk_unit(con, vocab, rng, &masked);
+    std::unique_ptr<UnitConstraint> con;
+    if (instruction) {
+      j.prompt = instruction_prompt(j, reqs[j.graph]);
+      con = std::make_unique<InstructionConstraint>(spec, lim);
+    } else {
+      con = std::make_unique<LayerConstraint>(spec, lim);
+    }
+    std::string text = walk_unit(*con, vocab, rng, &masked);
+    if (answers) answers->push_back(j.prompt + text);
     as.finish(std::move(j), std::move(text));
   }
   return as.take();
@@ -294,6 +308,55 @@ TEST(InstructionAssembly, EncodedAnswersRebuildTheGraphs) {
     EXPECT_TRUE(out[g].graph.same_content(graphs[g])) << g;
   }
   EXPECT_GT(questions, static_cast<int64_t>(graphs.size()));
+}
+
+// Constrained instruction answers: random walks through the instruction
+// automaton give valid graphs that meet the request, and every answer's
+// scratchpad is the one the encoder computes for its unit (block lines
+// compared as sets, as the encoder shuffles them).
+TEST(InstructionConstraint, RandomWalksGiveValidGraphsAndExactScratchpads) {
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {1, 2, 3, 5, 8, 13, 20, 40})
+    for (int64_t d : {1, 2, 3, 4, 6}) {
+      if (d > e || (d == 1 && e > 1)) continue;
+      GenerateRequest r;
+      r.num_edges = e;
+      r.depth = d;
+      if (e % 2 == 0) r.latency = 7 * e;
+      reqs.push_back(r);
+    }
+  GenerateRequest only_edges;  // depth open: the model writes the root's depth
+  only_edges.num_edges = 9;
+  reqs.push_back(only_edges);
+  std::string err;
+  GenerateRequest rc;
+  rc.num_edges = 7;
+  rc.call = *CallRequest::parse("MS_4,MS_44,mq", &err);
+  reqs.push_back(rc);
+  for (uint64_t seed : {1, 2, 3}) {
+    std::vector<std::string> answers;
+    std::vector<GeneratedGraph> gs = walk(reqs, seed, {}, nullptr, true, &answers);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const GeneratedGraph& g = gs[i];
+      ASSERT_TRUE(g.complete) << i << ": " << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), /*strict=*/true)) << i;
+      if (reqs[i].num_edges)
+        EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
+      if (reqs[i].depth) EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
+      if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
+      if (reqs[i].call) EXPECT_TRUE(has_call(g.graph, *reqs[i].call)) << i;
+    }
+    for (const std::string& a : answers) {
+      ParsedInstruction p;
+      ParseError perr;
+      ASSERT_TRUE(parse_instruction(a, &p, &perr)) << perr.what << "\n" << a;
+      std::vector<std::string> want = scratchpad_lines(p.unit, nullptr);
+      std::vector<std::string> got = p.scratchpad;
+      // The encoder's last line is the close tag's own line; ours too.
+      std::multiset<std::string> ws(want.begin(), want.end()), gs2(got.begin(), got.end());
+      EXPECT_EQ(ws, gs2) << a;
+    }
+  }
 }
 
 TEST(InstructionAssembly, RareCallSentenceOnTheLayerThatMustHoldIt) {

@@ -289,8 +289,7 @@ void add_generate(CLI::App& app) {
       "corpus, from the model's stats.json)");
   c->add_option("--format", o->format,
                 "prompt format: recursive (pre-trained model) or instruction (a model tuned with "
-                "--stage instruct: conditions as sentences, answers with the scratchpad; "
-                "unconstrained only)")
+                "--stage instruct: conditions as sentences, answers with the scratchpad)")
       ->check(CLI::IsMember({"recursive", "instruction"}))
       ->capture_default_str();
   c->add_flag("--tabular", o->tabular,
@@ -305,10 +304,6 @@ void add_generate(CLI::App& app) {
       throw CLI::ValidationError("--constrained and --unconstrained exclude each other");
     o->gen.constrained = !o->unconstrained;
     o->gen.instruction = o->format == "instruction";
-    if (o->gen.instruction && !o->unconstrained)
-      throw CLI::ValidationError(
-          "--format instruction needs --unconstrained (constrained decoding knows the "
-          "recursive format)");
     if (o->gen.instruction && o->tabular)
       throw CLI::ValidationError("--format instruction and --tabular exclude each other");
     ModelBundle b = load_model_bundle(o->model, o->adapter);

@@ -11,6 +11,7 @@
 #include "core/validate.h"
 #include "encode/instruction.h"
 #include "encode/tabular.h"
+#include "generate/instruction_constraint.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
 
@@ -47,7 +48,7 @@ class Stopwatch {
 struct SeqIn {
   std::string prompt;
   uint64_t seed = 0;
-  std::optional<LayerConstraint> con;   // constrained decoding
+  std::unique_ptr<UnitConstraint> con;  // constrained decoding
   std::vector<std::string_view> stops;  // unconstrained: stop after these
   size_t tag = 0;                       // the caller's handle
 };
@@ -351,10 +352,6 @@ std::string RecursiveGenerator::root_prompt(const GenerateRequest& r, Rng& rng) 
 std::vector<GeneratedGraph> RecursiveGenerator::generate(
     const std::vector<GenerateRequest>& reqs, uint64_t seed,
     const std::function<void(size_t, size_t)>& progress) {
-  if (opt_.instruction && opt_.constrained)
-    throw std::invalid_argument(
-        "constrained decoding knows the recursive format only: generate instruction-format "
-        "answers unconstrained");
   GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers, opt_.instruction);
   for (size_t i = 0; i < reqs.size(); ++i) {
     Rng rng(mix(seed, i));
@@ -387,6 +384,12 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         bool ok = LayerSpec::from_attributes(j.announced, &spec, &why);
         spec.require = j.require;
         if (opt_.known_names) spec.names = b_.names;
+        if (ok && opt_.instruction && !spec.num_edges) {
+          ok = false;
+          why =
+              "constrained instruction answers state num_edges: pass --edges (or use a model "
+              "whose stats.json has the corpus sizes)";
+        }
         if (!ok || !spec.check_require(&why)) {
           size_t g = j.graph, before = as.pending();
           as.fail(std::move(j), "inconsistent conditions: " + why);
@@ -394,7 +397,10 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
           closed(g);
           continue;
         }
-        in->con.emplace(spec, opt_.limits);
+        if (opt_.instruction)
+          in->con = std::make_unique<InstructionConstraint>(spec, opt_.limits);
+        else
+          in->con = std::make_unique<LayerConstraint>(spec, opt_.limits);
       } else {
         in->stops = {"</layer>", "</split>"};
       }

@@ -47,7 +47,8 @@ struct GeneratorOptions {
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
-  // Unconstrained only (the automaton knows the recursive grammar).
+  // Constrained decoding runs the InstructionConstraint (the recursive
+  // automaton plus the scratchpad).
   bool instruction = false;
   int retries = 3;                  // new attempts for a layer that fails
   int64_t max_layer_tokens = 2048;  // generated tokens per layer (whole graph for tabular)

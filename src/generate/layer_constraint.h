@@ -112,19 +112,36 @@ struct IntSet {
   }
 };
 
-class LayerConstraint {
+// What constrained decoding needs of an automaton over a unit's text
+// (LayerConstraint: recursive bodies; InstructionConstraint: instruction
+// answers).
+class UnitConstraint {
+ public:
+  virtual ~UnitConstraint() = default;
+  // Consumes text; false (state unchanged) when any byte is not allowed.
+  virtual bool feed(std::string_view text) = 0;
+  virtual bool accepts(std::string_view text) const = 0;
+  virtual bool done() const = 0;
+  // Bytes that may come next (for masking a vocabulary by first byte).
+  virtual std::bitset<256> next_bytes() const = 0;
+};
+
+class LayerConstraint : public UnitConstraint {
  public:
   LayerConstraint(const LayerSpec& spec, const ConstraintLimits& limits);
-  bool feed(std::string_view text);
-  bool accepts(std::string_view text) const;
-  bool done() const;
-  // Bytes that may come next (for masking a vocabulary by first byte).
-  std::bitset<256> next_bytes() const;
+  bool feed(std::string_view text) override;
+  bool accepts(std::string_view text) const override;
+  bool done() const override;
+  std::bitset<256> next_bytes() const override;
   // Failed when the automaton has no way on (only with inconsistent specs).
   bool dead() const;
 
+  const LayerSpec& spec() const { return *spec_; }
+
   // Everything below is the automaton's state; public only so that the
-  // implementation's helpers can reach it. Plain data: copying is a memcpy.
+  // implementation's helpers (and wrappers such as InstructionConstraint,
+  // which run it on their own State copies) can reach it. Plain data:
+  // copying is a memcpy.
   enum class Ex : uint8_t { kLit, kChoice, kInt, kName, kEnd, kDone, kDead };
   enum class Step : uint8_t;
   struct EdgeRec {
@@ -170,9 +187,12 @@ class LayerConstraint {
     int64_t m_lo = 0, m_hi = 0;          // further lines after this one
   };
 
- private:
+  const State& state() const { return st_; }
   bool feed_byte(State& s, unsigned char ch) const;
   std::bitset<256> next_bytes_of(const State& s) const;
+  bool done_state(const State& s) const { return s.ex == Ex::kEnd || s.ex == Ex::kDone; }
+
+ private:
   void complete(State& s) const;
   void open_subs(State& s) const;
   void open_phrase(State& s) const;

@@ -166,6 +166,44 @@ TEST_F(Untrained, ConstrainedDecodingGivesValidGraphsThatMeetEveryRequest) {
   EXPECT_EQ(ok, 0);
 }
 
+// The same with instruction-format prompts and answers (scratchpad
+// included), and a requested call.
+TEST_F(Untrained, ConstrainedInstructionAnswersGiveValidGraphs) {
+  ModelBundle b = bundle();
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  go.sampling.top_k = 0;
+  go.batch = 5;
+  go.limits.max_name = 10;
+  go.instruction = true;
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {1, 3, 6, 17})
+    for (int64_t d : {1, 2, 3}) {
+      if (d > e || (d == 1 && e > 1)) continue;
+      GenerateRequest r;
+      r.num_edges = e;
+      r.depth = d;
+      reqs.push_back(r);
+    }
+  reqs.push_back({});  // open: size from the priors, depth written by the model
+  std::string err;
+  GenerateRequest rc;
+  rc.num_edges = 5;
+  rc.call = *CallRequest::parse("MS_1,MS_2,rpc", &err);
+  reqs.push_back(rc);
+  RecursiveGenerator gen(b, go);
+  std::vector<GeneratedGraph> out = gen.generate(reqs, 4);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const GeneratedGraph& g = out[i];
+    ASSERT_TRUE(g.complete) << i << ": " << g.error;
+    EXPECT_TRUE(is_valid(validate(g.graph), /*strict=*/true)) << i;
+    if (reqs[i].num_edges)
+      EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges);
+    if (reqs[i].depth) EXPECT_EQ(g.graph.depth(), *reqs[i].depth);
+    if (reqs[i].call) EXPECT_TRUE(has_call(g.graph, *reqs[i].call));
+  }
+}
+
 TEST_F(Untrained, SeededGenerationIsTheSameForAnyBatchSize) {
   ModelBundle b = bundle();
   GeneratorOptions go;

@@ -1,0 +1,307 @@
+#include "generate/instruction_constraint.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace tracelm {
+
+using Ph = InstructionConstraint::Ph;
+using W = InstructionConstraint::W;
+
+InstructionConstraint::InstructionConstraint(const LayerSpec& spec, const ConstraintLimits& limits)
+    : in_(spec, limits) {
+  w_.in = in_.state();
+  split_ = spec.num_current_edges && *spec.num_current_edges > 15;
+  w_.rd = spec.remaining_depth.value_or(-1);
+  // The scratchpad states num_edges; a layer's list needs num_subgraphs.
+  if (!spec.num_edges || (!split_ && !spec.num_subgraphs)) w_.ph = Ph::kDead;
+}
+
+bool InstructionConstraint::done() const { return in_.done_state(w_.in); }
+
+bool InstructionConstraint::feed(std::string_view text) {
+  W w = w_;
+  for (char ch : text)
+    if (!feed_byte(w, static_cast<unsigned char>(ch))) return false;
+  w_ = w;
+  return true;
+}
+
+bool InstructionConstraint::accepts(std::string_view text) const {
+  if (text.empty()) return false;
+  W w = w_;
+  for (char ch : text)
+    if (!feed_byte(w, static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+
+std::bitset<256> InstructionConstraint::next_bytes() const {
+  // Masking is rare (the sampled token is checked first): try every byte.
+  std::bitset<256> out;
+  for (int b = 1; b < 256; ++b) {
+    W w = w_;
+    if (feed_byte(w, static_cast<unsigned char>(b))) out.set(static_cast<size_t>(b));
+  }
+  return out;
+}
+
+bool InstructionConstraint::inner(W& w, unsigned char ch) const {
+  if (!in_.feed_byte(w.in, ch)) return false;
+  std::memmove(w.tail, w.tail + 1, sizeof w.tail - 1);
+  w.tail[sizeof w.tail - 1] = static_cast<char>(ch);
+  return true;
+}
+
+bool InstructionConstraint::tail_is(const W& w, std::string_view s) const {
+  return std::string_view(w.tail, sizeof w.tail).ends_with(s);
+}
+
+bool InstructionConstraint::probe(const W& w, std::string_view text) const {
+  LayerConstraint::State s = w.in;
+  for (char ch : text)
+    if (!in_.feed_byte(s, static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+
+bool InstructionConstraint::probe_child_r(const W& w, int64_t r) const {
+  return r >= 0 &&
+         probe(w, fmt::format("<subgraph of edge_id {}>remaining_depth:{}/", w.ks[w.blk], r));
+}
+
+void InstructionConstraint::forced(W& w, std::string_view text, bool to_inner, Ph then) const {
+  w.ph = Ph::kForced;
+  size_t n = std::min(text.size(), sizeof w.buf);
+  std::memcpy(w.buf, text.data(), n);
+  w.len = static_cast<uint16_t>(n);
+  w.pos = 0;
+  w.to_inner = to_inner;
+  w.then = then;
+  if (n == 0) enter(w, then);
+}
+
+void InstructionConstraint::enter(W& w, Ph ph) const {
+  w.ph = ph;
+  w.val = 0;
+  w.nd = 0;
+  if (ph == Ph::kList) {
+    const LayerSpec& sp = in_.spec();
+    int64_t s = *sp.num_subgraphs;
+    int64_t last = w.first_id + w.nedges - 1;
+    w.lo = w.nks ? w.ks[w.nks - 1] + 1 : w.first_id;
+    w.hi = last - (s - w.nks - 1);
+    // A required call's edge must be among the listed ones.
+    const LayerConstraint::State& st = w.in;
+    if (sp.require && !sp.require->child_dest.empty() && st.req_edge >= 0) {
+      int64_t rk = st.edges[static_cast<size_t>(st.req_edge)].id;
+      bool listed = std::find(w.ks, w.ks + w.nks, rk) != w.ks + w.nks;
+      if (!listed) {
+        w.hi = std::min(w.hi, rk);
+        if (w.nks == s - 1) w.lo = std::max(w.lo, rk);
+      }
+    }
+    if (w.lo > w.hi) w.ph = Ph::kDead;
+  } else if (ph == Ph::kSubStart) {
+    w.llen = 0;
+    forced(w, fmt::format("<subgraph of edge_id {}>remaining_depth:", w.ks[w.blk]), true,
+           Ph::kChildR);
+  } else if (ph == Ph::kNextBlock) {
+    begin_block(w);
+  } else if (ph == Ph::kChildR) {
+    w.lo = w.rd_line ? w.rd - 1 : 0;
+    w.hi = w.rd_line ? w.rd - 1 : w.rd - 2;
+    if (w.lo > w.hi) w.ph = Ph::kDead;
+  } else if (ph == Ph::kRdValue) {
+    w.lo = 0;
+    w.hi = -1;
+    for (int64_t x = 1; x <= 99; ++x) {  // the root's remaining_depth: its child has x - 1
+      if (probe_child_r(w, x - 1)) {
+        if (w.hi < 0) w.lo = x;
+        w.hi = x;
+      } else if (w.hi >= 0) {
+        break;
+      }
+    }
+    if (w.hi < 0) w.ph = Ph::kDead;
+  }
+}
+
+void InstructionConstraint::after_edges(W& w) const {
+  const LayerSpec& sp = in_.spec();
+  w.first_id = w.in.edges[0].id;
+  int64_t f = w.first_id, n = w.nedges, l = f + n - 1, m = *sp.num_edges;
+  w.remaining = m - n;
+  std::string t = fmt::format(
+      "num generated edges = the last edge id - the first edge id + 1 = {} - {} + 1 = {}\n"
+      "{} edges generated out of num_edges:{}\n"
+      "num_remaining_edges = num_edges:{} - generated:{} = {}\n",
+      l, f, n, n, m, m, n, m - n);
+  if (*sp.num_subgraphs == 0) {
+    forced(w, t + "finish generation\n", false, Ph::kTail);
+  } else {
+    forced(w, t + "\ngenerate subgraphs of edge:", false, Ph::kList);
+  }
+}
+
+void InstructionConstraint::begin_block(W& w) const {
+  std::string t =
+      fmt::format("Subgraph constraints:\nnum_edges <= num_remaining_edges:{}\n", w.remaining);
+  if (split_) {
+    w.llen = 0;
+    forced(w, t, false, Ph::kSubLine);
+    return;
+  }
+  int64_t k = w.ks[w.blk];
+  const auto& e = w.in.edges[static_cast<size_t>(k - w.first_id)];
+  t += fmt::format("copy start_node from edge {} destination: {}\n", k,
+                   std::string_view(e.dest, e.dlen));
+  forced(w, t, false, Ph::kRdOrSub);
+}
+
+void InstructionConstraint::after_sub_line(W& w) const {
+  std::string_view l(w.line, w.llen);
+  int64_t c = 0;
+  size_t at = l.find("/num_edges:");
+  if (at == std::string_view::npos && l.find(">num_edges:") != std::string_view::npos)
+    at = l.find(">num_edges:");
+  if (at != std::string_view::npos)
+    for (size_t i = at + 11; i < l.size() && l[i] >= '0' && l[i] <= '9'; ++i)
+      c = c * 10 + (l[i] - '0');
+  std::string t =
+      fmt::format("now, num_remaining_edges is {} - {} = {}\n", w.remaining, c, w.remaining - c);
+  w.remaining -= c;
+  if (!split_) {
+    if (w.child_r == w.rd - 1) w.deep_done = true;
+    ++w.blk;
+    if (w.blk < w.nks) {
+      forced(w, t, false, Ph::kNextBlock);
+    } else {
+      forced(w, t + "finish generation", false, Ph::kTail);
+    }
+  } else {
+    forced(w, t, false, Ph::kSplitNext);
+  }
+}
+
+bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
+  switch (w.ph) {
+    case Ph::kBody: {
+      if (!inner(w, ch)) return false;
+      if (tail_is(w, ")\n")) ++w.nedges;
+      if (tail_is(w, "<split>\n") && w.nedges == 0) {
+        w.remaining = *in_.spec().num_edges;
+        begin_block(w);
+      } else if (tail_is(w, "</edges>\n")) {
+        after_edges(w);
+      }
+      return true;
+    }
+    case Ph::kForced:
+      if (w.pos >= w.len || static_cast<unsigned char>(w.buf[w.pos]) != ch) return false;
+      if (w.to_inner) {
+        if (!inner(w, ch)) return false;
+        if (w.llen < sizeof w.line) w.line[w.llen++] = static_cast<char>(ch);
+      }
+      if (++w.pos == w.len) enter(w, w.then);
+      return true;
+    case Ph::kList:
+    case Ph::kRdValue: {
+      if (ch >= '0' && ch <= '9') {
+        if (w.nd > 0 && w.val == 0) return false;  // no leading zeros
+        int64_t v = w.val * 10 + (ch - '0');
+        if (w.nd >= 4 || !IntSet::range(w.lo, w.hi).has_prefix(v, w.nd + 1)) return false;
+        w.val = v;
+        ++w.nd;
+        return true;
+      }
+      if (w.nd == 0 || w.val < w.lo || w.val > w.hi) return false;
+      if (w.ph == Ph::kRdValue) {
+        if (ch != ' ') return false;
+        w.rd = w.val;
+        forced(w, fmt::format("- 1 = {}\n", w.rd - 1), false, Ph::kSubStart);
+        return true;
+      }
+      int64_t s = *in_.spec().num_subgraphs;
+      w.ks[w.nks++] = w.val;
+      if (w.nks < s) {
+        if (ch != ',') return false;
+        forced(w, "edge_id:", false, Ph::kList);
+      } else {
+        if (ch != '\n') return false;
+        begin_block(w);
+      }
+      return true;
+    }
+    case Ph::kRdOrSub: {
+      bool last = w.blk == w.nks - 1;
+      if (ch == 'r') {
+        if (w.rd < 0) {  // the root's depth was open: the model writes it
+          forced(w, "remaining_depth should be the requirement's remaining_depth:", false,
+                 Ph::kRdValue);
+        } else {
+          if (!probe_child_r(w, w.rd - 1)) return false;
+          forced(w,
+                 fmt::format("remaining_depth should be the requirement's remaining_depth:{} - 1 "
+                             "= {}\n",
+                             w.rd, w.rd - 1),
+                 false, Ph::kSubStart);
+        }
+        w.rd_line = true;
+        return feed_byte(w, ch);
+      }
+      if (ch == '<') {
+        if (w.rd < 0 || (last && !w.deep_done)) return false;  // the line is required
+        bool some = false;
+        for (int64_t r = 0; r < w.rd - 1 && !some; ++r) some = probe_child_r(w, r);
+        if (!some) return false;
+        w.rd_line = false;
+        enter(w, Ph::kSubStart);
+        return feed_byte(w, ch);
+      }
+      return false;
+    }
+    case Ph::kChildR: {
+      if (ch >= '0' && ch <= '9') {
+        int64_t v = w.val * 10 + (ch - '0');
+        if ((w.nd > 0 && w.val == 0) || w.nd >= 3 ||
+            !IntSet::range(w.lo, w.hi).has_prefix(v, w.nd + 1) || !inner(w, ch))
+          return false;
+        w.line[w.llen++] = static_cast<char>(ch);
+        w.val = v;
+        ++w.nd;
+        return true;
+      }
+      if (ch != '/' || w.nd == 0 || w.val < w.lo || w.val > w.hi || !inner(w, ch)) return false;
+      w.line[w.llen++] = static_cast<char>(ch);
+      w.child_r = w.val;
+      w.ph = Ph::kSubLine;
+      return true;
+    }
+    case Ph::kSubLine:
+      if (!inner(w, ch)) return false;
+      if (w.llen < sizeof w.line) w.line[w.llen++] = static_cast<char>(ch);
+      if (tail_is(w, "</subgraph>\n")) after_sub_line(w);
+      return true;
+    case Ph::kSplitNext:
+      if (ch == 'S') {
+        if (!probe(w, "<subgraph of edge_id 0>")) return false;
+        begin_block(w);
+        return feed_byte(w, ch);
+      }
+      if (ch == 'f') {
+        if (!probe(w, "</split>")) return false;
+        forced(w, "finish generation", false, Ph::kTail);
+        return feed_byte(w, ch);
+      }
+      return false;
+    case Ph::kTail:
+      return inner(w, ch);
+    case Ph::kDead:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace tracelm

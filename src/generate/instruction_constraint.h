@@ -1,0 +1,97 @@
+// Constrained decoding of an instruction-format answer (docs/encodings.md
+// §4): the recursive unit body with the intermediate-instruction scratchpad
+// after "</edges>" (or "<split>"). It wraps a LayerConstraint, which checks
+// the layer itself and every "<subgraph>" line, and adds the scratchpad:
+//  - after "</edges>": the three counting lines (first and last edge id,
+//    num_edges, what remains), then "finish generation" + "</layer>" when
+//    the layer has no subgraphs, else a blank line and
+//    "generate subgraphs of edge:k1,edge_id:k2,...": the model picks the
+//    edges (increasing, exactly num_subgraphs of them, edges of the layer);
+//  - per listed edge, in order: "Subgraph constraints:", the remaining-edge
+//    budget and "copy start_node from edge k destination: D" (forced), then
+//    the model chooses whether to write "remaining_depth should be the
+//    requirement's remaining_depth:RD - 1 = RD-1": if it does, that child's
+//    remaining_depth is RD-1, else smaller (the line is required for the last
+//    child when no earlier one went that deep); the "<subgraph of edge_id k>"
+//    line follows with remaining_depth as its first attribute, then
+//    "now, num_remaining_edges is R - n = R-n";
+//  - a split: "Subgraph constraints:" + budget before each item, "now, ..."
+//    after it, "finish generation</split>" at the end.
+// The blocks' lines come in one fixed order (training shuffles them; any
+// order is one the model has seen). Where the root's remaining_depth is
+// open, the model writes its value in the remaining_depth line.
+//
+// Contract: as LayerConstraint (feed/accepts/done/next_bytes); needs the
+// unit's num_edges and num_subgraphs in its conditions (the generator draws
+// the root's size when the request leaves it open); without them no byte
+// is accepted.
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <string_view>
+
+#include "generate/layer_constraint.h"
+
+namespace tracelm {
+
+class InstructionConstraint : public UnitConstraint {
+ public:
+  InstructionConstraint(const LayerSpec& spec, const ConstraintLimits& limits);
+  bool feed(std::string_view text) override;
+  bool accepts(std::string_view text) const override;
+  bool done() const override;
+  std::bitset<256> next_bytes() const override;
+
+  enum class Ph : uint8_t {
+    kBody,       // the layer's edges (or "<split>\n"), to the inner automaton
+    kForced,     // a literal (to the inner automaton too when to_inner)
+    kList,       // an edge id of "generate subgraphs of edge:..."
+    kRdOrSub,    // the remaining_depth line, or the <subgraph> line
+    kSubStart,   // "<subgraph of edge_id k>remaining_depth:", forced, to the inner automaton
+    kNextBlock,  // the next listed edge's constraint block
+    kRdValue,    // the root's own remaining_depth, when it was open
+    kChildR,     // the child's remaining_depth value
+    kSubLine,    // the rest of the <subgraph> line
+    kSplitNext,  // another split item, or the end
+    kTail,       // "</layer>" / "</split>" and "\n", to the inner automaton
+    kDead
+  };
+  // Plain data (copying is a memcpy).
+  struct W {
+    LayerConstraint::State in;
+    Ph ph = Ph::kBody;
+    char buf[400] = {};
+    uint16_t len = 0, pos = 0;
+    bool to_inner = false;
+    Ph then = Ph::kDead;
+    int64_t val = 0;
+    int nd = 0;
+    int64_t lo = 0, hi = 0;  // the integer being written: allowed range
+    char tail[16] = {};      // the last bytes given to the inner automaton
+    int64_t nedges = 0, first_id = 0, rd = -1;
+    int64_t ks[16] = {};
+    int nks = 0, blk = 0;
+    int64_t remaining = 0, child_r = 0;
+    bool deep_done = false, rd_line = false;
+    char line[640] = {};  // the current <subgraph> line
+    uint16_t llen = 0;
+  };
+
+ private:
+  bool feed_byte(W& w, unsigned char ch) const;
+  bool inner(W& w, unsigned char ch) const;  // gives ch to the inner automaton
+  bool tail_is(const W& w, std::string_view s) const;
+  void forced(W& w, std::string_view text, bool to_inner, Ph then) const;
+  void enter(W& w, Ph ph) const;
+  void after_edges(W& w) const;
+  void begin_block(W& w) const;
+  void after_sub_line(W& w) const;
+  bool probe_child_r(const W& w, int64_t r) const;  // the inner accepts this child depth
+  bool probe(const W& w, std::string_view text) const;
+  LayerConstraint in_;
+  W w_;
+  bool split_ = false;
+};
+
+}  // namespace tracelm
