@@ -129,7 +129,9 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
   return as.take();
 }
 
-TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
+// Feasible (edges, depth) cells from 1 to 40 edges (40: a split root child),
+// half of them with a latency.
+std::vector<GenerateRequest> request_grid() {
   std::vector<GenerateRequest> reqs;
   for (int64_t e : {1, 2, 3, 5, 8, 13, 20, 40})
     for (int64_t d : {1, 2, 3, 4, 6}) {
@@ -140,6 +142,11 @@ TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
       if (e % 2 == 0) r.latency = 7 * e;
       reqs.push_back(r);
     }
+  return reqs;
+}
+
+TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
+  std::vector<GenerateRequest> reqs = request_grid();
   GenerateRequest open;  // nothing asked
   reqs.push_back(open);
   GenerateRequest only_depth;
@@ -315,16 +322,7 @@ TEST(InstructionAssembly, EncodedAnswersRebuildTheGraphs) {
 // scratchpad is the one the encoder computes for its unit (block lines
 // compared as sets, as the encoder shuffles them).
 TEST(InstructionConstraint, RandomWalksGiveValidGraphsAndExactScratchpads) {
-  std::vector<GenerateRequest> reqs;
-  for (int64_t e : {1, 2, 3, 5, 8, 13, 20, 40})
-    for (int64_t d : {1, 2, 3, 4, 6}) {
-      if (d > e || (d == 1 && e > 1)) continue;
-      GenerateRequest r;
-      r.num_edges = e;
-      r.depth = d;
-      if (e % 2 == 0) r.latency = 7 * e;
-      reqs.push_back(r);
-    }
+  std::vector<GenerateRequest> reqs = request_grid();
   GenerateRequest only_edges;  // depth open: the model writes the root's depth
   only_edges.num_edges = 9;
   reqs.push_back(only_edges);
