@@ -180,6 +180,27 @@ TEST(Metrics, HeavyHittersHandComputed) {
   EXPECT_EQ(none[0].accuracy, 0);
 }
 
+TEST(Metrics, HeavyHittersAveragedOverRuns) {
+  GraphSetProfile real = profile({g1(), g2()});  // callees B 3, A 2, C 1
+  RealismOptions opt;
+  opt.heavy_hitter_ks = {1, 2};
+  opt.runs = 2;
+  // Run 1 = {S1}: A 1, C 1 -> K=1 {A}: 0; K=2 {A, C}: 1/2.
+  // Run 2 = {G2}: A 1, B 1 -> K=1 {A} (tie by name): 0; K=2 {A, B}: 1.
+  RealismReport r = RealismReport::compute("x", real, {s1(), g2()}, nullptr, opt);
+  ASSERT_EQ(r.heavy_hitters.size(), 2u);
+  EXPECT_EQ(r.heavy_hitters[0].runs, 2u);
+  EXPECT_DOUBLE_EQ(r.heavy_hitters[0].accuracy, 0.0);
+  EXPECT_DOUBLE_EQ(r.heavy_hitters[0].accuracy_sd, 0.0);
+  EXPECT_DOUBLE_EQ(r.heavy_hitters[1].accuracy, 0.75);
+  EXPECT_DOUBLE_EQ(r.heavy_hitters[1].accuracy_sd, 0.25);
+  EXPECT_EQ(r.heavy_hitters[1].overlap, 2u);  // the whole set: A 2, B 1, C 1 -> {A, B}
+  opt.runs = 3;                               // more runs than graphs: one run
+  RealismReport one = RealismReport::compute("x", real, {s1(), g2()}, nullptr, opt);
+  EXPECT_EQ(one.heavy_hitters[1].runs, 1u);
+  EXPECT_DOUBLE_EQ(one.heavy_hitters[1].accuracy, 1.0);
+}
+
 TEST(Metrics, Wasserstein1HandComputed) {
   EXPECT_DOUBLE_EQ(wasserstein1({0, 1}, {1, 2}), 1.0);
   // Quantile coupling: u in (0, 2/3): |0 - 1|, u in (2/3, 1): |3 - 1| -> 2/3 + 2/3.

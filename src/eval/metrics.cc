@@ -273,12 +273,14 @@ RealismReport RealismReport::compute(std::string name, const GraphSetProfile& re
   r.name = std::move(name);
   r.options = opt;
   GraphSetProfile syn;
+  std::vector<const CallGraph*> kept;  // the graphs in the distribution metrics
   if (train) r.memorization = Memorization{};
   for (const CallGraph& g : synthetic) {
     std::vector<Violation> vs = validate(g);
     r.validity.add(vs);
     if (!opt.valid_only || is_valid(vs)) {
       syn.add(g);
+      kept.push_back(&g);
       ++r.evaluated;
     }
     if (train) {
@@ -291,6 +293,25 @@ RealismReport RealismReport::compute(std::string name, const GraphSetProfile& re
                            static_cast<double>(r.memorization->graphs);
   r.popular = popular_calls(real, syn, opt.popular_calls, opt.kl_epsilon);
   r.heavy_hitters = tracelm::heavy_hitters(real, syn, opt.heavy_hitter_ks);
+  if (opt.runs > 1 && kept.size() >= opt.runs) {
+    // Consecutive parts [i n / runs, (i + 1) n / runs): mean and sd per K.
+    std::vector<std::vector<double>> acc(r.heavy_hitters.size());
+    for (size_t i = 0; i < opt.runs; ++i) {
+      GraphSetProfile part;
+      for (size_t g = i * kept.size() / opt.runs; g < (i + 1) * kept.size() / opt.runs; ++g)
+        part.add(*kept[g]);
+      std::vector<HeavyHitterPoint> h = tracelm::heavy_hitters(real, part, opt.heavy_hitter_ks);
+      for (size_t k = 0; k < h.size(); ++k) acc[k].push_back(h[k].accuracy);
+    }
+    for (size_t k = 0; k < acc.size(); ++k) {
+      double mean = 0, var = 0;
+      for (double a : acc[k]) mean += a / static_cast<double>(acc[k].size());
+      for (double a : acc[k]) var += (a - mean) * (a - mean) / static_cast<double>(acc[k].size());
+      r.heavy_hitters[k].accuracy = mean;
+      r.heavy_hitters[k].accuracy_sd = std::sqrt(var);
+      r.heavy_hitters[k].runs = opt.runs;
+    }
+  }
   r.emd.emplace_back("in_degree", normalized_emd(real.in_degree, syn.in_degree));
   r.emd.emplace_back("out_degree", normalized_emd(real.out_degree, syn.out_degree));
   r.emd.emplace_back("response_time", normalized_emd(real.response_time, syn.response_time));
@@ -350,7 +371,9 @@ nlohmann::ordered_json RealismReport::to_json() const {
     hh.push_back({{"k", p.k},
                   {"k_effective", p.k_effective},
                   {"overlap", p.overlap},
-                  {"accuracy", p.accuracy}});
+                  {"accuracy", p.accuracy},
+                  {"runs", p.runs},
+                  {"accuracy_sd", p.accuracy_sd}});
   j["heavy_hitters"] = hh;
 
   nlohmann::ordered_json em = nlohmann::ordered_json::object();

@@ -108,6 +108,12 @@ struct HeavyHitterPoint {
   size_t k_effective = 0;  // min(k, microservices in the real set)
   size_t overlap = 0;      // |top_keff(real) ∩ top_keff(synthetic)|
   double accuracy = 0;     // overlap / k_effective (0 when k_effective = 0)
+  // With RealismOptions::runs > 1: accuracy is the mean over the runs (the
+  // synthetic set cut into that many consecutive parts, as the paper's
+  // repeated generations), accuracy_sd their standard deviation; overlap
+  // stays that of the whole set.
+  size_t runs = 1;
+  double accuracy_sd = 0;
 };
 std::vector<HeavyHitterPoint> heavy_hitters(const GraphSetProfile& real,
                                             const GraphSetProfile& synthetic,
@@ -159,6 +165,7 @@ struct RealismOptions {
   double kl_epsilon = kKlEpsilon;
   std::vector<size_t> heavy_hitter_ks{kHeavyHitterKs.begin(), kHeavyHitterKs.end()};
   bool valid_only = true;  // distribution metrics over synthetic graphs without errors
+  size_t runs = 1;         // heavy hitters: averaged over this many parts of the set
 };
 
 struct StructureSummary {

@@ -49,8 +49,12 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
       std::string name = p.k_effective < p.k
                              ? fmt::format("heavy hitters K={} (*{})", p.k, p.k_effective)
                              : fmt::format("heavy hitters K={}", p.k);
+      if (p.runs > 1) name += fmt::format(", mean of {}", p.runs);
       row(name, 0, "", [i](const RealismReport& r) {
-        return i < r.heavy_hitters.size() ? pct(r.heavy_hitters[i].accuracy) : std::string("n/a");
+        if (i >= r.heavy_hitters.size()) return std::string("n/a");
+        const HeavyHitterPoint& h = r.heavy_hitters[i];
+        return h.runs > 1 ? pct(h.accuracy) + fmt::format(" ±{:.1f}", 100 * h.accuracy_sd)
+                          : pct(h.accuracy);
       });
     }
   for (auto& r : reps)
