@@ -123,7 +123,8 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
       con = std::make_unique<LayerConstraint>(spec, lim);
     }
     std::string text = walk_unit(*con, vocab, rng, &masked);
-    if (answers) answers->push_back(j.prompt + text);
+    if (answers)  // without the optional dummy-prefix space
+      answers->push_back(j.prompt + (text.starts_with(' ') ? text.substr(1) : text));
     as.finish(std::move(j), std::move(text));
   }
   return as.take();
@@ -306,6 +307,8 @@ TEST(InstructionAssembly, EncodedAnswersRebuildTheGraphs) {
     std::string answer = it->second;
     answers.erase(it);
     ++questions;
+    // The dummy-prefix space a model trained on separately tokenized answers writes.
+    if (questions % 2) answer = " " + answer;
     as.finish(std::move(j), answer);
   }
   EXPECT_TRUE(answers.empty());
@@ -344,6 +347,16 @@ TEST(InstructionConstraint, RandomWalksGiveValidGraphsAndExactScratchpads) {
       if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
       if (reqs[i].call) EXPECT_TRUE(has_call(g.graph, *reqs[i].call)) << i;
     }
+    LayerSpec root_spec;
+    std::string e2;
+    Attributes ra;
+    ASSERT_TRUE(
+        parse_attributes("id:S_1/num_edges:1/start_node:USER/num_current_edges:1", &ra, &e2));
+    ASSERT_TRUE(LayerSpec::from_attributes(ra, &root_spec, &e2)) << e2;
+    root_spec.num_subgraphs = 0;
+    InstructionConstraint lead(root_spec, {});
+    EXPECT_TRUE(lead.accepts(" <layer>\n"));  // the dummy-prefix space, once
+    EXPECT_FALSE(lead.accepts("  <layer>\n"));
     for (const std::string& a : answers) {
       ParsedInstruction p;
       ParseError perr;

@@ -192,6 +192,8 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
   std::string why;
   bool parsed;
   if (instruction_) {
+    // One leading space: the dummy prefix of an answer tokenized on its own.
+    if (!text.empty() && text[0] == ' ') text.erase(0, 1);
     ParsedInstruction p;
     parsed = parse_instruction(job.prompt + text, &p, &err);
     u = std::move(p.unit);

@@ -188,6 +188,12 @@ void InstructionConstraint::after_sub_line(W& w) const {
 bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
   switch (w.ph) {
     case Ph::kBody: {
+      // Training tokenizes the answer on its own, so SentencePiece's dummy
+      // prefix puts a space before "<layer>": the model writes it first.
+      if (!w.started) {
+        w.started = true;
+        if (ch == ' ') return true;
+      }
       if (!inner(w, ch)) return false;
       if (tail_is(w, ")\n")) ++w.nedges;
       if (tail_is(w, "<split>\n") && w.nedges == 0) {

@@ -21,6 +21,9 @@
 // order is one the model has seen). Where the root's remaining_depth is
 // open, the model writes its value in the remaining_depth line.
 //
+// The answer may start with one space: the tokenizer's dummy prefix, which
+// training puts there because it tokenizes the answer apart from the
+// question (the assembler drops it).
 // Contract: as LayerConstraint (feed/accepts/done/next_bytes); needs the
 // unit's num_edges and num_subgraphs in its conditions (the generator draws
 // the root's size when the request leaves it open); without them no byte
@@ -61,6 +64,7 @@ class InstructionConstraint : public UnitConstraint {
   struct W {
     LayerConstraint::State in;
     Ph ph = Ph::kBody;
+    bool started = false;  // a byte was read (the first may be the dummy-prefix space)
     char buf[400] = {};
     uint16_t len = 0, pos = 0;
     bool to_inner = false;
