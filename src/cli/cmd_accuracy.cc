@@ -63,6 +63,7 @@ void add_eval_commands(CLI::App& app) {
     int64_t n = 50, max_edges = 30, max_depth = 6, batch = 16;
     std::string temperatures = "0,0.2,0.4,0.6,0.8,1.0";
     bool unconstrained = false, quiet = false;
+    std::string format = "recursive";
     uint64_t seed = 1;
   };
   auto o = std::make_shared<Opts>();
@@ -88,6 +89,10 @@ void add_eval_commands(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
   c->add_flag("--unconstrained", o->unconstrained, "measure the model without the constraint");
+  c->add_option("--format", o->format,
+                "prompts: recursive, or instruction (an instruction-tuned model)")
+      ->check(CLI::IsMember({"recursive", "instruction"}))
+      ->capture_default_str();
   c->add_option("--seed", o->seed, "seed")->capture_default_str();
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
   c->add_option("-o,--output", o->out, "output directory")->capture_default_str();
@@ -109,6 +114,7 @@ void add_eval_commands(CLI::App& app) {
       go.sampling.seed = o->seed;
       go.batch = o->batch;
       go.constrained = !o->unconstrained;
+      go.instruction = o->format == "instruction";
       go.retries = 0;  // the paper's model gets one try
       std::vector<GenerateRequest> reqs;
       std::vector<std::pair<int64_t, int64_t>> cell_of;
@@ -179,8 +185,8 @@ void add_eval_commands(CLI::App& app) {
           "set cbrange [0:1]\nset palette defined (0 '#b2182b', 0.5 '#f7f7f7', 1 '#2166ac')\n"
           "set xrange [0.5:{}.5]\nset yrange [0.5:{}.5]\n"
           "plot 'm.dat' matrix using ($1+1):($2+1):3 with image notitle\n",
-          gnuplot_quote(fmt::format("accuracy at temperature {} ({})", t,
-                                    o->unconstrained ? "unconstrained" : "constrained")),
+          gnuplot_quote(fmt::format("accuracy at temperature {} ({}, {})", t,
+                                    o->unconstrained ? "unconstrained" : "constrained", o->format)),
           o->max_edges, o->max_depth);
       plots.push_back(std::move(p));
     }
