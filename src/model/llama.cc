@@ -30,12 +30,39 @@ ProjImpl::ProjImpl(int64_t in, int64_t out) {
 
 torch::Tensor ProjImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::nn::functional::linear(x, weight);
-  if (!lora_active_) return y;
+  return lora_active_ ? y + lora_delta(x) : y;
+}
+
+torch::Tensor ProjImpl::lora_delta(const torch::Tensor& x) {
   torch::Tensor h = x;
   if (is_training() && dropout > 0) h = torch::dropout(h, dropout, true);
   // (..., in) x (in, r) x (r, out)
-  return y + torch::matmul(torch::matmul(h, lora_A.t()), lora_B.t()) * scale;
+  return torch::matmul(torch::matmul(h, lora_A.t()), lora_B.t()) * scale;
 }
+
+namespace {
+
+// The projections of `ps` (same input width) of x in one matrix product over
+// their concatenated weights, plus each one's LoRA update: (..., in) ->
+// (..., out_i) each (views into one tensor). One product reads x once, and
+// its backward gives the gradient of x in one product instead of a sum.
+std::vector<torch::Tensor> project(const torch::Tensor& x, std::initializer_list<ProjImpl*> ps) {
+  std::vector<torch::Tensor> ws;
+  for (ProjImpl* p : ps) ws.push_back(p->weight);
+  std::vector<int64_t> sizes;
+  for (ProjImpl* p : ps) sizes.push_back(p->weight.size(0));
+  torch::Tensor y = torch::nn::functional::linear(x, torch::cat(ws, 0));  // (..., sum out)
+  // split (not narrow): its backward is one cat, not a zero-filled tensor per part.
+  std::vector<torch::Tensor> out = y.split_with_sizes(sizes, -1);
+  size_t i = 0;
+  for (ProjImpl* p : ps) {
+    if (p->has_lora()) out[i] = out[i] + p->lora_delta(x);
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
 
 void ProjImpl::enable_lora(int64_t r, double alpha, double drop, torch::Generator& gen) {
   if (lora_A.defined()) throw std::logic_error("LoRA already added to this projection");
@@ -85,12 +112,13 @@ AttentionImpl::AttentionImpl(const LlamaConfig& c)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                      const torch::Tensor& sin, const torch::Tensor& mask,
-                                     torch::Tensor* cache_k, torch::Tensor* cache_v) {
+                                     torch::Tensor* cache_k, torch::Tensor* cache_v, bool causal) {
   int64_t B = x.size(0), T = x.size(1);
-  torch::Tensor q = q_proj(x).view({B, T, heads_, head_dim_}).transpose(1, 2);     // (B,H,T,D)
-  torch::Tensor k = k_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B,K,T,D)
-  torch::Tensor v = v_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B,K,T,D)
-  q = q * cos + rotate_half(q) * sin;
+  std::vector<torch::Tensor> qkv = project(x, {q_proj.get(), k_proj.get(), v_proj.get()});
+  torch::Tensor q = qkv[0].view({B, T, heads_, head_dim_}).transpose(1, 2);     // (B,H,T,D)
+  torch::Tensor k = qkv[1].view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B,K,T,D)
+  torch::Tensor v = qkv[2].view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B,K,T,D)
+  q = q * cos + rotate_half(q) * sin;  // contiguous (B,H,T,D)
   k = k * cos + rotate_half(k) * sin;
   if (cache_k) {
     if (cache_k->defined()) {
@@ -104,10 +132,35 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     k = k.repeat_interleave(heads_ / kv_heads_, 1);  // (B,H,L,D)
     v = v.repeat_interleave(heads_ / kv_heads_, 1);
   }
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(head_dim_)));
-  att = torch::softmax(att + mask, -1);                       // (B,H,T,L)
-  torch::Tensor y = torch::matmul(att, v);                    // (B,H,T,D)
-  y = y.transpose(1, 2).reshape({B, T, heads_ * head_dim_});  // (B,T,H*D)
+  int64_t L = k.size(2);
+  double scale = 1.0 / std::sqrt(double(head_dim_));
+  torch::Tensor qf = q.reshape({B * heads_, T, head_dim_});                  // (B*H,T,D)
+  torch::Tensor kt = k.reshape({B * heads_, L, head_dim_}).transpose(1, 2);  // (B*H,D,L)
+  torch::Tensor vf = v.reshape({B * heads_, L, head_dim_});                  // (B*H,L,D)
+  torch::Tensor y;
+  if (causal && T > kCausalChunk) {
+    // Causal: queries [s, e) see keys [0, e) only, so each chunk of queries
+    // skips the products (and softmax) over keys that the mask would zero.
+    // (split, not narrow, for the queries: its backward is one cat.)
+    std::vector<torch::Tensor> ys, qs = qf.split(kCausalChunk, 1);
+    for (size_t c = 0; c < qs.size(); ++c) {
+      int64_t s = static_cast<int64_t>(c) * kCausalChunk, e = s + qs[c].size(1);
+      torch::Tensor m = mask.view({1, T, L}).narrow(1, s, e - s).narrow(2, 0, e);  // (1,Tc,e)
+      torch::Tensor kc = e == L ? kt : kt.narrow(2, 0, e), vc = e == L ? vf : vf.narrow(1, 0, e);
+      torch::Tensor att = torch::baddbmm(m, qs[c], kc, 1.0, scale);  // (B*H,Tc,e)
+      ys.push_back(torch::bmm(torch::softmax(att, -1), vc));         // (B*H,Tc,D)
+    }
+    y = torch::cat(ys, 1);  // (B*H,T,D)
+  } else {
+    // scale * q k^T + mask in one batched product; a mask shared by every
+    // row (1,1,T,L) broadcasts without a copy.
+    torch::Tensor m = mask.size(0) == 1
+                          ? mask.view({1, T, L})
+                          : mask.expand({B, heads_, T, L}).reshape({B * heads_, T, L});
+    torch::Tensor att = torch::baddbmm(m, qf, kt, 1.0, scale);  // (B*H,T,L)
+    y = torch::bmm(torch::softmax(att, -1), vf);                // (B*H,T,D)
+  }
+  y = y.view({B, heads_, T, head_dim_}).transpose(1, 2).reshape({B, T, heads_ * head_dim_});
   return o_proj(y);
 }
 
@@ -118,7 +171,8 @@ MlpImpl::MlpImpl(const LlamaConfig& c) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  std::vector<torch::Tensor> gu = project(x, {gate_proj.get(), up_proj.get()});  // (B,T,I) x2
+  return down_proj(torch::silu(gu[0]) * gu[1]);
 }
 
 BlockImpl::BlockImpl(const LlamaConfig& c) {
@@ -131,8 +185,8 @@ BlockImpl::BlockImpl(const LlamaConfig& c) {
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                  const torch::Tensor& sin, const torch::Tensor& mask,
-                                 torch::Tensor* cache_k, torch::Tensor* cache_v) {
-  torch::Tensor h = x + self_attn(input_layernorm(x), cos, sin, mask, cache_k, cache_v);
+                                 torch::Tensor* cache_k, torch::Tensor* cache_v, bool causal) {
+  torch::Tensor h = x + self_attn(input_layernorm(x), cos, sin, mask, cache_k, cache_v, causal);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -168,36 +222,58 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& ids, KVCache* cache, torch:
                                 torch::Tensor valid) {
   int64_t B = ids.size(0), T = ids.size(1);
   int64_t start = cache ? cache->length() : 0;
-  if (!positions.defined())
-    positions = torch::arange(start, start + T, torch::kInt64).unsqueeze(0).expand({B, T});
-  if (!valid.defined()) valid = torch::ones({B, T}, torch::kBool);
-  rope_table(positions.max().item<int64_t>() + 1);
-  torch::Tensor cos = cos_.index({positions}).unsqueeze(1);  // (B,1,T,D)
-  torch::Tensor sin = sin_.index({positions}).unsqueeze(1);
-  torch::Tensor key_pos = positions, key_valid = valid;  // (B,L)
-  if (cache && cache->length() > 0) {
-    key_pos = torch::cat({cache->positions, positions}, 1);
-    key_valid = torch::cat({cache->valid, valid}, 1);
+  torch::Tensor cos, sin, mask;
+  bool causal = false;  // mask is causal_mask_ (T x T)
+  if (!positions.defined() && !valid.defined() && start == 0) {
+    // Every row at positions 0..T-1, all valid: one causal mask and one RoPE
+    // table slice shared by the rows (no gathers, no (B,T,L) mask).
+    rope_table(T);
+    cos = cos_.narrow(0, 0, T).view({1, 1, T, -1});  // (1,1,T,D)
+    sin = sin_.narrow(0, 0, T).view({1, 1, T, -1});
+    if (!causal_mask_.defined() || causal_mask_.size(-1) != T)
+      causal_mask_ =
+          torch::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1).view({1, 1, T, T});
+    mask = causal_mask_;
+    causal = true;
+    if (cache) {
+      positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T});
+      valid = torch::ones({B, T}, torch::kBool);
+    }
+  } else {
+    if (!positions.defined())
+      positions = torch::arange(start, start + T, torch::kInt64).unsqueeze(0).expand({B, T});
+    if (!valid.defined()) valid = torch::ones({B, T}, torch::kBool);
+    rope_table(positions.max().item<int64_t>() + 1);
+    cos = cos_.index({positions}).unsqueeze(1);  // (B,1,T,D)
+    sin = sin_.index({positions}).unsqueeze(1);
+    torch::Tensor key_pos = positions, key_valid = valid;  // (B,L)
+    if (cache && cache->length() > 0) {
+      key_pos = torch::cat({cache->positions, positions}, 1);
+      key_valid = torch::cat({cache->valid, valid}, 1);
+    }
+    // A query sees valid keys at positions <= its own (B,T,L); a query that
+    // sees nothing (padding) sees everything instead, to keep softmax finite.
+    torch::Tensor allowed =
+        key_pos.unsqueeze(1).le(positions.unsqueeze(2)) & key_valid.unsqueeze(1);
+    allowed = allowed | ~allowed.any(-1, /*keepdim=*/true);
+    mask = torch::zeros(allowed.sizes(), torch::kFloat32)
+               .masked_fill(~allowed, -std::numeric_limits<float>::infinity())
+               .unsqueeze(1);  // (B,1,T,L)
+    positions = key_pos;
+    valid = key_valid;
   }
-  // A query sees valid keys at positions <= its own (B,T,L); a query that
-  // sees nothing (padding) sees everything instead, to keep softmax finite.
-  torch::Tensor allowed = key_pos.unsqueeze(1).le(positions.unsqueeze(2)) & key_valid.unsqueeze(1);
-  allowed = allowed | ~allowed.any(-1, /*keepdim=*/true);
-  torch::Tensor mask = torch::zeros(allowed.sizes(), torch::kFloat32)
-                           .masked_fill(~allowed, -std::numeric_limits<float>::infinity())
-                           .unsqueeze(1);  // (B,1,T,L)
   if (cache) {
     if (cache->k.empty()) {
       cache->k.resize(static_cast<size_t>(config_.num_hidden_layers));
       cache->v.resize(static_cast<size_t>(config_.num_hidden_layers));
     }
-    cache->positions = key_pos;
-    cache->valid = key_valid;
+    cache->positions = positions;
+    cache->valid = valid;
   }
   torch::Tensor h = model->embed_tokens(ids);  // (B,T,C)
   for (size_t i = 0; i < model->layers->size(); ++i) {
     h = model->layers[i]->as<BlockImpl>()->forward(
-        h, cos, sin, mask, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
+        h, cos, sin, mask, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr, causal);
   }
   return model->norm(h);
 }

@@ -58,6 +58,8 @@ class ProjImpl : public torch::nn::Module {
   ProjImpl(int64_t in, int64_t out);
   torch::Tensor forward(const torch::Tensor& x);  // (..., in) -> (..., out)
   void enable_lora(int64_t r, double alpha, double dropout, torch::Generator& gen);
+  // The adapter's update of forward(x) (dropout in training mode); needs has_lora().
+  torch::Tensor lora_delta(const torch::Tensor& x);
   void merge_lora();  // W += B A * scale, then drop the adapter
   bool has_lora() const { return lora_active_; }
   torch::Tensor weight, lora_A, lora_B;
@@ -71,9 +73,13 @@ TORCH_MODULE(Proj);
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const LlamaConfig& c);
-  // x (B,T,C); cos/sin (B,1,T,D); mask (B,1,T,L) additive; cache: this layer's k,v.
+  // x (B,T,C); cos/sin (B or 1,1,T,D); mask (B or 1,1,T,L) additive; cache: this
+  // layer's k,v. causal: mask is the plain causal mask (1,1,T,T) (no cache),
+  // and queries are processed in chunks that skip the keys after them.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, torch::Tensor* cache_k, torch::Tensor* cache_v);
+                        const torch::Tensor& mask, torch::Tensor* cache_k, torch::Tensor* cache_v,
+                        bool causal = false);
+  static constexpr int64_t kCausalChunk = 128;  // queries per chunk
   Proj q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -93,7 +99,8 @@ class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const LlamaConfig& c);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, torch::Tensor* cache_k, torch::Tensor* cache_v);
+                        const torch::Tensor& mask, torch::Tensor* cache_k, torch::Tensor* cache_v,
+                        bool causal = false);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
@@ -128,7 +135,8 @@ class LlamaImpl : public torch::nn::Module {
  private:
   void rope_table(int64_t upto);
   LlamaConfig config_;
-  torch::Tensor cos_, sin_;  // (P, D) for positions 0..P-1
+  torch::Tensor cos_, sin_;    // (P, D) for positions 0..P-1
+  torch::Tensor causal_mask_;  // (1,1,T,T) additive, for the last T without a cache
 };
 TORCH_MODULE(Llama);
 

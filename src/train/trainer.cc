@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -359,6 +360,12 @@ void write_stats(const std::vector<CallGraph>& train, const std::string& path) {
 
 }  // namespace
 
+void retain_freed_memory() {
+  mallopt(M_MMAP_MAX, 0);  // never mmap (glibc still does when a heap cannot grow)
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
 TrainConfig quick_train_config(double seconds, uint64_t seed) {
   TrainConfig cfg;
   cfg.context = 256;
@@ -621,6 +628,7 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
                         const TrainStart& start, const TrainConfig& cfg, const std::string& out,
                         bool resume) {
   if (train.empty()) throw std::invalid_argument("no training graphs");
+  retain_freed_memory();
   ::mkdir(out.c_str(), 0755);
   Tokenizer tok = prepare_tokenizer(start, out, [&](AtomicFile& f) {
     Rng rng(cfg.seed);
@@ -654,6 +662,7 @@ TrainResult train_model(const EncodedText& train, const EncodedText& val,
                                 train.format);
   TrainConfig cfg = cfg_in;
   if (!instruct) cfg.format = train.format;
+  retain_freed_memory();
   ::mkdir(out.c_str(), 0755);
   Tokenizer tok = prepare_tokenizer(start, out, [&](AtomicFile& f) {
     if (!corpus.empty()) {  // as on the fly: both encodings, so instruct can follow
