@@ -393,7 +393,7 @@ LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t c
   } else if (name == "small") {  // ~3 M
     c.hidden_size = 192, c.intermediate_size = 512, c.num_hidden_layers = 6;
     c.num_attention_heads = 6, c.num_key_value_heads = 3;
-  } else if (name == "base") {  // ~19 M
+  } else if (name == "base") {  // ~15 M
     c.hidden_size = 384, c.intermediate_size = 1024, c.num_hidden_layers = 8;
     c.num_attention_heads = 6, c.num_key_value_heads = 6;
   } else {
