@@ -366,6 +366,14 @@ void retain_freed_memory() {
   mallopt(M_TOP_PAD, 64 << 20);
 }
 
+int64_t time_fitted_steps(int64_t total, int64_t step, double elapsed_s, double budget_s) {
+  if (budget_s <= 0 || step <= 0 || elapsed_s <= 0) return total;
+  double per_step = elapsed_s / static_cast<double>(step);
+  double more = std::max(0.0, budget_s - elapsed_s) / per_step;
+  int64_t est = step + static_cast<int64_t>(std::min(more, 1e15));
+  return std::clamp<int64_t>(est, step + 1, std::max(total, step + 1));
+}
+
 TrainConfig quick_train_config(double seconds, uint64_t seed) {
   TrainConfig cfg;
   cfg.context = 256;
@@ -483,11 +491,15 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
       std::max<int64_t>(1, static_cast<int64_t>(seqs.size()) / cfg.batch +
                                (static_cast<int64_t>(seqs.size()) % cfg.batch ? 1 : 0));
   int64_t total = cfg.max_steps > 0 ? cfg.max_steps : per_epoch * cfg.epochs;
+  // The cosine's length: total, or fitted to the time budget (see
+  // time_fitted_steps) once kScheduleFitStep steps are timed.
+  int64_t schedule = total;
+  bool fitted = cfg.time_budget_s <= 0;
   int64_t warmup = std::min<int64_t>(cfg.warmup, std::max<int64_t>(1, total / 10));
   auto lr_at = [&](int64_t step) {
     if (step < warmup) return cfg.lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
     double p = static_cast<double>(step - warmup) /
-               static_cast<double>(std::max<int64_t>(1, total - warmup));
+               static_cast<double>(std::max<int64_t>(1, schedule - warmup));
     double cos = 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos);
   };
@@ -503,6 +515,11 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
     epoch = st.at("epoch").get<int64_t>();
     cursor = st.at("cursor").get<int64_t>();
     res.first_val_loss = st.value("first_val_loss", 0.0);
+    if (st.value("schedule_fitted", false)) {
+      schedule = st["schedule_steps"].get<int64_t>();
+      warmup = st.value("warmup_steps", warmup);
+      fitted = true;
+    }
     load_tensors(ckpt + "/weights.safetensors", model);
     torch::load(opt, ckpt + "/optimizer.pt");
     torch::Tensor rng_state;
@@ -530,6 +547,9 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
                          {"epoch", epoch},
                          {"cursor", cursor},
                          {"total_steps", total},
+                         {"schedule_steps", schedule},
+                         {"schedule_fitted", fitted && cfg.time_budget_s > 0},
+                         {"warmup_steps", warmup},
                          {"first_val_loss", res.first_val_loss}};
     AtomicFile f(tmp + "/state.json");
     f.write(st.dump(2));
@@ -568,6 +588,12 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
     for (size_t i = begin; i < end; i += static_cast<size_t>(cfg.micro_batch)) {
       micro.push_back(collate(seqs, i, std::min(end, i + static_cast<size_t>(cfg.micro_batch))));
       targets += micro.back().second.ne(kIgnore).sum().item<int64_t>();
+    }
+    if (!fitted && step >= kScheduleFitStep) {
+      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      schedule = time_fitted_steps(total, step, el, cfg.time_budget_s);
+      warmup = std::min<int64_t>(warmup, std::max<int64_t>(1, schedule / 10));
+      fitted = true;
     }
     double lr = lr_at(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);

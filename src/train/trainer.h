@@ -87,6 +87,16 @@ LlamaConfig preset_config(const std::string& name, int64_t vocab_size, int64_t c
 // bounded by `seconds` of training rather than by epochs.
 TrainConfig quick_train_config(double seconds, uint64_t seed);
 
+// The cosine schedule's length for a run that a time budget will stop:
+// `step` steps took `elapsed_s` of `budget_s`; the steps the remaining time
+// allows at that pace, in [step + 1, total]. `total` when there is no budget
+// or nothing measured yet. train_model() fits it once, after
+// kScheduleFitStep steps, so that a time-budgeted run decays its learning
+// rate before the budget stops it (and keeps it in the checkpoint, so
+// --resume follows the same schedule).
+int64_t time_fitted_steps(int64_t total, int64_t step, double elapsed_s, double budget_s);
+inline constexpr int64_t kScheduleFitStep = 20;
+
 // Pre-encoded training text (docs/encodings.md), cut into training records.
 struct EncodedText {
   std::string format;  // "recursive", "tabular" or "instruction"

@@ -83,6 +83,15 @@ TEST(Train, TinyModelOverfitsAHandfulOfGraphs) {
   EXPECT_EQ(back->config().vocab_size, Tokenizer::load(tok).vocab_size());
 }
 
+TEST(Train, ScheduleFitsTheTimeBudget) {
+  // 20 steps in 10 s (0.5 s each), 50 s left: 100 more steps.
+  EXPECT_EQ(time_fitted_steps(1000, 20, 10.0, 60.0), 120);
+  EXPECT_EQ(time_fitted_steps(1000, 20, 10.0, 0.0), 1000);  // no budget
+  EXPECT_EQ(time_fitted_steps(1000, 20, 70.0, 60.0), 21);   // over budget: at least one more
+  EXPECT_EQ(time_fitted_steps(100, 20, 1.0, 60.0), 100);    // never past the epochs
+  EXPECT_EQ(time_fitted_steps(1000, 0, 0.0, 60.0), 1000);   // nothing measured
+}
+
 TEST(Train, ResumeReachesTheSameLossAtTheSameStep) {
   testing::TempDir tmp;
   std::string tok = tiny_tokenizer(tmp);
