@@ -185,11 +185,13 @@ void add_train(CLI::App& app) {
     } else {
       r = train_model(train, val, o->start, cfg, o->out, o->resume);
     }
-    std::fprintf(stderr,
-                 "train: %lld steps, loss %.4f, validation loss %.4f (from %.4f), %.0f tokens/s; "
-                 "model in %s\n",
-                 static_cast<long long>(r.steps), r.final_loss, r.final_val_loss, r.first_val_loss,
-                 r.tokens_per_s, o->out.c_str());
+    bool has_val = !o->val.empty() || !o->val_text.empty();
+    std::string val_text = has_val ? fmt::format("validation loss {:.4f} (from {:.4f})",
+                                                 r.final_val_loss, r.first_val_loss)
+                                   : std::string("no validation set (--val)");
+    std::fprintf(stderr, "train: %lld steps, loss %.4f, %s, %.0f tokens/s; model in %s\n",
+                 static_cast<long long>(r.steps), r.final_loss, val_text.c_str(), r.tokens_per_s,
+                 o->out.c_str());
   });
 }
 

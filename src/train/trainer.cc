@@ -563,7 +563,7 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
 
   model->train();
   std::ofstream metrics(out + "/metrics.jsonl", std::ios::app);
-  Progress progress("train", static_cast<uint64_t>(total), cfg.progress, "steps");
+  Progress progress("train", static_cast<uint64_t>(schedule), cfg.progress, "steps");
   auto t0 = std::chrono::steady_clock::now();
   int64_t tokens = 0;
   double loss_ema = 0;
@@ -594,6 +594,7 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
       schedule = time_fitted_steps(total, step, el, cfg.time_budget_s);
       warmup = std::min<int64_t>(warmup, std::max<int64_t>(1, schedule / 10));
       fitted = true;
+      progress.set_total(static_cast<uint64_t>(schedule));  // % and ETA of the budgeted run
     }
     double lr = lr_at(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);

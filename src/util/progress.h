@@ -18,6 +18,8 @@ class Progress {
   // done: units finished; items: a secondary count (rows, graphs) shown as a rate.
   void update(uint64_t done, uint64_t items, const std::string& extra = "");
   void finish();
+  // A better estimate of the total (e.g. the steps a time budget allows).
+  void set_total(uint64_t total) { total_ = total; }
 
  private:
   std::string label_, unit_;
