@@ -17,15 +17,14 @@ std::string sub_line(uint64_t k, const Attributes& a, Rng* rng) {
          "</subgraph>";
 }
 
-// Natural-language conditions of a layer sample (docs/encodings.md §4.3).
-std::vector<std::string> layer_sentences(const CallGraph& g, const std::vector<Unit>& units,
-                                         size_t u, const Attributes& req,
-                                         const ConditionStats* stats, const InstructionOptions& opt,
-                                         Rng& rng) {
-  const Unit& unit = units[u];
-  bool root = u == 0;
-  std::vector<std::string> s;
-  auto keep = [&] { return rng.chance(opt.p_keep_sentence); };
+// Sentences #1-#12 of the inventory (docs/encodings.md §4.3) that apply to
+// the requirement `req` of a layer, in the inventory's order; each one that
+// applies is kept when keep() says so (called once per applicable sentence,
+// in that order: the encoder draws there).
+template <class Keep>
+void standard_sentences(const Attributes& req, const std::string& start_node, bool root,
+                        std::optional<int64_t> num_subgraphs, Keep keep,
+                        std::vector<std::string>& s) {
   auto attr = [&](const char* n) { return req.get(n); };
   if (attr("num_current_edges") && keep())
     s.push_back(
@@ -34,8 +33,7 @@ std::vector<std::string> layer_sentences(const CallGraph& g, const std::vector<U
     s.push_back(
         fmt::format("the first edge_id should be start_edge_id {}", *attr("start_edge_id")));
   if (keep()) s.push_back("for all edges, communication start time <= communication finish time");
-  if (keep())
-    s.push_back(fmt::format("copy caller from requirement's start_node:{}", *unit.cond.start_node));
+  if (keep()) s.push_back(fmt::format("copy caller from requirement's start_node:{}", start_node));
   if (attr("start_communication_at") && keep())
     s.push_back(fmt::format(
         "the first start_communication_at should be requirement's start_communication_at {}",
@@ -47,11 +45,11 @@ std::vector<std::string> layer_sentences(const CallGraph& g, const std::vector<U
   if (attr("latency") && keep())
     s.push_back(fmt::format("Also, communication should finish before latency {} milliseconds",
                             *attr("latency")));
-  if (!root && keep()) {
-    if (*unit.cond.num_subgraphs == 0) {
+  if (!root && num_subgraphs && keep()) {
+    if (*num_subgraphs == 0) {
       s.push_back("no subgraph to generate");
     } else {
-      s.push_back(fmt::format("generate {} number of subgraphs", *unit.cond.num_subgraphs));
+      s.push_back(fmt::format("generate {} number of subgraphs", *num_subgraphs));
     }
   }
   if (root) {
@@ -59,7 +57,27 @@ std::vector<std::string> layer_sentences(const CallGraph& g, const std::vector<U
     if (!attr("remaining_depth") && keep()) s.push_back("The depth information is not provided");
     if (!attr("num_subgraphs") && keep())
       s.push_back("Generate subgraph instructions if necessary");
-    if (!attr("latency") && stats) {
+  }
+}
+
+std::string rare_call_sentence(const std::string& caller, const std::string& callee,
+                               std::string_view type) {
+  return fmt::format("Include an edge from {} to {} with {} type", caller, callee, type);
+}
+
+// Natural-language conditions of a layer sample (docs/encodings.md §4.3).
+std::vector<std::string> layer_sentences(const CallGraph& g, const std::vector<Unit>& units,
+                                         size_t u, const Attributes& req,
+                                         const ConditionStats* stats, const InstructionOptions& opt,
+                                         Rng& rng) {
+  const Unit& unit = units[u];
+  bool root = u == 0;
+  std::vector<std::string> s;
+  standard_sentences(
+      req, *unit.cond.start_node, root, unit.cond.num_subgraphs,
+      [&] { return rng.chance(opt.p_keep_sentence); }, s);
+  if (root) {
+    if (!req.has("latency") && stats) {
       if (stats->is_high_latency(g.service, g.latency())) {
         s.push_back("Build a call graph with high latency");
       } else if (rng.chance(opt.p_distribution_sentence)) {
@@ -75,21 +93,25 @@ std::vector<std::string> layer_sentences(const CallGraph& g, const std::vector<U
     }
     if (!rare.empty() && rng.chance(opt.p_rare_sentence)) {
       const Edge& e = g.edges[rare[rng.next() % rare.size()]];
-      s.push_back(fmt::format("Include an edge from {} to {} with {} type", e.caller, e.callee,
-                              call_type_name(e.type)));
+      s.push_back(rare_call_sentence(e.caller, e.callee, call_type_name(e.type)));
     }
   }
   rng.shuffle(s.begin(), s.end());
   return s;
 }
 
-std::vector<std::string> split_sentences(const Unit& unit, Rng& rng) {
-  std::vector<std::string> s = {
+// The three sentences of a split sample after kSplitFirst, in the inventory's order.
+std::vector<std::string> split_conditions(const std::string& start_node) {
+  return {
       "for all subgraph instructions, start_communication_at <= latency",
       "for all subgraph instructions, latency should not be larger than the requirement's latency",
       fmt::format(
           "When splitting the subgraph instructions, copy start_node:{} from the requirement",
-          *unit.cond.start_node)};
+          start_node)};
+}
+
+std::vector<std::string> split_sentences(const Unit& unit, Rng& rng) {
+  std::vector<std::string> s = split_conditions(*unit.cond.start_node);
   rng.shuffle(s.begin(), s.end());
   s.insert(s.begin(), std::string(kSplitFirst));
   return s;
@@ -100,54 +122,20 @@ std::vector<std::string> split_sentences(const Unit& unit, Rng& rng) {
 std::vector<std::string> request_sentences(const Attributes& req, bool root, bool split,
                                            const std::array<std::string, 3>& rare_call,
                                            bool high_latency) {
-  std::vector<std::string> s;
   const std::string* node = req.get("start_node");
   std::string start_node = node ? *node : std::string(kUserNode);
+  std::vector<std::string> s;
   if (split) {
-    s = {std::string(kSplitFirst),
-         "for all subgraph instructions, start_communication_at <= latency",
-         "for all subgraph instructions, latency should not be larger than the requirement's "
-         "latency",
-         fmt::format(
-             "When splitting the subgraph instructions, copy start_node:{} from the requirement",
-             start_node)};
+    s = split_conditions(start_node);
+    s.insert(s.begin(), std::string(kSplitFirst));
     return s;
   }
-  auto attr = [&](const char* n) { return req.get(n); };
-  if (attr("num_current_edges"))
-    s.push_back(
-        fmt::format("generate {} edges following num_current_edges", *attr("num_current_edges")));
-  if (attr("start_edge_id"))
-    s.push_back(
-        fmt::format("the first edge_id should be start_edge_id {}", *attr("start_edge_id")));
-  s.push_back("for all edges, communication start time <= communication finish time");
-  s.push_back(fmt::format("copy caller from requirement's start_node:{}", start_node));
-  if (attr("start_communication_at"))
-    s.push_back(fmt::format(
-        "the first start_communication_at should be requirement's start_communication_at {}",
-        *attr("start_communication_at")));
-  if (attr("latency")) {
-    s.push_back(fmt::format(
-        "In each edge, communication start time should NOT be greater than latency {} milliseconds",
-        *attr("latency")));
-    s.push_back(fmt::format("Also, communication should finish before latency {} milliseconds",
-                            *attr("latency")));
-  }
-  if (!root && attr("num_subgraphs")) {
-    if (*attr("num_subgraphs") == "0")
-      s.push_back("no subgraph to generate");
-    else
-      s.push_back(fmt::format("generate {} number of subgraphs", *attr("num_subgraphs")));
-  }
-  if (root) {
-    if (!attr("num_edges")) s.push_back("The total number of edges is not provided");
-    if (!attr("remaining_depth")) s.push_back("The depth information is not provided");
-    if (!attr("num_subgraphs")) s.push_back("Generate subgraph instructions if necessary");
-    if (!attr("latency") && high_latency) s.push_back("Build a call graph with high latency");
-  }
+  standard_sentences(
+      req, start_node, root, req.get_int("num_subgraphs"), [] { return true; }, s);
+  if (root && !req.has("latency") && high_latency)
+    s.push_back("Build a call graph with high latency");
   if (!rare_call[0].empty())
-    s.push_back(fmt::format("Include an edge from {} to {} with {} type", rare_call[0],
-                            rare_call[1], rare_call[2]));
+    s.push_back(rare_call_sentence(rare_call[0], rare_call[1], rare_call[2]));
   return s;
 }
 

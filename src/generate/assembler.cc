@@ -1,6 +1,7 @@
 #include "generate/assembler.h"
 
 #include "encode/instruction.h"
+#include "io/csv.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -28,19 +29,14 @@ std::optional<T> draw(const std::vector<std::pair<T, uint64_t>>& items, Rng& rng
 }  // namespace
 
 std::optional<CallRequest> CallRequest::parse(const std::string& text, std::string* error) {
-  std::vector<std::string> parts;
-  size_t at = 0;
-  while (true) {
-    size_t comma = text.find(',', at);
-    parts.push_back(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  if (parts.size() < 2 || parts.size() > 3) {
+  std::vector<std::string_view> parts;
+  std::string scratch;
+  if (!split_csv_line(text, parts, scratch) || parts.size() < 2 || parts.size() > 3) {
     *error = "expected CALLER,CALLEE[,TYPE], got '" + text + "'";
     return std::nullopt;
   }
-  CallRequest c{parts[0], parts[1], parts.size() == 3 ? parts[2] : ""};
+  CallRequest c{std::string(parts[0]), std::string(parts[1]),
+                parts.size() == 3 ? std::string(parts[2]) : ""};
   for (const std::string* n : {&c.caller, &c.callee})
     if (!is_generatable_name(*n)) {
       *error = "'" + *n + "' is not a microservice name (1-31 letters, digits, '_', '.', '-')";

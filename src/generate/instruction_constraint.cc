@@ -89,11 +89,11 @@ void InstructionConstraint::enter(W& w, Ph ph) const {
   if (ph == Ph::kList) {
     const LayerSpec& sp = in_.spec();
     int64_t s = *sp.num_subgraphs;
-    int64_t last = w.first_id + w.nedges - 1;
-    w.lo = w.nks ? w.ks[w.nks - 1] + 1 : w.first_id;
+    const LayerConstraint::State& st = w.in;
+    int64_t last = st.edges[static_cast<size_t>(st.nedges - 1)].id;
+    w.lo = w.nks ? w.ks[w.nks - 1] + 1 : st.edges[0].id;
     w.hi = last - (s - w.nks - 1);
     // A required call's edge must be among the listed ones.
-    const LayerConstraint::State& st = w.in;
     if (sp.require && !sp.require->child_dest.empty() && st.req_edge >= 0) {
       int64_t rk = st.edges[static_cast<size_t>(st.req_edge)].id;
       bool listed = std::find(w.ks, w.ks + w.nks, rk) != w.ks + w.nks;
@@ -104,7 +104,6 @@ void InstructionConstraint::enter(W& w, Ph ph) const {
     }
     if (w.lo > w.hi) w.ph = Ph::kDead;
   } else if (ph == Ph::kSubStart) {
-    w.llen = 0;
     forced(w, fmt::format("<subgraph of edge_id {}>remaining_depth:", w.ks[w.blk]), true,
            Ph::kChildR);
   } else if (ph == Ph::kNextBlock) {
@@ -130,9 +129,7 @@ void InstructionConstraint::enter(W& w, Ph ph) const {
 
 void InstructionConstraint::after_edges(W& w) const {
   const LayerSpec& sp = in_.spec();
-  w.first_id = w.in.edges[0].id;
-  int64_t f = w.first_id, n = w.nedges, l = f + n - 1, m = *sp.num_edges;
-  w.remaining = m - n;
+  int64_t f = w.in.edges[0].id, n = w.in.nedges, l = f + n - 1, m = *sp.num_edges;
   std::string t = fmt::format(
       "num generated edges = the last edge id - the first edge id + 1 = {} - {} + 1 = {}\n"
       "{} edges generated out of num_edges:{}\n"
@@ -146,34 +143,26 @@ void InstructionConstraint::after_edges(W& w) const {
 }
 
 void InstructionConstraint::begin_block(W& w) const {
+  // The inner automaton's edge budget for the children (num_edges is known)
+  // is the scratchpad's num_remaining_edges.
   std::string t =
-      fmt::format("Subgraph constraints:\nnum_edges <= num_remaining_edges:{}\n", w.remaining);
+      fmt::format("Subgraph constraints:\nnum_edges <= num_remaining_edges:{}\n", w.in.rn);
   if (split_) {
-    w.llen = 0;
     forced(w, t, false, Ph::kSubLine);
     return;
   }
   int64_t k = w.ks[w.blk];
-  const auto& e = w.in.edges[static_cast<size_t>(k - w.first_id)];
+  const auto& e = w.in.edges[static_cast<size_t>(k - w.in.edges[0].id)];
   t += fmt::format("copy start_node from edge {} destination: {}\n", k,
                    std::string_view(e.dest, e.dlen));
   forced(w, t, false, Ph::kRdOrSub);
 }
 
 void InstructionConstraint::after_sub_line(W& w) const {
-  std::string_view l(w.line, w.llen);
-  int64_t c = 0;
-  size_t at = l.find("/num_edges:");
-  if (at == std::string_view::npos && l.find(">num_edges:") != std::string_view::npos)
-    at = l.find(">num_edges:");
-  if (at != std::string_view::npos)
-    for (size_t i = at + 11; i < l.size() && l[i] >= '0' && l[i] <= '9'; ++i)
-      c = c * 10 + (l[i] - '0');
-  std::string t =
-      fmt::format("now, num_remaining_edges is {} - {} = {}\n", w.remaining, c, w.remaining - c);
-  w.remaining -= c;
+  // The inner automaton has taken the line's num_edges (n) off its budget.
+  int64_t c = w.in.n, after = w.in.rn;
+  std::string t = fmt::format("now, num_remaining_edges is {} - {} = {}\n", after + c, c, after);
   if (!split_) {
-    if (w.child_r == w.rd - 1) w.deep_done = true;
     ++w.blk;
     if (w.blk < w.nks) {
       forced(w, t, false, Ph::kNextBlock);
@@ -195,9 +184,7 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
         if (ch == ' ') return true;
       }
       if (!inner(w, ch)) return false;
-      if (tail_is(w, ")\n")) ++w.nedges;
-      if (tail_is(w, "<split>\n") && w.nedges == 0) {
-        w.remaining = *in_.spec().num_edges;
+      if (tail_is(w, "<split>\n") && w.in.nedges == 0) {
         begin_block(w);
       } else if (tail_is(w, "</edges>\n")) {
         after_edges(w);
@@ -206,10 +193,7 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
     }
     case Ph::kForced:
       if (w.pos >= w.len || static_cast<unsigned char>(w.buf[w.pos]) != ch) return false;
-      if (w.to_inner) {
-        if (!inner(w, ch)) return false;
-        if (w.llen < sizeof w.line) w.line[w.llen++] = static_cast<char>(ch);
-      }
+      if (w.to_inner && !inner(w, ch)) return false;
       if (++w.pos == w.len) enter(w, w.then);
       return true;
     case Ph::kList:
@@ -258,7 +242,8 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
         return feed_byte(w, ch);
       }
       if (ch == '<') {
-        if (w.rd < 0 || (last && !w.deep_done)) return false;  // the line is required
+        // The line is required for the last child when none went that deep.
+        if (w.rd < 0 || (last && w.in.need_deep)) return false;
         bool some = false;
         for (int64_t r = 0; r < w.rd - 1 && !some; ++r) some = probe_child_r(w, r);
         if (!some) return false;
@@ -274,20 +259,16 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
         if ((w.nd > 0 && w.val == 0) || w.nd >= 3 ||
             !IntSet::range(w.lo, w.hi).has_prefix(v, w.nd + 1) || !inner(w, ch))
           return false;
-        w.line[w.llen++] = static_cast<char>(ch);
         w.val = v;
         ++w.nd;
         return true;
       }
       if (ch != '/' || w.nd == 0 || w.val < w.lo || w.val > w.hi || !inner(w, ch)) return false;
-      w.line[w.llen++] = static_cast<char>(ch);
-      w.child_r = w.val;
       w.ph = Ph::kSubLine;
       return true;
     }
     case Ph::kSubLine:
       if (!inner(w, ch)) return false;
-      if (w.llen < sizeof w.line) w.line[w.llen++] = static_cast<char>(ch);
       if (tail_is(w, "</subgraph>\n")) after_sub_line(w);
       return true;
     case Ph::kSplitNext:
@@ -304,6 +285,8 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
       return false;
     case Ph::kTail:
       return inner(w, ch);
+    case Ph::kSubStart:   // transient: enter() moves on at once
+    case Ph::kNextBlock:  // likewise
     case Ph::kDead:
       return false;
   }

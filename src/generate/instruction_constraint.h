@@ -73,13 +73,11 @@ class InstructionConstraint : public UnitConstraint {
     int nd = 0;
     int64_t lo = 0, hi = 0;  // the integer being written: allowed range
     char tail[16] = {};      // the last bytes given to the inner automaton
-    int64_t nedges = 0, first_id = 0, rd = -1;
-    int64_t ks[16] = {};
-    int nks = 0, blk = 0;
-    int64_t remaining = 0, child_r = 0;
-    bool deep_done = false, rd_line = false;
-    char line[640] = {};  // the current <subgraph> line
-    uint16_t llen = 0;
+    int64_t rd = -1;         // the unit's remaining_depth (written by the model when open)
+    int64_t ks[16] = {};     // the listed edges
+    int nks = 0, blk = 0;    // how many; the block being written
+    bool rd_line = false;    // this block has the remaining_depth line
+    // Edges, budgets and the current child's values are the inner state's.
   };
 
  private:

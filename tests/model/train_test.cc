@@ -288,14 +288,20 @@ TEST(TrainText, TinyModelLearnsFromRecursiveText) {
 namespace tracelm {
 namespace {
 
-TEST(Train, CliTrainsLoraThenScoresWithTheAdapterAndMerges) {
-  REQUIRE_SHARED("models/stories260K");
-  testing::TempDir tmp;
-  std::string base = testing::shared_path("models/stories260K");
+// The built-in synthetic sample, ingested into TMP/c.jsonl and c.val.jsonl.
+void ingest_sample(const testing::TempDir& tmp) {
   testing::write_file(tmp.file("s.csv"), synthetic_raw_csv({}));
   auto r = testing::run_tracelm("ingest " + tmp.file("s.csv") + " -o " + tmp.file("c.jsonl") +
                                 " --val-fraction 0.2 -q");
   ASSERT_EQ(r.status, 0) << r.out;
+}
+
+TEST(Train, CliTrainsLoraThenScoresWithTheAdapterAndMerges) {
+  REQUIRE_SHARED("models/stories260K");
+  testing::TempDir tmp;
+  std::string base = testing::shared_path("models/stories260K");
+  ASSERT_NO_FATAL_FAILURE(ingest_sample(tmp));
+  testing::RunResult r;
   r = testing::run_tracelm("train --corpus " + tmp.file("c.jsonl") + " --val " +
                            tmp.file("c.val.jsonl") + " --base " + base + " -o " + tmp.file("out") +
                            " --max-steps 4 --batch 4 --micro-batch 2 --context 128 -q");
@@ -318,10 +324,8 @@ TEST(TrainText, CliTrainsFromEncodedText) {
   REQUIRE_SHARED("models/stories260K");
   testing::TempDir tmp;
   std::string base = testing::shared_path("models/stories260K");
-  testing::write_file(tmp.file("s.csv"), synthetic_raw_csv({}));
-  auto r = testing::run_tracelm("ingest " + tmp.file("s.csv") + " -o " + tmp.file("c.jsonl") +
-                                " --val-fraction 0.2 -q");
-  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_NO_FATAL_FAILURE(ingest_sample(tmp));
+  testing::RunResult r;
   r = testing::run_tracelm("encode " + tmp.file("c.jsonl") + " --format recursive -o " +
                            tmp.file("t.txt"));
   ASSERT_EQ(r.status, 0) << r.out;
