@@ -105,30 +105,11 @@ class TopP : public Sampler {
   double p_;
 };
 
-class Mask : public Sampler {
- public:
-  explicit Mask(std::function<bool(int32_t)> f) : f_(std::move(f)) {}
-  void apply(Candidates& c) override {
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < c.size(); ++i)
-      if (f_(c.ids[i])) idx.push_back(i);
-    c.keep(idx);
-  }
-  std::unique_ptr<Sampler> clone() const override { return std::make_unique<Mask>(f_); }
-  std::string name() const override { return "mask"; }
-
- private:
-  std::function<bool(int32_t)> f_;
-};
-
 }  // namespace
 
 std::unique_ptr<Sampler> temperature_sampler(double t) { return std::make_unique<Temperature>(t); }
 std::unique_ptr<Sampler> top_k_sampler(int64_t k) { return std::make_unique<TopK>(k); }
 std::unique_ptr<Sampler> top_p_sampler(double p) { return std::make_unique<TopP>(p); }
-std::unique_ptr<Sampler> mask_sampler(std::function<bool(int32_t)> allowed) {
-  return std::make_unique<Mask>(std::move(allowed));
-}
 
 std::unique_ptr<SamplerChain> SamplerChain::from_params(const SamplingParams& p) {
   bool greedy = p.temperature <= 0;
@@ -160,6 +141,7 @@ void SamplerChain::reset() {
 std::unique_ptr<Sampler> SamplerChain::clone() const {
   auto c = std::make_unique<SamplerChain>(seed_, greedy_);
   for (auto& s : chain_) c->add(s->clone());
+  if (grammar_) c->grammar_ = grammar_->clone();
   c->rng_ = rng_;
   return c;
 }
@@ -171,6 +153,36 @@ std::string SamplerChain::name() const {
 }
 
 int32_t SamplerChain::pick(Candidates& c) {
+  int32_t token = draw(c);
+  if (token >= 0) accept(token);
+  return token;
+}
+
+int32_t SamplerChain::sample(const float* logits, size_t n, bool* redrawn) {
+  Candidates c = Candidates::from_logits(logits, n);
+  int32_t token = draw(c);
+  if (grammar_) {
+    Candidates one;
+    if (token >= 0) {
+      one.ids.push_back(token);
+      one.logits.push_back(logits[token]);
+      grammar_->apply(one);
+    }
+    if (one.size() == 0) {  // rejected: grammar first, then the chain
+      if (redrawn) *redrawn = true;
+      Candidates all = Candidates::from_logits(logits, n);
+      grammar_->apply(all);
+      if (all.size() == 0) return -1;
+      token = draw(all);
+      if (token < 0) return -1;
+    }
+    grammar_->accept(token);
+  }
+  if (token >= 0) accept(token);
+  return token;
+}
+
+int32_t SamplerChain::draw(Candidates& c) {
   apply(c);
   if (c.size() == 0) return -1;
   size_t best = 0;
@@ -196,7 +208,6 @@ int32_t SamplerChain::pick(Candidates& c) {
       }
     }
   }
-  accept(token);
   return token;
 }
 
