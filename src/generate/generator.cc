@@ -164,6 +164,7 @@ class Decoder {
   void run_cpu(const std::function<bool(SeqIn*)>& next,
                const std::function<void(SeqIn&, SeqOut)>& done) {
     torch::NoGradGuard no_grad;
+    SingleThreadBlas one_thread;
     CpuDecoder eng(model_);
     const int64_t V = eng.vocab();
     std::vector<Row> rows;

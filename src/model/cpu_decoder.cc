@@ -1,6 +1,7 @@
 #include "model/cpu_decoder.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -53,7 +54,23 @@ void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
 }  // namespace
+
+SingleThreadBlas::SingleThreadBlas() {
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (!get || !set) return;
+  before_ = get();
+  set(1);
+}
+
+SingleThreadBlas::~SingleThreadBlas() {
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set && before_ > 0) set(before_);
+}
 
 CpuDecoder::CpuDecoder(const Llama& model) {
   const LlamaConfig& c = model->config();
@@ -123,17 +140,25 @@ void CpuDecoder::reserve(Slot& s, int64_t n) {
 
 void CpuDecoder::rope(float* x, int64_t heads, int64_t pos) {
   // Hugging Face's rotate_half: (a, b) -> (a cos - b sin, b cos + a sin) for
-  // the pairs (j, j + D/2); angles in fp32 as torch computes them.
+  // the pairs (j, j + D/2); angles in fp32 as torch computes them, tabulated
+  // per position on first use.
   const int64_t half = D_ / 2;
-  float p = static_cast<float>(pos);
-  for (int64_t j = 0; j < half; ++j) {
-    float ang = p * inv_freq_[static_cast<size_t>(j)];
-    float c = std::cos(ang), s = std::sin(ang);
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + h * D_;
+  while (static_cast<int64_t>(cos_.size()) < (pos + 1) * half) {
+    float p = static_cast<float>(static_cast<int64_t>(cos_.size()) / half);
+    for (int64_t j = 0; j < half; ++j) {
+      float ang = p * inv_freq_[static_cast<size_t>(j)];
+      cos_.push_back(std::cos(ang));
+      sin_.push_back(std::sin(ang));
+    }
+  }
+  const float* cs = cos_.data() + pos * half;
+  const float* sn = sin_.data() + pos * half;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* v = x + h * D_;
+    for (int64_t j = 0; j < half; ++j) {
       float a = v[j], b = v[j + half];
-      v[j] = a * c - b * s;
-      v[j + half] = b * c + a * s;
+      v[j] = a * cs[j] - b * sn[j];
+      v[j + half] = b * cs[j] + a * sn[j];
     }
   }
 }
@@ -146,38 +171,34 @@ void CpuDecoder::matmul(const float* x, const float* w, float* y, int64_t n, int
 
 // Causal attention of one token: for each head, softmax(q k^T / sqrt(D))
 // over the slot's first `len` keys of layer l (this token's included), times
-// the values. Grouped-query: query head h reads key/value head h / (H / K).
+// the values. Grouped-query: the `group` query heads that share a key/value
+// head are one (group x D) block, so each key/value head is two products:
+// scores (group, len) = Q K^T and out (group, D) = softmax(scores) V.
 void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t len, float* out) {
   const int64_t NKV = K_ * D_, group = H_ / K_;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D_)));
   const float* kc = s.k[static_cast<size_t>(l)].data();
   const float* vc = s.v[static_cast<size_t>(l)].data();
-  grow(scores_, static_cast<size_t>(len));
-  for (int64_t h = 0; h < H_; ++h) {
-    const float* q = q_all + h * D_;
-    const int64_t kvh = h / group;
-    float mx = -INFINITY;
-    for (int64_t t = 0; t < len; ++t) {
-      const float* k = kc + t * NKV + kvh * D_;
-      float d = 0;
-      for (int64_t j = 0; j < D_; ++j) d += q[j] * k[j];
-      d *= scale;
-      scores_[static_cast<size_t>(t)] = d;
-      mx = std::max(mx, d);
+  grow(scores_, static_cast<size_t>(group * len));
+  float* sc = scores_.data();
+  const int g = static_cast<int>(group), n = static_cast<int>(len), d = static_cast<int>(D_);
+  for (int64_t kvh = 0; kvh < K_; ++kvh) {
+    const float* q = q_all + kvh * group * D_;  // heads kvh*group .. +group-1
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g, n, d, scale, q, d, kc + kvh * D_,
+                static_cast<int>(NKV), 0.0f, sc, n);
+    for (int64_t r = 0; r < group; ++r) {
+      float* row = sc + r * len;
+      float mx = *std::max_element(row, row + len);
+      float z = 0;
+      for (int64_t t = 0; t < len; ++t) {
+        row[t] = std::exp(row[t] - mx);
+        z += row[t];
+      }
+      const float inv = 1.0f / z;
+      for (int64_t t = 0; t < len; ++t) row[t] *= inv;
     }
-    float z = 0;
-    for (int64_t t = 0; t < len; ++t) {
-      float e = std::exp(scores_[static_cast<size_t>(t)] - mx);
-      scores_[static_cast<size_t>(t)] = e;
-      z += e;
-    }
-    float* y = out + h * D_;
-    std::fill_n(y, D_, 0.0f);
-    for (int64_t t = 0; t < len; ++t) {
-      const float p = scores_[static_cast<size_t>(t)] / z;
-      const float* v = vc + t * NKV + kvh * D_;
-      for (int64_t j = 0; j < D_; ++j) y[j] += p * v[j];
-    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g, d, n, 1.0f, sc, n, vc + kvh * D_,
+                static_cast<int>(NKV), 0.0f, out + kvh * group * D_, d);
   }
 }
 

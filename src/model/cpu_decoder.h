@@ -37,6 +37,22 @@
 
 namespace tracelm {
 
+// While alive, OpenBLAS runs its products on the calling thread only (found
+// at run time with dlsym; a no-op for other BLAS libraries). Decoding's
+// products are small: OpenBLAS's worker threads spin more than they help
+// (bench/generate_bench.cc: matrix products took 79% of the forward time
+// with its threads, 27% without).
+class SingleThreadBlas {
+ public:
+  SingleThreadBlas();
+  ~SingleThreadBlas();
+  SingleThreadBlas(const SingleThreadBlas&) = delete;
+  SingleThreadBlas& operator=(const SingleThreadBlas&) = delete;
+
+ private:
+  int before_ = 0;
+};
+
 class CpuDecoder {
  public:
   explicit CpuDecoder(const Llama& model);
@@ -80,7 +96,8 @@ class CpuDecoder {
   double eps_;
   std::vector<float> embed_, final_norm_, lm_head_;  // (V, C), (C), (V, C)
   std::vector<Layer> layer_;
-  std::vector<float> inv_freq_;  // (D/2)
+  std::vector<float> inv_freq_;   // (D/2)
+  std::vector<float> cos_, sin_;  // (positions, D/2), grown on use
   std::vector<Slot> slots_;
   double forward_s_ = 0, matmul_s_ = 0;
   void matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C);
