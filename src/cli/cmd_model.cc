@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/distributed_options.h"
 #include "core/validate.h"
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
@@ -18,7 +19,9 @@
 #include "export/jaeger.h"
 #include "export/otlp.h"
 #include "generate/generator.h"
+#include "generate/sharded.h"
 #include "io/input_error.h"
+#include "model/device.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -30,7 +33,7 @@ namespace {
 
 void add_score(CLI::App& app) {
   struct Opts {
-    std::string model, adapter, text, file;
+    std::string model, adapter, text, file, device = "cpu";
     bool no_bos = false;
   };
   auto o = std::make_shared<Opts>();
@@ -44,6 +47,7 @@ void add_score(CLI::App& app) {
   auto* f = c->add_option("--file", o->file, "file whose content is scored");
   t->excludes(f);
   c->add_flag("--no-bos", o->no_bos, "do not prepend the BOS token");
+  c->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   c->callback([o] {
     if (o->text.empty() && o->file.empty())
       throw CLI::ValidationError("--text or --file is required");
@@ -59,6 +63,7 @@ void add_score(CLI::App& app) {
     Llama model = load_llama(o->model);
     if (!o->adapter.empty()) load_lora(model, o->adapter);
     model->eval();
+    place_model(model, parse_device(o->device), /*training=*/false);
     Tokenizer tok = Tokenizer::load(o->model + "/tokenizer.model");
     std::vector<int> ids = tok.encode(text, !o->no_bos, false);
     if (ids.size() < 2)
@@ -69,7 +74,7 @@ void add_score(CLI::App& app) {
                        "text has " + std::to_string(ids.size()) +
                            " tokens, more than the model's " + std::to_string(ctx));
     torch::Tensor x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end())).unsqueeze(0);
-    torch::Tensor logp = torch::log_softmax(model->forward(x), -1)[0];  // (T,V)
+    torch::Tensor logp = torch::log_softmax(model->forward(x), -1)[0].to(torch::kCPU);  // (T,V)
     nlohmann::ordered_json out;
     out["ids"] = ids;
     nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
@@ -94,6 +99,7 @@ void add_train(CLI::App& app) {
     double lr = 0, time_budget_min = 0;
     bool full = false, resume = false, quiet = false;
     std::string targets = "q_proj,k_proj";
+    DistributedOptions dist;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
@@ -151,8 +157,19 @@ void add_train(CLI::App& app) {
   c->add_option("--lora-dropout", o->cfg.lora_config.dropout, "LoRA dropout")
       ->capture_default_str();
   c->add_flag("--resume", o->resume, "continue from OUTPUT/checkpoint");
+  c->add_option("--device", o->cfg.device, "cpu, cuda or cuda:N (bf16 weights on a GPU)")
+      ->capture_default_str();
+  c->add_option("--log-every", o->cfg.log_every, "metrics.jsonl line every N steps")
+      ->capture_default_str();
+  c->add_option("--stop-after", o->cfg.stop_after,
+                "stop (and save) at this step, keeping the whole run's schedule (a job that "
+                "continues with --resume)");
+  add_distributed_options(*c, o->dist);
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
   c->callback([o, format] {
+    if (int rc = launch_local_ranks(o->dist); rc >= 0) throw ExitCode{rc};  // --nproc N
+    std::unique_ptr<DataParallelGroup> group = join_data_parallel(o->dist, &o->cfg.device);
+    o->cfg.sync = group.get();
     if (o->corpus.empty() && o->text.empty())
       throw CLI::ValidationError("--corpus or --text is required");
     if (!o->val.empty() && !o->text.empty())
@@ -189,6 +206,7 @@ void add_train(CLI::App& app) {
     std::string val_text = has_val ? fmt::format("validation loss {:.4f} (from {:.4f})",
                                                  r.final_val_loss, r.first_val_loss)
                                    : std::string("no validation set (--val)");
+    if (group && group->rank() != 0) return;  // rank 0 reports
     std::fprintf(stderr, "train: %lld steps, loss %.4f, %s, %.0f tokens/s; model in %s\n",
                  static_cast<long long>(r.steps), r.final_loss, val_text.c_str(), r.tokens_per_s,
                  o->out.c_str());
@@ -251,6 +269,8 @@ void add_generate(CLI::App& app) {
     int64_t edges = 0, depth = 0, latency = -1;
     bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
     bool quiet = false;
+    std::string device = "cpu";
+    DistributedOptions dist;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
@@ -297,6 +317,9 @@ void add_generate(CLI::App& app) {
   c->add_flag("--tabular", o->tabular,
               "whole graphs in the tabular encoding (a model trained with --format tabular)");
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
+  c->add_option("--device", o->device, "cpu, cuda or cuda:N (bf16 on a GPU)")
+      ->capture_default_str();
+  add_distributed_options(*c, o->dist);
   c->add_option("-o,--output", o->out,
                 "output: .jsonl (corpus), .csv (Alibaba CallGraph), .otlp.json (OpenTelemetry), "
                 ".jaeger.json (Jaeger UI upload)")
@@ -308,7 +331,10 @@ void add_generate(CLI::App& app) {
     o->gen.instruction = o->format == "instruction";
     if (o->gen.instruction && o->tabular)
       throw CLI::ValidationError("--format instruction and --tabular exclude each other");
+    if (int rc = launch_local_ranks(o->dist); rc >= 0) throw ExitCode{rc};  // --nproc N
+    std::unique_ptr<DataParallelGroup> group = join_data_parallel(o->dist, &o->device);
     ModelBundle b = load_model_bundle(o->model, o->adapter);
+    place_model(b.model, parse_device(o->device), /*training=*/false);
     GenerateRequest r;
     if (!o->service.empty()) r.service = o->service;
     if (o->edges > 0) r.num_edges = o->edges;
@@ -340,13 +366,18 @@ void add_generate(CLI::App& app) {
     }
     RecursiveGenerator g(b, o->gen);
     auto t0 = std::chrono::steady_clock::now();
-    Progress bar("generate", static_cast<uint64_t>(o->n), !o->quiet, "graphs");
-    std::vector<GeneratedGraph> gs =
-        o->tabular ? g.generate_tabular(reqs, o->gen.sampling.seed)
-                   : g.generate(reqs, o->gen.sampling.seed, [&](size_t done, size_t ok) {
-                       bar.update(done, 0, fmt::format("{:.0f}% complete", 100.0 * ok / done));
-                     });
+    Progress bar("generate", static_cast<uint64_t>(o->n), !o->quiet && !(group && group->rank()),
+                 "graphs");
+    auto run = [&](const std::vector<GenerateRequest>& part, uint64_t first) {
+      g.set_first_index(first);
+      return o->tabular ? g.generate_tabular(part, o->gen.sampling.seed)
+                        : g.generate(part, o->gen.sampling.seed, [&](size_t done, size_t ok) {
+                            bar.update(done, 0, fmt::format("{:.0f}% complete", 100.0 * ok / done));
+                          });
+    };
+    std::vector<GeneratedGraph> gs = generate_across_ranks(reqs, group.get(), run);
     bar.finish();
+    if (group && group->rank() != 0) return;  // rank 0 writes every rank's graphs
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<CallGraph> keep;
     uint64_t complete = 0, valid = 0, with_call = 0;
