@@ -59,6 +59,7 @@ def main():
             p.data = p.data.float()
     params = [p for p in model.parameters() if p.requires_grad]
     n_params = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    n_matmul = n_params - cfg.vocab_size * cfg.hidden_size  # without the embedding table (a lookup)
     n_lora = sum(p.numel() for p in params)
     opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95))
     model.config.use_cache = False
@@ -109,8 +110,8 @@ def main():
         "impl": "hf_peft", "device": a.device, "shape": "tiny" if a.tiny else "llama-2-7b",
         "parameters": n_params, "lora_parameters": n_lora, "context": T, "micro_batch": a.micro,
         "accumulation": a.accum, "timed_steps": a.steps, "final_loss": loss, "init_s": t_init,
-        "train_tokens_per_s": tps, "mfu": tps * (4.0 * n_params + attn) / peak,
-        "mfu_6n": tps * (6.0 * n_params + attn) / peak, "peak_tflops": a.peak_tflops,
+        "train_tokens_per_s": tps, "mfu": tps * (4.0 * n_matmul + attn) / peak,
+        "mfu_6n": tps * (6.0 * n_matmul + attn) / peak, "peak_tflops": a.peak_tflops,
         "gen_batch": a.gen_batch, "gen_prompt": a.gen_prompt, "gen_new_tokens": a.gen_tokens,
         "gen_tokens_per_s": gen_tps,
         "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,

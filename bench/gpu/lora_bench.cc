@@ -13,7 +13,8 @@
 //   4 N + 12 L d T
 // (forward 2N, input gradients 2N: frozen weights need no weight gradients;
 // attention scores and values, forward and backward, as PaLM counts them),
-// and also printed with the common 6N + 12 L d T count.
+// and also printed with the common 6N + 12 L d T count (N: parameters in
+// matrix products, i.e. without the embedding table).
 // Generation: greedy decoding with the KV cache of a batch of `gen_batch`
 // prompts of `gen_prompt` random tokens, `gen_tokens` new tokens each.
 //
@@ -153,6 +154,8 @@ int main(int argc, char** argv) {
     sync(dev);
     t_init = now() - t_init;
     int64_t n_params = c.num_parameters();
+    // Parameters in matrix products: all but the embedding table (a lookup).
+    int64_t n_matmul = n_params - c.vocab_size * c.hidden_size;
     std::vector<torch::Tensor> params;
     for (auto& p : m->parameters())
       if (p.requires_grad()) params.push_back(p);
@@ -183,8 +186,8 @@ int main(int argc, char** argv) {
     double tps = tokens / train_s;
     double L = static_cast<double>(c.num_hidden_layers), d = static_cast<double>(c.hidden_size);
     double attn = 12.0 * L * d * static_cast<double>(T);
-    double flops_lora = 4.0 * static_cast<double>(n_params) + attn;
-    double flops_6n = 6.0 * static_cast<double>(n_params) + attn;
+    double flops_lora = 4.0 * static_cast<double>(n_matmul) + attn;
+    double flops_6n = 6.0 * static_cast<double>(n_matmul) + attn;
     double peak = a.peak_tflops * 1e12;
 
     // Generation: greedy, KV cache, one batch.

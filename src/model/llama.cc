@@ -58,6 +58,13 @@ namespace {
 // (..., out_i) each (views into one tensor). One product reads x once, and
 // its backward gives the gradient of x in one product instead of a sum.
 std::vector<torch::Tensor> project(const torch::Tensor& x, std::initializer_list<ProjImpl*> ps) {
+  if (x.is_cuda()) {
+    // On a GPU each product is large enough on its own, and concatenating
+    // the (frozen, bf16) weights would copy them at every forward.
+    std::vector<torch::Tensor> out;
+    for (ProjImpl* p : ps) out.push_back(p->forward(x));
+    return out;
+  }
   std::vector<torch::Tensor> ws;
   for (ProjImpl* p : ps) ws.push_back(p->weight);
   std::vector<int64_t> sizes;
