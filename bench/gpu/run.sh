@@ -10,6 +10,12 @@
 #   --tiny           a tiny model on the CPU (checks the script and the C++ program
 #                    without a GPU; the Hugging Face side runs when transformers
 #                    and peft import)
+# On a bare GPU machine (CUDA, CMake, g++, a Python with CUDA PyTorch,
+# transformers and peft; no -dev packages, no network): fetch the packages on
+# a Debian 12 machine first (scripts/build-offline fetch .debs: 15 MB; the
+# directory is git-ignored, so carry it along), then run there
+#   bench/gpu/run.sh --offline .debs
+# which builds only bench_gpu_lora (a few minutes on 16 cores) and runs both.
 # Environment: PYTHON (default python3), PEAK_TFLOPS (default: by GPU name:
 # H100/H200 989, A100 312, L40S 362), CONTEXT (default 4096; --fit halves it
 # until a step fits).
@@ -45,13 +51,14 @@ else
   args=(--device cuda --context "${CONTEXT:-4096}" --peak-tflops "$peak")
 fi
 if [ "$build" = 1 ]; then
+  export TRACELM_BUILD_DIR=$dir TRACELM_TARGETS=bench_gpu_lora
+  cuda=()
+  [ "$tiny" = 1 ] || cuda=(--cuda)
   if [ -n "$debs" ]; then
-    TRACELM_BUILD_DIR=$dir scripts/build-offline build "$debs" $([ "$tiny" = 1 ] || echo --cuda) \
-      -DTRACELM_TESTS=OFF >&2 || true  # the full build may fail on extras; the target below decides
-  elif [ "$tiny" = 0 ]; then
-    TRACELM_BUILD_DIR=$dir scripts/build --cuda -DTRACELM_TESTS=OFF >&2 || true
+    scripts/build-offline build "$debs" "${cuda[@]}" -DTRACELM_TESTS=OFF >&2
+  else
+    scripts/build "${cuda[@]}" -DTRACELM_TESTS=OFF >&2
   fi
-  cmake --build "$dir" --target bench_gpu_lora -j "$(nproc)" >&2
 fi
 bin="$dir/bench/bench_gpu_lora"
 [ -x "$bin" ] || { echo "run.sh: $bin not built (use --build)" >&2; exit 1; }

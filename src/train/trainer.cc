@@ -625,6 +625,57 @@ void reduce_gradients(const std::vector<torch::Tensor>& params, double* loss_sum
   *tokens = static_cast<int64_t>(sums[1].item<double>());
 }
 
+// This rank's micro-batches of the global batch seqs[begin, end): its
+// contiguous share, cut into micro_batch sequences; (n,T) each.
+std::vector<std::pair<torch::Tensor, torch::Tensor>> local_micro_batches(
+    const std::vector<Sequence>& seqs, size_t begin, size_t end, int rank, int world,
+    int64_t micro_batch) {
+  size_t share = (end - begin + static_cast<size_t>(world) - 1) / static_cast<size_t>(world);
+  size_t lo = std::min(end, begin + static_cast<size_t>(rank) * share);
+  size_t hi = std::min(end, lo + share);
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> micro;
+  for (size_t i = lo; i < hi; i += static_cast<size_t>(micro_batch))
+    micro.push_back(collate(seqs, i, std::min(hi, i + static_cast<size_t>(micro_batch))));
+  return micro;
+}
+
+struct StepOutcome {
+  double loss = 0;       // mean over the global batch's targets
+  double grad_norm = 0;  // before clipping
+  int64_t tokens = 0;    // input tokens of the global batch (padding included)
+};
+
+// One optimizer step at learning rate `lr`: forward and backward of the
+// micro-batches (each loss weighted by the global batch's `targets`), the
+// gradients summed over the ranks, clipping, AdamW.
+StepOutcome optimizer_step(Llama& model, torch::optim::AdamW& opt,
+                           const std::vector<torch::Tensor>& params,
+                           const std::vector<std::pair<torch::Tensor, torch::Tensor>>& micro,
+                           int64_t targets, double lr, const torch::Device& dev,
+                           const TrainConfig& cfg) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  opt.zero_grad();
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  for (auto& [x, y] : micro) {
+    torch::Tensor logits = model->forward(x);  // (n,T,V) float32
+    torch::Tensor l = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), y.to(dev).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(
+            torch::kSum));
+    (l / static_cast<double>(std::max<int64_t>(1, targets))).backward();
+    loss_sum += l.item<double>();
+    tokens += x.numel();
+  }
+  if (cfg.sync) reduce_gradients(params, &loss_sum, &tokens, cfg.sync);
+  StepOutcome out;
+  out.grad_norm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
+  opt.step();
+  out.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets));
+  out.tokens = tokens;
+  return out;
+}
+
 // The training loop; writes checkpoints, metrics and the model (not stats.json).
 TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
                          const TrainData& val_data, const TrainStart& start, const TrainConfig& cfg,
@@ -700,18 +751,13 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
       seqs = data.epoch(cfg.seed, st.epoch);
       if (cfg.max_steps == 0 && st.epoch >= cfg.epochs) break;
     }
-    // The global batch [begin, end); this rank's contiguous share [lo, hi).
+    // The global batch [begin, end) (this rank computes its share of it).
     size_t begin = static_cast<size_t>(st.cursor);
     size_t end = std::min(seqs.size(), begin + static_cast<size_t>(cfg.batch));
     st.cursor = static_cast<int64_t>(end);
     int64_t targets = 0;  // of the global batch, to weight the micro-batches
     for (size_t i = begin; i < end; ++i) targets += count_targets(seqs[i]);
-    size_t share = (end - begin + static_cast<size_t>(world) - 1) / static_cast<size_t>(world);
-    size_t lo = std::min(end, begin + static_cast<size_t>(rank) * share);
-    size_t hi = std::min(end, lo + share);
-    std::vector<std::pair<torch::Tensor, torch::Tensor>> micro;  // (n,T) each
-    for (size_t i = lo; i < hi; i += static_cast<size_t>(cfg.micro_batch))
-      micro.push_back(collate(seqs, i, std::min(hi, i + static_cast<size_t>(cfg.micro_batch))));
+    auto micro = local_micro_batches(seqs, begin, end, rank, world, cfg.micro_batch);
     if (!fitted && st.step >= kScheduleFitStep) {
       st.schedule.steps = time_fitted_steps(st.total, st.step, elapsed, cfg.time_budget_s);
       st.schedule.warmup =
@@ -720,27 +766,10 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
       progress.set_total(static_cast<uint64_t>(st.schedule.steps));  // % and ETA of the budget
     }
     double lr = cosine_lr(st.step, st.schedule);
-    for (auto& g : opt->param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    opt->zero_grad();
-    double loss_sum = 0;
-    int64_t step_tokens = 0;
-    for (auto& [x, y] : micro) {
-      torch::Tensor logits = model->forward(x);  // (n,T,V) float32
-      torch::Tensor l = torch::nn::functional::cross_entropy(
-          logits.reshape({-1, logits.size(-1)}), y.to(dev).reshape({-1}),
-          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(
-              torch::kSum));
-      (l / static_cast<double>(std::max<int64_t>(1, targets))).backward();
-      loss_sum += l.item<double>();
-      step_tokens += x.numel();
-    }
-    if (sync) reduce_gradients(params, &loss_sum, &step_tokens, sync);
-    tokens += step_tokens;
-    double gnorm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
-    opt->step();
+    StepOutcome o = optimizer_step(model, *opt, params, micro, targets, lr, dev, cfg);
     ++st.step;
-    double loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets));
+    tokens += o.tokens;
+    double loss = o.loss, gnorm = o.grad_norm;
     loss_ema = st.step == 1 ? loss : 0.9 * loss_ema + 0.1 * loss;
     res.final_loss = loss;
     double el = seconds();

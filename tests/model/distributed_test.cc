@@ -225,6 +225,58 @@ TEST_F(DataParallel, AKilledOrHungRankStopsTheOthersWithAnError) {
   EXPECT_NE(log.find("killed by signal 9"), std::string::npos) << log;
 }
 
+// Sets environment variables for its lifetime.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::vector<std::pair<std::string, std::string>> vars) : vars_(vars) {
+    for (auto& [k, v] : vars_) ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (auto& [k, v] : vars_) ::unsetenv(k.c_str());
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> vars_;
+};
+
+TEST(DistEnv, ReadsTheLauncherEnvironmentAndNamesWhatIsWrong) {
+  EXPECT_FALSE(DistEnv::from_environment().has_value());  // no WORLD_SIZE: alone
+  {
+    ScopedEnv e({{"WORLD_SIZE", "4"},
+                 {"RANK", "2"},
+                 {"LOCAL_RANK", "0"},
+                 {"MASTER_ADDR", "10.0.0.1"},
+                 {"MASTER_PORT", "29500"}});
+    std::optional<DistEnv> d = DistEnv::from_environment();
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->rank, 2);
+    EXPECT_EQ(d->world_size, 4);
+    EXPECT_EQ(d->local_rank, 0);
+    EXPECT_EQ(d->master_addr, "10.0.0.1");
+    EXPECT_EQ(d->master_port, 29500);
+  }
+  auto error_of = [](std::vector<std::pair<std::string, std::string>> vars) {
+    ScopedEnv e(std::move(vars));
+    try {
+      DistEnv::from_environment();
+    } catch (const std::invalid_argument& ex) {
+      return std::string(ex.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(
+      error_of({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}})
+          .find("RANK=2 is not an integer in [0, 1]"),
+      std::string::npos);
+  EXPECT_NE(error_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_PORT", "1"}})
+                .find("MASTER_ADDR is not set"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "http"}})
+          .find("MASTER_PORT=http"),
+      std::string::npos);
+}
+
 TEST(Sharded, BlocksCoverTheRequestsInOrder) {
   for (size_t n : {0, 1, 7, 12}) {
     for (int w : {1, 2, 3, 5}) {
