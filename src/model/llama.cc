@@ -364,7 +364,7 @@ void save_llama(const Llama& model, const std::string& dir) {
   std::vector<TensorData> tensors;
   for (auto& p : model->named_parameters()) {
     if (p.key().find(".lora_") != std::string::npos) continue;  // adapters: save_lora()
-    torch::Tensor t = p.value().detach().to(torch::kFloat32).contiguous();
+    torch::Tensor t = p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
     keep.push_back(t);
     tensors.push_back({p.key(), "F32", std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
                        t.data_ptr<float>(), static_cast<size_t>(t.numel()) * sizeof(float)});
