@@ -9,11 +9,14 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/distributed_options.h"
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
 #include "export/graph_writer.h"
 #include "generate/generator.h"
 #include "generate/requests.h"
+#include "generate/sharded.h"
+#include "model/device.h"
 #include "train/trainer.h"
 #include "util/progress.h"
 
@@ -55,6 +58,8 @@ struct GenerateOpts {
   int64_t edges = 0, depth = 0, latency = -1;
   bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
   bool quiet = false;
+  std::string device = "cpu";
+  DistributedOptions dist;
 };
 
 void run_generate(GenerateOpts* o);
@@ -115,6 +120,9 @@ void add_generate(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "cpu", "torch"}))
       ->capture_default_str();
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
+  c->add_option("--device", o->device, "cpu, cuda or cuda:N (bf16 on a GPU)")
+      ->capture_default_str();
+  add_distributed_options(*c, o->dist);
   c->add_option("-o,--output", o->out,
                 "output: .jsonl (corpus), .csv (Alibaba CallGraph), .otlp.json / .otlp.jsonl "
                 "(OpenTelemetry), .jaeger.json (Jaeger UI upload)")
@@ -144,7 +152,10 @@ void run_generate(GenerateOpts* o) {
     if (!r.call) throw CLI::ValidationError("--rare-call: " + err);
     if (o->tabular) throw CLI::ValidationError("--rare-call needs recursive generation");
   }
+  if (int rc = launch_local_ranks(o->dist); rc >= 0) throw ExitCode{rc};  // --nproc N
+  std::unique_ptr<DataParallelGroup> group = join_data_parallel(o->dist, &o->device);
   ModelBundle b = load_model_bundle(o->model, o->adapter);
+  place_model(b.model, parse_device(o->device), /*training=*/false);
   std::vector<GenerateRequest> reqs;
   if (!o->like.empty()) {
     std::vector<CallGraph> like;
@@ -160,13 +171,17 @@ void run_generate(GenerateOpts* o) {
   }
   RecursiveGenerator g(b, o->gen);
   auto t0 = std::chrono::steady_clock::now();
-  Progress bar("generate", reqs.size(), !o->quiet, "graphs");
-  std::vector<GeneratedGraph> gs =
-      o->tabular ? g.generate_tabular(reqs, o->gen.sampling.seed)
-                 : g.generate(reqs, o->gen.sampling.seed, [&](size_t done, size_t ok) {
-                     bar.update(done, 0, fmt::format("{:.0f}% complete", 100.0 * ok / done));
-                   });
+  Progress bar("generate", reqs.size(), !o->quiet && !(group && group->rank()), "graphs");
+  auto run = [&](const std::vector<GenerateRequest>& part, uint64_t first) {
+    g.set_first_index(first);
+    return o->tabular ? g.generate_tabular(part, o->gen.sampling.seed)
+                      : g.generate(part, o->gen.sampling.seed, [&](size_t done, size_t ok) {
+                          bar.update(done, 0, fmt::format("{:.0f}% complete", 100.0 * ok / done));
+                        });
+  };
+  std::vector<GeneratedGraph> gs = generate_across_ranks(reqs, group.get(), run);
   bar.finish();
+  if (group && group->rank() != 0) return;  // rank 0 writes every rank's graphs
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   GenerationSummary sum = summarize(std::move(gs), reqs);
   write_graphs(o->out, sum.graphs);

@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/distributed_options.h"
 #include "corpus/graph_source.h"
 #include "io/input_error.h"
+#include "model/device.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -21,7 +23,7 @@ namespace {
 
 void add_score(CLI::App& app) {
   struct Opts {
-    std::string model, adapter, text, file;
+    std::string model, adapter, text, file, device = "cpu";
     bool no_bos = false;
   };
   auto o = std::make_shared<Opts>();
@@ -35,6 +37,7 @@ void add_score(CLI::App& app) {
   auto* f = c->add_option("--file", o->file, "file whose content is scored");
   t->excludes(f);
   c->add_flag("--no-bos", o->no_bos, "do not prepend the BOS token");
+  c->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   c->callback([o] {
     if (o->text.empty() && o->file.empty())
       throw CLI::ValidationError("--text or --file is required");
@@ -50,6 +53,7 @@ void add_score(CLI::App& app) {
     Llama model = load_llama(o->model);
     if (!o->adapter.empty()) load_lora(model, o->adapter);
     model->eval();
+    place_model(model, parse_device(o->device), /*training=*/false);
     Tokenizer tok = Tokenizer::load(o->model + "/tokenizer.model");
     std::vector<int> ids = tok.encode(text, !o->no_bos, false);
     if (ids.size() < 2)
@@ -60,7 +64,7 @@ void add_score(CLI::App& app) {
                        "text has " + std::to_string(ids.size()) +
                            " tokens, more than the model's " + std::to_string(ctx));
     torch::Tensor x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end())).unsqueeze(0);
-    torch::Tensor logp = torch::log_softmax(model->forward(x), -1)[0];  // (T,V)
+    torch::Tensor logp = torch::log_softmax(model->forward(x), -1)[0].to(torch::kCPU);  // (T,V)
     nlohmann::ordered_json out;
     out["ids"] = ids;
     nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
@@ -84,11 +88,15 @@ struct TrainOpts {
   double lr = 0, time_budget_min = 0;
   bool full = false, resume = false, quiet = false;
   std::string targets = "q_proj,k_proj";
+  DistributedOptions dist;
   bool format_given = false;  // --format was on the command line
 };
 
 // Options -> graphs or text -> train_model(), and the summary line.
 void run_train(TrainOpts* o) {
+  if (int rc = launch_local_ranks(o->dist); rc >= 0) throw ExitCode{rc};  // --nproc N
+  std::unique_ptr<DataParallelGroup> group = join_data_parallel(o->dist, &o->cfg.device);
+  o->cfg.sync = group.get();
   if (o->corpus.empty() && o->text.empty())
     throw CLI::ValidationError("--corpus or --text is required");
   if (!o->val.empty() && !o->text.empty())
@@ -125,6 +133,7 @@ void run_train(TrainOpts* o) {
   std::string val_text = has_val ? fmt::format("validation loss {:.4f} (from {:.4f})",
                                                r.final_val_loss, r.first_val_loss)
                                  : std::string("no validation set (--val)");
+  if (group && group->rank() != 0) return;  // rank 0 reports
   std::fprintf(stderr, "train: %lld steps, loss %.4f, %s, %.0f tokens/s; model in %s\n",
                static_cast<long long>(r.steps), r.final_loss, val_text.c_str(), r.tokens_per_s,
                o->out.c_str());
@@ -187,6 +196,14 @@ void add_train(CLI::App& app) {
   c->add_option("--lora-dropout", o->cfg.lora_config.dropout, "LoRA dropout")
       ->capture_default_str();
   c->add_flag("--resume", o->resume, "continue from OUTPUT/checkpoint");
+  c->add_option("--device", o->cfg.device, "cpu, cuda or cuda:N (bf16 weights on a GPU)")
+      ->capture_default_str();
+  c->add_option("--log-every", o->cfg.log_every, "metrics.jsonl line every N steps")
+      ->capture_default_str();
+  c->add_option("--stop-after", o->cfg.stop_after,
+                "stop (and save) at this step, keeping the whole run's schedule (a job that "
+                "continues with --resume)");
+  add_distributed_options(*c, o->dist);
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
   c->callback([o, format] {
     o->format_given = format->count() > 0;

@@ -95,14 +95,14 @@ void append_rows(KVCache& a, KVCache& b) {
 
 // Keeps rows `idx` of the cache, then drops leading columns no row uses.
 void keep_rows(KVCache& c, const std::vector<int64_t>& idx) {
-  torch::Tensor sel = torch::tensor(idx, torch::kInt64);
+  torch::Tensor sel = torch::tensor(idx, torch::kInt64).to(c.positions.device());
   for (size_t i = 0; i < c.k.size(); ++i) {
     c.k[i] = c.k[i].index_select(0, sel);
     c.v[i] = c.v[i].index_select(0, sel);
   }
   c.positions = c.positions.index_select(0, sel);
   c.valid = c.valid.index_select(0, sel);
-  torch::Tensor used = c.valid.any(0);  // (L,)
+  torch::Tensor used = c.valid.any(0).to(torch::kCPU);  // (L,)
   int64_t first = 0, L = used.size(0);
   auto u = used.accessor<bool, 1>();
   while (first < L && !u[first]) ++first;
@@ -277,7 +277,8 @@ class Decoder {
       ++stats_.forward_calls;
       last = model_->forward(ids, &cache, pos, torch::ones({n, 1}, torch::kBool))
                  .select(1, 0)
-                 .contiguous();  // (n, V)
+                 .to(torch::kCPU)
+                 .contiguous();  // (n, V) on the CPU for the samplers
     }
   }
 
@@ -310,7 +311,10 @@ class Decoder {
             .view({B, longest})
             .to(torch::kBool);
     ++stats_.forward_calls;
-    return model_->forward(tid, &part, tpos, tvalid).select(1, longest - 1).contiguous();
+    return model_->forward(tid, &part, tpos, tvalid)
+        .select(1, longest - 1)
+        .to(torch::kCPU)
+        .contiguous();
   }
 
   // Samples the row's next token (pick -> accept -> done?); returns how the
@@ -389,7 +393,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
     const std::function<void(size_t, size_t)>& progress) {
   GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers, opt_.instruction);
   for (size_t i = 0; i < reqs.size(); ++i) {
-    Rng rng(mix(seed, i));
+    Rng rng(mix(seed, first_ + i));
     as.add_root(i, root_conditions(reqs[i], b_.priors, rng), reqs[i].call);
   }
   std::vector<LayerJob> jobs;  // by tag
@@ -410,7 +414,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
       }
       if (opt_.instruction) j.prompt = instruction_prompt(j, reqs[j.graph]);
       in->prompt = j.prompt;
-      in->seed = mix(mix(seed, j.graph),
+      in->seed = mix(mix(seed, first_ + j.graph),
                      mix(static_cast<uint64_t>(j.ordinal), static_cast<uint64_t>(j.attempt)));
       in->con.reset();
       if (opt_.constrained) {
@@ -483,7 +487,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
   std::vector<int> attempts(reqs.size(), 0);
   std::vector<std::string> prompts(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
-    Rng rng(mix(seed, i));
+    Rng rng(mix(seed, first_ + i));
     LayerConditions c = root_conditions(reqs[i], b_.priors, rng);
     Attributes a;
     a.set("id", c.id);
@@ -500,7 +504,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
     size_t i = pending.front();
     pending.pop_front();
     in->prompt = prompts[i];
-    in->seed = mix(mix(seed, i), static_cast<uint64_t>(attempts[i]));
+    in->seed = mix(mix(seed, first_ + i), static_cast<uint64_t>(attempts[i]));
     in->stops = {"</edges>"};
     in->max_tokens = opt_.max_layer_tokens;
     in->tag = i;

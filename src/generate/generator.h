@@ -110,11 +110,16 @@ class RecursiveGenerator {
   std::vector<GeneratedGraph> generate_tabular(const std::vector<GenerateRequest>& reqs,
                                                uint64_t seed);
   const GenerateStats& stats() const { return stats_; }
+  // The global index of reqs[0] (graph i is seeded from first + i), so that
+  // a block of the requests generates what it would within all of them
+  // (sharded.h: generation split across processes).
+  void set_first_index(uint64_t first) { first_ = first; }
 
  private:
   ModelBundle& b_;
   GeneratorOptions opt_;
   GenerateStats stats_;
+  uint64_t first_ = 0;
 };
 
 }  // namespace tracelm

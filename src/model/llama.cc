@@ -5,9 +5,18 @@
 #include <cmath>
 #include <limits>
 
+#include <torch/version.h>
+
 #include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "model/safetensors.h"
+
+// at::scaled_dot_product_attention exists from libtorch 2.0 on.
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+#define TRACELM_HAS_SDPA 1
+#else
+#define TRACELM_HAS_SDPA 0
+#endif
 
 namespace tracelm {
 
@@ -36,8 +45,10 @@ torch::Tensor ProjImpl::forward(const torch::Tensor& x) {
 torch::Tensor ProjImpl::lora_delta(const torch::Tensor& x) {
   torch::Tensor h = x;
   if (is_training() && dropout > 0) h = torch::dropout(h, dropout, true);
-  // (..., in) x (in, r) x (r, out)
-  return torch::matmul(torch::matmul(h, lora_A.t()), lora_B.t()) * scale;
+  // (..., in) x (in, r) x (r, out); float32 adapters (training on a GPU) run in
+  // the activations' dtype, the gradient flows back to the float32 parameters.
+  auto dt = h.scalar_type();
+  return torch::matmul(torch::matmul(h, lora_A.to(dt).t()), lora_B.to(dt).t()) * scale;
 }
 
 namespace {
@@ -47,6 +58,13 @@ namespace {
 // (..., out_i) each (views into one tensor). One product reads x once, and
 // its backward gives the gradient of x in one product instead of a sum.
 std::vector<torch::Tensor> project(const torch::Tensor& x, std::initializer_list<ProjImpl*> ps) {
+  if (x.is_cuda()) {
+    // On a GPU each product is large enough on its own, and concatenating
+    // the (frozen, bf16) weights would copy them at every forward.
+    std::vector<torch::Tensor> out;
+    for (ProjImpl* p : ps) out.push_back(p->forward(x));
+    return out;
+  }
   std::vector<torch::Tensor> ws;
   for (ProjImpl* p : ps) ws.push_back(p->weight);
   std::vector<int64_t> sizes;
@@ -98,6 +116,11 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (x.scalar_type() != torch::kFloat32) {  // bf16 on a GPU: normalize in float32, as HF
+    torch::Tensor xf = x.to(torch::kFloat32);
+    torch::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);  // (..., 1)
+    return (xf * torch::rsqrt(var + eps_)).to(x.scalar_type()) * weight;
+  }
   torch::Tensor var = x.pow(2).mean(-1, /*keepdim=*/true);  // (..., 1)
   return x * torch::rsqrt(var + eps_) * weight;
 }
@@ -133,6 +156,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     v = v.repeat_interleave(heads_ / kv_heads_, 1);
   }
   int64_t L = k.size(2);
+#if TRACELM_HAS_SDPA
+  if (x.is_cuda()) {
+    // libtorch 2.x on a GPU: the fused attention kernels (flash or
+    // memory-efficient); scale 1/sqrt(D) is their default. (B,H,T,D)
+    torch::Tensor a = causal ? at::scaled_dot_product_attention(q, k, v, c10::nullopt, 0.0, true)
+                             : at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+    return o_proj(a.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
+  }
+#endif
   double scale = 1.0 / std::sqrt(double(head_dim_));
   torch::Tensor qf = q.reshape({B * heads_, T, head_dim_});                  // (B*H,T,D)
   torch::Tensor kt = k.reshape({B * heads_, L, head_dim_}).transpose(1, 2);  // (B*H,D,L)
@@ -204,7 +236,10 @@ LlamaImpl::LlamaImpl(const LlamaConfig& c) : config_(c) {
 }
 
 void LlamaImpl::rope_table(int64_t upto) {
-  if (cos_.defined() && cos_.size(0) >= upto) return;
+  const torch::Tensor& w = model->embed_tokens->weight;  // the model's device and dtype
+  if (cos_.defined() && cos_.size(0) >= upto && cos_.device() == w.device() &&
+      cos_.scalar_type() == w.scalar_type())
+    return;
   int64_t n = std::max<int64_t>(upto, config_.max_position_embeddings);
   int64_t d = config_.head_dim();
   // inv_freq[i] = theta^(-2i/D), computed in double then rounded, as HF does in float32.
@@ -214,12 +249,21 @@ void LlamaImpl::rope_table(int64_t upto) {
   torch::Tensor t = torch::arange(n, torch::kFloat32);  // (P)
   torch::Tensor freqs = torch::outer(t, inv);           // (P, D/2)
   torch::Tensor emb = torch::cat({freqs, freqs}, -1);   // (P, D)
-  cos_ = emb.cos();
-  sin_ = emb.sin();
+  cos_ = emb.cos().to(w.device(), w.scalar_type());
+  sin_ = emb.sin().to(w.device(), w.scalar_type());
 }
 
-torch::Tensor LlamaImpl::hidden(const torch::Tensor& ids, KVCache* cache, torch::Tensor positions,
-                                torch::Tensor valid) {
+torch::Tensor LlamaImpl::hidden(const torch::Tensor& ids_in, KVCache* cache,
+                                torch::Tensor positions, torch::Tensor valid) {
+  // Inputs move to the model's device (no-op on the CPU); masks and tables
+  // are built there, in the weights' dtype.
+  const torch::Tensor& w = model->embed_tokens->weight;
+  torch::Device dev = w.device();
+  torch::TensorOptions fopt = torch::TensorOptions().device(dev).dtype(w.scalar_type());
+  torch::TensorOptions iopt = torch::TensorOptions().device(dev).dtype(torch::kInt64);
+  torch::Tensor ids = ids_in.to(dev);
+  if (positions.defined()) positions = positions.to(dev);
+  if (valid.defined()) valid = valid.to(dev);
   int64_t B = ids.size(0), T = ids.size(1);
   int64_t start = cache ? cache->length() : 0;
   torch::Tensor cos, sin, mask;
@@ -230,19 +274,21 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& ids, KVCache* cache, torch:
     rope_table(T);
     cos = cos_.narrow(0, 0, T).view({1, 1, T, -1});  // (1,1,T,D)
     sin = sin_.narrow(0, 0, T).view({1, 1, T, -1});
-    if (!causal_mask_.defined() || causal_mask_.size(-1) != T)
-      causal_mask_ =
-          torch::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1).view({1, 1, T, T});
+    if (!causal_mask_.defined() || causal_mask_.size(-1) != T || causal_mask_.device() != dev ||
+        causal_mask_.scalar_type() != w.scalar_type())
+      causal_mask_ = torch::full({T, T}, -std::numeric_limits<float>::infinity(), fopt)
+                         .triu(1)
+                         .view({1, 1, T, T});
     mask = causal_mask_;
     causal = true;
     if (cache) {
-      positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T});
-      valid = torch::ones({B, T}, torch::kBool);
+      positions = torch::arange(T, iopt).unsqueeze(0).expand({B, T});
+      valid = torch::ones({B, T}, iopt.dtype(torch::kBool));
     }
   } else {
     if (!positions.defined())
-      positions = torch::arange(start, start + T, torch::kInt64).unsqueeze(0).expand({B, T});
-    if (!valid.defined()) valid = torch::ones({B, T}, torch::kBool);
+      positions = torch::arange(start, start + T, iopt).unsqueeze(0).expand({B, T});
+    if (!valid.defined()) valid = torch::ones({B, T}, iopt.dtype(torch::kBool));
     rope_table(positions.max().item<int64_t>() + 1);
     cos = cos_.index({positions}).unsqueeze(1);  // (B,1,T,D)
     sin = sin_.index({positions}).unsqueeze(1);
@@ -256,7 +302,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& ids, KVCache* cache, torch:
     torch::Tensor allowed =
         key_pos.unsqueeze(1).le(positions.unsqueeze(2)) & key_valid.unsqueeze(1);
     allowed = allowed | ~allowed.any(-1, /*keepdim=*/true);
-    mask = torch::zeros(allowed.sizes(), torch::kFloat32)
+    mask = torch::zeros(allowed.sizes(), fopt)
                .masked_fill(~allowed, -std::numeric_limits<float>::infinity())
                .unsqueeze(1);  // (B,1,T,L)
     positions = key_pos;
@@ -285,7 +331,8 @@ torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, KVCache* cache, torch::Tensor positions,
                                  torch::Tensor valid) {
-  return logits(hidden(ids, cache, std::move(positions), std::move(valid)));
+  // float32 logits whatever the weights' dtype (no-op on the CPU).
+  return logits(hidden(ids, cache, std::move(positions), std::move(valid))).to(torch::kFloat32);
 }
 
 Llama load_llama(const std::string& dir) {
@@ -317,7 +364,7 @@ void save_llama(const Llama& model, const std::string& dir) {
   std::vector<TensorData> tensors;
   for (auto& p : model->named_parameters()) {
     if (p.key().find(".lora_") != std::string::npos) continue;  // adapters: save_lora()
-    torch::Tensor t = p.value().detach().to(torch::kFloat32).contiguous();
+    torch::Tensor t = p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
     keep.push_back(t);
     tensors.push_back({p.key(), "F32", std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
                        t.data_ptr<float>(), static_cast<size_t>(t.numel()) * sizeof(float)});

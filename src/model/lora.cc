@@ -89,7 +89,7 @@ void save_lora(const Llama& model, const LoraConfig& c, const std::string& dir,
     if (!proj->has_lora()) continue;
     for (auto [suffix, t] :
          {std::pair{"lora_A", proj->lora_A}, std::pair{"lora_B", proj->lora_B}}) {
-      torch::Tensor x = t.detach().to(torch::kFloat32).contiguous();
+      torch::Tensor x = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
       keep.push_back(x);
       tensors.push_back({std::string(kPeftPrefix) + name + "." + suffix + ".weight", "F32",
                          std::vector<int64_t>(x.sizes().begin(), x.sizes().end()),

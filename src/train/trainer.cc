@@ -8,19 +8,22 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
 
-#include "corpus/corpus.h"
 #include "encode/condition_stats.h"
 #include "encode/instruction.h"
 #include "encode/recursive.h"
 #include "encode/tabular.h"
 #include "ingest/ingest.h"
+#include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
+#include "model/device.h"
 #include "model/run_dir.h"
 #include "model/safetensors.h"
 #include "stats/stats.h"
@@ -33,11 +36,6 @@ namespace tracelm {
 namespace {
 
 constexpr int64_t kIgnore = -100;
-
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
 
 void copy_file(const std::string& from, const std::string& to) {
   std::ifstream in(from, std::ios::binary);
@@ -288,15 +286,21 @@ std::pair<torch::Tensor, torch::Tensor> collate(const std::vector<Sequence>& seq
   return {x, y};
 }
 
-double eval_loss(Llama& model, const std::vector<Sequence>& val, int64_t micro) {
+// Mean loss per target over `val`, in micro-batches; with `sync`, rank r
+// computes micro-batches r, r + W, ... and the sums are added over the ranks.
+double eval_loss(Llama& model, const std::vector<Sequence>& val, int64_t micro,
+                 const torch::Device& dev, GradientSync* sync) {
   if (val.empty()) return 0;
   torch::NoGradGuard ng;
   bool was = model->is_training();
   model->eval();
+  int rank = sync ? sync->rank() : 0, world = sync ? sync->world_size() : 1;
   double sum = 0;
-  int64_t count = 0;
-  for (size_t i = 0; i < val.size(); i += static_cast<size_t>(micro)) {
+  int64_t count = 0, k = 0;
+  for (size_t i = 0; i < val.size(); i += static_cast<size_t>(micro), ++k) {
+    if (k % world != rank) continue;
     auto [x, y] = collate(val, i, std::min(val.size(), i + static_cast<size_t>(micro)));
+    y = y.to(dev);
     torch::Tensor logits = model->forward(x);  // (n,T,V)
     torch::Tensor l = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), y.reshape({-1}),
@@ -304,6 +308,13 @@ double eval_loss(Llama& model, const std::vector<Sequence>& val, int64_t micro) 
             torch::kSum));
     sum += l.item<double>();
     count += y.ne(kIgnore).sum().item<int64_t>();
+  }
+  if (sync) {
+    std::vector<torch::Tensor> t = {
+        torch::tensor({sum, static_cast<double>(count)}, torch::kFloat64)};
+    sync->all_reduce_sum(t);
+    sum = t[0][0].item<double>();
+    count = static_cast<int64_t>(t[0][1].item<double>());
   }
   model->train(was);
   return count ? sum / static_cast<double>(count) : 0;
@@ -322,7 +333,7 @@ void save_tensors(const std::string& path,
   std::vector<torch::Tensor> keep;
   std::vector<TensorData> data;
   for (auto& [name, t] : ts) {
-    torch::Tensor c = t.detach().contiguous();
+    torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
     keep.push_back(c);
     data.push_back({name, "F32", std::vector<int64_t>(c.sizes().begin(), c.sizes().end()),
                     c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float)});
@@ -345,6 +356,86 @@ void load_tensors(const std::string& path, Llama& m) {
 }
 
 }  // namespace
+
+double cosine_lr(int64_t step, const Schedule& s) {
+  if (step < s.warmup)
+    return s.peak * static_cast<double>(step + 1) / static_cast<double>(s.warmup);
+  double p = static_cast<double>(step - s.warmup) /
+             static_cast<double>(std::max<int64_t>(1, s.steps - s.warmup));
+  double cos = 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
+  return s.peak * (s.min_ratio + (1 - s.min_ratio) * cos);
+}
+
+namespace {
+
+// The generator dropout draws from on `dev` (a handle: set_state changes it).
+at::Generator device_generator(const torch::Device& dev) {
+  return at::globalContext().defaultGenerator(dev);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& dir, Llama& model, torch::optim::Optimizer& opt,
+                     const TrainState& state) {
+  namespace fs = std::filesystem;
+  const std::string tmp = dir + ".tmp", old = dir + ".old";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  torch::Device dev = model_device(model);
+  save_tensors(tmp + "/weights.safetensors", trainable(model));
+  torch::save(opt, tmp + "/optimizer.pt");
+  torch::save(device_generator(dev).get_state(), tmp + "/rng.pt");
+  nlohmann::json st = {{"step", state.step},
+                       {"epoch", state.epoch},
+                       {"cursor", state.cursor},
+                       {"total_steps", state.total},
+                       {"schedule_steps", state.schedule.steps},
+                       {"schedule_fitted", state.schedule_fitted},
+                       {"warmup_steps", state.schedule.warmup},
+                       {"first_val_loss", state.first_val_loss},
+                       {"rng_device", dev.is_cuda() ? "cuda" : "cpu"}};
+  AtomicFile f(tmp + "/state.json");
+  f.write(st.dump(2));
+  f.close();
+  std::error_code ec;
+  fs::remove_all(old);
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(tmp, dir, ec);
+  if (ec) throw std::runtime_error("cannot write " + dir + ": " + ec.message());
+  fs::remove_all(old);
+}
+
+bool load_checkpoint(const std::string& dir, Llama& model, torch::optim::Optimizer& opt,
+                     TrainState* state) {
+  if (!file_exists(dir + "/state.json")) return false;
+  nlohmann::json st = read_json_file(dir + "/state.json");
+  state->step = st.at("step").get<int64_t>();
+  state->epoch = st.at("epoch").get<int64_t>();
+  state->cursor = st.at("cursor").get<int64_t>();
+  state->total = st.value("total_steps", state->total);
+  state->first_val_loss = st.value("first_val_loss", 0.0);
+  state->schedule_fitted = st.value("schedule_fitted", false);
+  if (state->schedule_fitted) {  // else the caller's (recomputed) schedule stands
+    state->schedule.steps = st.at("schedule_steps").get<int64_t>();
+    state->schedule.warmup = st.value("warmup_steps", state->schedule.warmup);
+  }
+  torch::Device dev = model_device(model);
+  load_tensors(dir + "/weights.safetensors", model);
+  torch::load(opt, dir + "/optimizer.pt", dev);
+  std::string rng_device = st.value("rng_device", "cpu");
+  if (rng_device == (dev.is_cuda() ? "cuda" : "cpu")) {
+    torch::Tensor rng_state;
+    torch::load(rng_state, dir + "/rng.pt");
+    device_generator(dev).set_state(rng_state);
+  } else {
+    std::fprintf(stderr,
+                 "train: warning: the checkpoint's random state is from a %s; dropout draws "
+                 "afresh on this device\n",
+                 rng_device.c_str());
+    torch::manual_seed(static_cast<uint64_t>(state->step) * 1000003ull + 1);
+  }
+  return true;
+}
 
 void retain_freed_memory() {
   mallopt(M_MMAP_MAX, 0);  // never mmap (glibc still does when a heap cannot grow)
@@ -426,6 +517,15 @@ Tokenizer prepare_tokenizer(const TrainStart& start, const std::string& out,
   return tok;
 }
 
+// prepare_tokenizer() on rank 0 (the others wait and load its tokenizer.model).
+Tokenizer shared_tokenizer(const TrainStart& start, const std::string& out, GradientSync* sync,
+                           const std::function<void(AtomicFile&)>& write_text) {
+  if (!sync) return prepare_tokenizer(start, out, write_text);
+  if (sync->rank() == 0) prepare_tokenizer(start, out, write_text);
+  sync->barrier();
+  return Tokenizer::load(out + "/tokenizer.model");
+}
+
 Llama prepare_model(const TrainStart& start, const TrainConfig& cfg, const Tokenizer& tok,
                     bool* use_lora) {
   Llama model(nullptr);
@@ -451,14 +551,17 @@ Llama prepare_model(const TrainStart& start, const TrainConfig& cfg, const Token
   return model;
 }
 
-// The training loop; writes checkpoints, metrics and the model (not stats.json).
-TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
-                         const TrainData& val_data, const TrainStart& start, const TrainConfig& cfg,
-                         const std::string& out, bool resume) {
-  std::vector<Sequence> val_seqs = val_data.epoch(cfg.seed ^ 0x5eedull, 0);
-  if (val_seqs.size() > 64) val_seqs.resize(64);
+// With --max-steps the epochs repeat until the steps are done.
+constexpr int64_t kUnboundedEpochs = 1000000;
 
-  // Optimizer: weight decay on matrices only.
+// Targets of a sequence: its tokens from loss_from on (collate's y != kIgnore).
+int64_t count_targets(const Sequence& s) {
+  int64_t n = static_cast<int64_t>(s.tokens.size()) - 1;
+  return std::max<int64_t>(0, n - std::max<int64_t>(0, s.loss_from - 1));
+}
+
+// AdamW with weight decay on matrices only.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(Llama& model, const TrainConfig& cfg) {
   std::vector<torch::Tensor> decay, no_decay;
   for (auto& [name, p] : trainable(model)) (p.dim() >= 2 ? decay : no_decay).push_back(p);
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -469,168 +572,217 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
   groups.emplace_back(no_decay,
                       std::make_unique<torch::optim::AdamWOptions>(
                           torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
-  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(cfg.lr));
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+}
 
-  // Schedule length from the first epoch's size.
+// Steps of the run: --max-steps, or the epochs' worth of global batches.
+int64_t planned_steps(size_t sequences_per_epoch, const TrainConfig& cfg) {
+  int64_t n = static_cast<int64_t>(sequences_per_epoch);
+  int64_t per_epoch = std::max<int64_t>(1, n / cfg.batch + (n % cfg.batch ? 1 : 0));
+  return cfg.max_steps > 0 ? cfg.max_steps : per_epoch * cfg.epochs;
+}
+
+// Rank 0's value, on every rank (the time budget is read from one clock).
+double from_rank0(double mine, GradientSync* sync) {
+  if (!sync) return mine;
+  std::vector<torch::Tensor> t = {torch::tensor({sync->rank() == 0 ? mine : 0.0}, torch::kFloat64)};
+  sync->broadcast(t, 0);
+  return t[0].item<double>();
+}
+
+// Sums the trainable gradients, the loss and the token count over the ranks.
+void reduce_gradients(const std::vector<torch::Tensor>& params, double* loss_sum, int64_t* tokens,
+                      GradientSync* sync) {
+  std::vector<torch::Tensor> ts;
+  for (const torch::Tensor& p : params) {
+    torch::Tensor q = p;  // a rank with no sequences this step has no gradient yet
+    if (!q.grad().defined()) q.mutable_grad() = torch::zeros_like(q);
+    ts.push_back(q.grad());
+  }
+  torch::Tensor sums = torch::tensor({*loss_sum, static_cast<double>(*tokens)}, torch::kFloat64);
+  ts.push_back(sums);
+  sync->all_reduce_sum(ts);
+  *loss_sum = sums[0].item<double>();
+  *tokens = static_cast<int64_t>(sums[1].item<double>());
+}
+
+// This rank's micro-batches of the global batch seqs[begin, end): its
+// contiguous share, cut into micro_batch sequences; (n,T) each.
+std::vector<std::pair<torch::Tensor, torch::Tensor>> local_micro_batches(
+    const std::vector<Sequence>& seqs, size_t begin, size_t end, int rank, int world,
+    int64_t micro_batch) {
+  size_t share = (end - begin + static_cast<size_t>(world) - 1) / static_cast<size_t>(world);
+  size_t lo = std::min(end, begin + static_cast<size_t>(rank) * share);
+  size_t hi = std::min(end, lo + share);
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> micro;
+  for (size_t i = lo; i < hi; i += static_cast<size_t>(micro_batch))
+    micro.push_back(collate(seqs, i, std::min(hi, i + static_cast<size_t>(micro_batch))));
+  return micro;
+}
+
+struct StepOutcome {
+  double loss = 0;       // mean over the global batch's targets
+  double grad_norm = 0;  // before clipping
+  int64_t tokens = 0;    // input tokens of the global batch (padding included)
+};
+
+// One optimizer step at learning rate `lr`: forward and backward of the
+// micro-batches (each loss weighted by the global batch's `targets`), the
+// gradients summed over the ranks, clipping, AdamW.
+StepOutcome optimizer_step(Llama& model, torch::optim::AdamW& opt,
+                           const std::vector<torch::Tensor>& params,
+                           const std::vector<std::pair<torch::Tensor, torch::Tensor>>& micro,
+                           int64_t targets, double lr, const torch::Device& dev,
+                           const TrainConfig& cfg) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  opt.zero_grad();
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  for (auto& [x, y] : micro) {
+    torch::Tensor logits = model->forward(x);  // (n,T,V) float32
+    torch::Tensor l = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), y.to(dev).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(
+            torch::kSum));
+    (l / static_cast<double>(std::max<int64_t>(1, targets))).backward();
+    loss_sum += l.item<double>();
+    tokens += x.numel();
+  }
+  if (cfg.sync) reduce_gradients(params, &loss_sum, &tokens, cfg.sync);
+  StepOutcome out;
+  out.grad_norm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
+  opt.step();
+  out.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets));
+  out.tokens = tokens;
+  return out;
+}
+
+// The training loop; writes checkpoints, metrics and the model (not stats.json).
+TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
+                         const TrainData& val_data, const TrainStart& start, const TrainConfig& cfg,
+                         const std::string& out, bool resume) {
+  GradientSync* sync = cfg.sync;
+  const int rank = sync ? sync->rank() : 0, world = sync ? sync->world_size() : 1;
+  const bool lead = rank == 0;  // logs, checkpoints, writes the model
+  const torch::Device dev = parse_device(cfg.device);
+  place_model(model, dev, /*training=*/true);
+  std::vector<Sequence> val_seqs = val_data.epoch(cfg.seed ^ 0x5eedull, 0);
+  if (val_seqs.size() > 64) val_seqs.resize(64);
+  std::unique_ptr<torch::optim::AdamW> opt = make_optimizer(model, cfg);
+  std::vector<torch::Tensor> params;
+  for (auto& [name, p] : trainable(model)) params.push_back(p);
+
   std::vector<Sequence> seqs = data.epoch(cfg.seed, 0);
-  int64_t per_epoch =
-      std::max<int64_t>(1, static_cast<int64_t>(seqs.size()) / cfg.batch +
-                               (static_cast<int64_t>(seqs.size()) % cfg.batch ? 1 : 0));
-  int64_t total = cfg.max_steps > 0 ? cfg.max_steps : per_epoch * cfg.epochs;
+  TrainState st;
+  st.total = planned_steps(seqs.size(), cfg);
   // The cosine's length: total, or fitted to the time budget (see
   // time_fitted_steps) once kScheduleFitStep steps are timed.
-  int64_t schedule = total;
+  st.schedule = {cfg.lr, cfg.min_lr_ratio,
+                 std::min<int64_t>(cfg.warmup, std::max<int64_t>(1, st.total / 10)), st.total};
+  const int64_t total = st.total;
   bool fitted = cfg.time_budget_s <= 0;
-  int64_t warmup = std::min<int64_t>(cfg.warmup, std::max<int64_t>(1, total / 10));
-  auto lr_at = [&](int64_t step) {
-    if (step < warmup) return cfg.lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
-    double p = static_cast<double>(step - warmup) /
-               static_cast<double>(std::max<int64_t>(1, schedule - warmup));
-    double cos = 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos);
-  };
-
-  // Resume.
-  int64_t step = 0, epoch = 0, cursor = 0;
-  std::string ckpt = out + "/checkpoint";
+  const std::string ckpt = out + "/checkpoint";
   TrainResult res;
   res.output_dir = out;
-  if (resume && exists(ckpt + "/state.json")) {
-    nlohmann::json st = read_json_file(ckpt + "/state.json");
-    step = st.at("step").get<int64_t>();
-    epoch = st.at("epoch").get<int64_t>();
-    cursor = st.at("cursor").get<int64_t>();
-    res.first_val_loss = st.value("first_val_loss", 0.0);
-    if (st.value("schedule_fitted", false)) {
-      schedule = st["schedule_steps"].get<int64_t>();
-      warmup = st.value("warmup_steps", warmup);
-      fitted = true;
-    }
-    load_tensors(ckpt + "/weights.safetensors", model);
-    torch::load(opt, ckpt + "/optimizer.pt");
-    torch::Tensor rng_state;
-    torch::load(rng_state, ckpt + "/rng.pt");
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    gen.set_state(rng_state);
-    if (epoch != 0) seqs = data.epoch(cfg.seed, epoch);
-    if (cfg.progress)
-      std::fprintf(stderr, "train: resuming at step %lld\n", static_cast<long long>(step));
+  if (resume && load_checkpoint(ckpt, model, *opt, &st)) {
+    st.total = total;
+    fitted = fitted || st.schedule_fitted;
+    res.first_val_loss = st.first_val_loss;
+    if (st.epoch != 0) seqs = data.epoch(cfg.seed, st.epoch);
+    if (cfg.progress && lead)
+      std::fprintf(stderr, "train: resuming at step %lld\n", static_cast<long long>(st.step));
   } else {
     torch::manual_seed(cfg.seed);
-    AtomicFile m(out + "/metrics.jsonl");
-    m.close();
-    res.first_val_loss = eval_loss(model, val_seqs, cfg.micro_batch);
+    if (lead) {
+      AtomicFile m(out + "/metrics.jsonl");
+      m.close();
+    }
+    res.first_val_loss = st.first_val_loss = eval_loss(model, val_seqs, cfg.micro_batch, dev, sync);
   }
-
-  auto checkpoint = [&]() {
-    std::string tmp = ckpt + ".tmp";
-    std::system(("rm -rf '" + tmp + "'").c_str());
-    ::mkdir(tmp.c_str(), 0755);
-    save_tensors(tmp + "/weights.safetensors", trainable(model));
-    torch::save(opt, tmp + "/optimizer.pt");
-    torch::save(at::detail::getDefaultCPUGenerator().get_state(), tmp + "/rng.pt");
-    nlohmann::json st = {{"step", step},
-                         {"epoch", epoch},
-                         {"cursor", cursor},
-                         {"total_steps", total},
-                         {"schedule_steps", schedule},
-                         {"schedule_fitted", fitted && cfg.time_budget_s > 0},
-                         {"warmup_steps", warmup},
-                         {"first_val_loss", res.first_val_loss}};
-    AtomicFile f(tmp + "/state.json");
-    f.write(st.dump(2));
-    f.close();
-    std::system(("rm -rf '" + ckpt + ".old'").c_str());
-    if (exists(ckpt)) std::rename(ckpt.c_str(), (ckpt + ".old").c_str());
-    if (std::rename(tmp.c_str(), ckpt.c_str()) != 0)
-      throw std::runtime_error("cannot write " + ckpt);
-    std::system(("rm -rf '" + ckpt + ".old'").c_str());
+  if (sync) {
+    // Dropout: each rank its own stream; every rank starts from rank 0's weights.
+    if (rank > 0)
+      torch::manual_seed(cfg.seed + 7919ull * static_cast<uint64_t>(rank) +
+                         static_cast<uint64_t>(st.step));
+    sync->broadcast(params, 0);
+  }
+  auto checkpoint = [&] {
+    st.schedule_fitted = fitted && cfg.time_budget_s > 0;
+    if (lead) save_checkpoint(ckpt, model, *opt, st);
   };
 
   model->train();
-  std::ofstream metrics(out + "/metrics.jsonl", std::ios::app);
-  Progress progress("train", static_cast<uint64_t>(schedule), cfg.progress, "steps");
+  std::ofstream metrics;
+  if (lead) metrics.open(out + "/metrics.jsonl", std::ios::app);
+  Progress progress("train", static_cast<uint64_t>(st.schedule.steps), cfg.progress && lead,
+                    "steps");
   auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   int64_t tokens = 0;
   double loss_ema = 0;
-  while (step < total && epoch < cfg.epochs + (cfg.max_steps > 0 ? 1000000 : 0)) {
-    if (cfg.stop_after > 0 && step >= cfg.stop_after) break;
-    if (cfg.time_budget_s > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
-            cfg.time_budget_s)
-      break;
-    if (cursor >= static_cast<int64_t>(seqs.size())) {
-      ++epoch;
-      cursor = 0;
-      seqs = data.epoch(cfg.seed, epoch);
-      if (cfg.max_steps == 0 && epoch >= cfg.epochs) break;
+  while (st.step < st.total && st.epoch < cfg.epochs + (cfg.max_steps > 0 ? kUnboundedEpochs : 0)) {
+    if (cfg.stop_after > 0 && st.step >= cfg.stop_after) break;
+    double elapsed = cfg.time_budget_s > 0 ? from_rank0(seconds(), sync) : 0;
+    if (cfg.time_budget_s > 0 && elapsed > cfg.time_budget_s) break;
+    if (st.cursor >= static_cast<int64_t>(seqs.size())) {
+      ++st.epoch;
+      st.cursor = 0;
+      seqs = data.epoch(cfg.seed, st.epoch);
+      if (cfg.max_steps == 0 && st.epoch >= cfg.epochs) break;
     }
-    size_t begin = static_cast<size_t>(cursor);
+    // The global batch [begin, end) (this rank computes its share of it).
+    size_t begin = static_cast<size_t>(st.cursor);
     size_t end = std::min(seqs.size(), begin + static_cast<size_t>(cfg.batch));
-    cursor = static_cast<int64_t>(end);
-    // Targets in this step, to weight the micro-batches.
-    int64_t targets = 0;
-    std::vector<std::pair<torch::Tensor, torch::Tensor>> micro;
-    for (size_t i = begin; i < end; i += static_cast<size_t>(cfg.micro_batch)) {
-      micro.push_back(collate(seqs, i, std::min(end, i + static_cast<size_t>(cfg.micro_batch))));
-      targets += micro.back().second.ne(kIgnore).sum().item<int64_t>();
-    }
-    if (!fitted && step >= kScheduleFitStep) {
-      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      schedule = time_fitted_steps(total, step, el, cfg.time_budget_s);
-      warmup = std::min<int64_t>(warmup, std::max<int64_t>(1, schedule / 10));
+    st.cursor = static_cast<int64_t>(end);
+    int64_t targets = 0;  // of the global batch, to weight the micro-batches
+    for (size_t i = begin; i < end; ++i) targets += count_targets(seqs[i]);
+    auto micro = local_micro_batches(seqs, begin, end, rank, world, cfg.micro_batch);
+    if (!fitted && st.step >= kScheduleFitStep) {
+      st.schedule.steps = time_fitted_steps(st.total, st.step, elapsed, cfg.time_budget_s);
+      st.schedule.warmup =
+          std::min<int64_t>(st.schedule.warmup, std::max<int64_t>(1, st.schedule.steps / 10));
       fitted = true;
-      progress.set_total(static_cast<uint64_t>(schedule));  // % and ETA of the budgeted run
+      progress.set_total(static_cast<uint64_t>(st.schedule.steps));  // % and ETA of the budget
     }
-    double lr = lr_at(step);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    opt.zero_grad();
-    double step_loss = 0;
-    for (auto& [x, y] : micro) {
-      torch::Tensor logits = model->forward(x);  // (n,T,V)
-      torch::Tensor l = torch::nn::functional::cross_entropy(
-          logits.reshape({-1, logits.size(-1)}), y.reshape({-1}),
-          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(
-              torch::kSum));
-      (l / static_cast<double>(std::max<int64_t>(1, targets))).backward();
-      step_loss += l.item<double>();
-      tokens += x.numel();
-    }
-    std::vector<torch::Tensor> params;
-    for (auto& [n, p] : trainable(model)) params.push_back(p);
-    double gnorm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
-    opt.step();
-    ++step;
-    double loss = step_loss / static_cast<double>(std::max<int64_t>(1, targets));
-    loss_ema = step == 1 ? loss : 0.9 * loss_ema + 0.1 * loss;
+    double lr = cosine_lr(st.step, st.schedule);
+    StepOutcome o = optimizer_step(model, *opt, params, micro, targets, lr, dev, cfg);
+    ++st.step;
+    tokens += o.tokens;
+    double loss = o.loss, gnorm = o.grad_norm;
+    loss_ema = st.step == 1 ? loss : 0.9 * loss_ema + 0.1 * loss;
     res.final_loss = loss;
-    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double el = seconds();
     res.tokens_per_s = el > 0 ? static_cast<double>(tokens) / el : 0;
-    bool eval_now = cfg.eval_every > 0 && step % cfg.eval_every == 0;
-    nlohmann::json m = {{"step", step},
-                        {"epoch", epoch},
+    bool eval_now = cfg.eval_every > 0 && st.step % cfg.eval_every == 0;
+    nlohmann::json m = {{"step", st.step},
+                        {"epoch", st.epoch},
                         {"loss", loss},
                         {"lr", lr},
                         {"grad_norm", gnorm},
                         {"tokens", tokens},
                         {"tokens_per_s", res.tokens_per_s}};
-    if (eval_now) m["val_loss"] = res.final_val_loss = eval_loss(model, val_seqs, cfg.micro_batch);
-    if (eval_now || step % std::max<int64_t>(1, cfg.log_every) == 0 || step == 1)
+    if (eval_now)
+      m["val_loss"] = res.final_val_loss = eval_loss(model, val_seqs, cfg.micro_batch, dev, sync);
+    if (lead && (eval_now || st.step % std::max<int64_t>(1, cfg.log_every) == 0 || st.step == 1))
       metrics << m.dump() << "\n" << std::flush;
-    progress.update(static_cast<uint64_t>(step), 0,
+    progress.update(static_cast<uint64_t>(st.step), 0,
                     fmt::format("loss {:.4f}, {:.0f} tok/s", loss_ema, res.tokens_per_s));
-    if (cfg.save_every > 0 && step % cfg.save_every == 0) checkpoint();
+    if (cfg.save_every > 0 && st.step % cfg.save_every == 0) checkpoint();
   }
   progress.finish();
-  res.steps = step;
-  res.final_val_loss = eval_loss(model, val_seqs, cfg.micro_batch);
-  metrics << nlohmann::json({{"step", step}, {"val_loss", res.final_val_loss}}).dump() << "\n";
-  checkpoint();
-  // The model for generation.
-  if (use_lora) {
-    save_lora(model, cfg.lora_config, out, start.base_dir);
-  } else {
-    save_llama(model, out);
+  res.steps = st.step;
+  res.final_val_loss = eval_loss(model, val_seqs, cfg.micro_batch, dev, sync);
+  if (lead) {
+    metrics << nlohmann::json({{"step", st.step}, {"val_loss", res.final_val_loss}}).dump() << "\n";
+    checkpoint();
+    // The model for generation.
+    if (use_lora) {
+      save_lora(model, cfg.lora_config, out, start.base_dir);
+    } else {
+      save_llama(model, out);
+    }
   }
   return res;
 }
@@ -641,9 +793,10 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
                         const TrainStart& start, const TrainConfig& cfg, const std::string& out,
                         bool resume) {
   if (train.empty()) throw std::invalid_argument("no training graphs");
+  parse_device(cfg.device);  // a device that is not there fails before any work
   retain_freed_memory();
   ::mkdir(out.c_str(), 0755);
-  Tokenizer tok = prepare_tokenizer(start, out, [&](AtomicFile& f) {
+  Tokenizer tok = shared_tokenizer(start, out, cfg.sync, [&](AtomicFile& f) {
     Rng rng(cfg.seed);
     for (const CallGraph& g : train) {
       f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng) : encode_recursive(g, {}, rng));
@@ -660,7 +813,7 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
   TrainData data(train, &stats, tok, cfg);
   TrainData val_data(val, &stats, tok, cfg);
   TrainResult res = run_training(model, use_lora, data, val_data, start, cfg, out, resume);
-  TrainedStats::of(train).save(run_dir::stats(out));
+  if (!cfg.sync || cfg.sync->rank() == 0) TrainedStats::of(train).save(run_dir::stats(out));
   return res;
 }
 
@@ -675,9 +828,10 @@ TrainResult train_model(const EncodedText& train, const EncodedText& val,
                                 train.format);
   TrainConfig cfg = cfg_in;
   if (!instruct) cfg.format = train.format;
+  parse_device(cfg.device);  // a device that is not there fails before any work
   retain_freed_memory();
   ::mkdir(out.c_str(), 0755);
-  Tokenizer tok = prepare_tokenizer(start, out, [&](AtomicFile& f) {
+  Tokenizer tok = shared_tokenizer(start, out, cfg.sync, [&](AtomicFile& f) {
     if (!corpus.empty()) {  // as on the fly: both encodings, so instruct can follow
       Rng rng(cfg.seed);
       for (size_t i = 0; i < corpus.size() && i <= 20000; ++i) {
@@ -700,7 +854,9 @@ TrainResult train_model(const EncodedText& train, const EncodedText& val,
   TrainData val_data(val, tok, cfg);
   TrainResult res = run_training(model, use_lora, data, val_data, start, cfg, out, resume);
   std::string stats_path = out + "/stats.json";
-  if (!corpus.empty()) {
+  if (cfg.sync && cfg.sync->rank() != 0) {
+    // rank 0 writes stats.json
+  } else if (!corpus.empty()) {
     TrainedStats::of(corpus).save(stats_path);
   } else if (!train.decoded.empty()) {
     std::fprintf(stderr,
@@ -709,7 +865,7 @@ TrainResult train_model(const EncodedText& train, const EncodedText& val,
                  "are recomputed from the edges); pass --corpus for the corpus statistics\n",
                  train.decoded.size());
     TrainedStats::of(train.decoded).save(stats_path);
-  } else if (!start.adapter_dir.empty() && exists(start.adapter_dir + "/stats.json")) {
+  } else if (!start.adapter_dir.empty() && file_exists(start.adapter_dir + "/stats.json")) {
     std::fprintf(stderr,
                  "train: warning: instruction text carries no corpus statistics; stats.json is "
                  "copied from the adapter %s (pass --corpus to compute it)\n",

@@ -19,6 +19,17 @@
 //    writes it) gives the same records: recursive text is cut into the same
 //    units, so a model sees the same kind of sequences either way; text is
 //    not redrawn per epoch (only the order of its graphs or samples).
+//  - Device (TrainConfig::device, model/device.h): on a GPU the frozen weights
+//    and activations are bfloat16, the trainable parameters (LoRA, or all in
+//    full training) and the AdamW state float32; on the CPU float32 throughout.
+//  - Data parallel (TrainConfig::sync, distributed.h): every rank draws the
+//    same epoch order and runs forward/backward on its own contiguous share of
+//    each global batch; the trainable gradients (and the loss and token sums)
+//    are summed over the ranks after backward, so every step is the
+//    one-process step on the same global batch up to floating-point rounding
+//    (tested). Rank 0 alone writes the tokenizer, metrics, checkpoints and the
+//    model; a checkpoint holds global state only, so --resume works with
+//    another number of ranks. Dropout masks (LoRA dropout) differ per rank.
 //  - The output directory holds what generation needs: the model (or the
 //    adapter plus a reference to its base), tokenizer.model, stats.json
 //    (corpus statistics and the rare-call/high-latency statistics), and
@@ -38,6 +49,21 @@
 #include "tokenizer/tokenizer.h"
 
 namespace tracelm {
+
+// The collective operations data-parallel training needs (distributed.h
+// implements them over c10d; null TrainConfig::sync: one process). Tensors may
+// live on any device; every rank must call each operation in the same order.
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // Sums every tensor over the ranks, in place.
+  virtual void all_reduce_sum(std::vector<torch::Tensor>& tensors) = 0;
+  // Every rank receives `root`'s values, in place.
+  virtual void broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
+  virtual void barrier() = 0;
+};
 
 struct TrainConfig {
   std::string stage = "pretrain";    // "pretrain" or "instruct"
@@ -64,7 +90,38 @@ struct TrainConfig {
   bool lora = true;                    // with a base model: LoRA (else full fine-tuning)
   LoraConfig lora_config;
   bool progress = true;
+  std::string device = "cpu";    // "cpu", "cuda" or "cuda:N" (model/device.h)
+  GradientSync* sync = nullptr;  // data parallel across processes (not owned); null: one process
 };
+
+// The learning-rate schedule: linear warm-up over `warmup` steps to `peak`,
+// then a cosine decay to peak * min_ratio at step `steps` (and flat after),
+// as nanoGPT's get_lr.
+struct Schedule {
+  double peak = 3e-4, min_ratio = 0.1;
+  int64_t warmup = 0, steps = 1;
+};
+double cosine_lr(int64_t step, const Schedule& s);
+
+// Where a run stands: what a checkpoint holds besides tensors.
+struct TrainState {
+  int64_t step = 0, epoch = 0;
+  int64_t cursor = 0;  // next sequence of the epoch
+  int64_t total = 0;   // steps the run will take
+  Schedule schedule;
+  bool schedule_fitted = false;  // schedule.steps fitted to a time budget (kept on resume)
+  double first_val_loss = 0;
+};
+
+// A checkpoint directory: weights.safetensors (the trainable parameters,
+// float32), optimizer.pt, rng.pt (the generator of the model's device) and
+// state.json. save_checkpoint writes DIR.tmp and renames it into place, so a
+// killed run leaves the previous checkpoint whole. load_checkpoint returns
+// false when DIR holds none, and loads tensors onto the model's device.
+void save_checkpoint(const std::string& dir, Llama& model, torch::optim::Optimizer& opt,
+                     const TrainState& state);
+bool load_checkpoint(const std::string& dir, Llama& model, torch::optim::Optimizer& opt,
+                     TrainState* state);
 
 // What to start from.
 struct TrainStart {

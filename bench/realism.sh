@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Realism on held-out real traces, both protocols, with the baselines and the
+# ceiling (issue: "more realistic than the baselines"). Prints `tracelm
+# evaluate`'s table for:
+#   tracelm-like / probabilistic-like: one request per held-out graph (its
+#     service, edges, depth, latency: the paper's protocol, --like);
+#   tracelm-open / probabilistic-open: as many open requests, drawn from the
+#     training statistics;
+#   training: the real training graphs themselves (the ceiling).
+# Usage: bench/realism.sh [TRAIN_MINUTES=10] [PRESET=small] [DATA=../shared/data/alibaba-v2022/callgraphs-train.csv]
+# Writes everything under ${OUT:-/tmp/tracelm-realism}. Needs build/tracelm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=${1:-10}
+preset=${2:-small}
+data=${3:-../shared/data/alibaba-v2022/callgraphs-train.csv}
+out=${OUT:-/tmp/tracelm-realism}
+bin=build/tracelm
+if [ ! -f "$data" ]; then
+  echo "realism: $data not found (the real data lives in ../shared/data)" >&2
+  exit 2
+fi
+mkdir -p "$out"
+echo "== ingest $data (20% held out by trace id)"
+$bin ingest "$data" -o "$out/train.jsonl" --val-output "$out/val.jsonl" --val-fraction 0.2 2>&1 | tail -2
+n_val=$(wc -l < "$out/val.jsonl")
+echo "== train the $preset preset for $minutes min"
+$bin train --corpus "$out/train.jsonl" --val "$out/val.jsonl" --preset "$preset" \
+  --time-budget "$minutes" -q -o "$out/model" 2>&1 | tail -1
+echo "== generate ($n_val requests per protocol)"
+t0=$(date +%s.%N)
+$bin generate --model "$out/model" --like "$out/val.jsonl" -q -o "$out/tracelm-like.jsonl" 2>&1 | tail -3
+$bin generate --model "$out/model" -n "$n_val" -q -o "$out/tracelm-open.jsonl" 2>&1 | tail -3
+t1=$(date +%s.%N)
+$bin baseline fit "$out/train.jsonl" -o "$out/prob.json" 2>&1 | tail -1
+$bin baseline generate "$out/prob.json" --like "$out/val.jsonl" -q -o "$out/probabilistic-like.jsonl"
+$bin baseline generate "$out/prob.json" -n "$n_val" -q -o "$out/probabilistic-open.jsonl"
+echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $((2 * n_val)) graphs"
+echo "== evaluate against $n_val held-out real graphs"
+$bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
+  --synthetic tracelm-like="$out/tracelm-like.jsonl" \
+  --synthetic probabilistic-like="$out/probabilistic-like.jsonl" \
+  --synthetic tracelm-open="$out/tracelm-open.jsonl" \
+  --synthetic probabilistic-open="$out/probabilistic-open.jsonl" \
+  --synthetic training="$out/train.jsonl" \
+  --json "$out/metrics.json" --report "$out/report.html"
