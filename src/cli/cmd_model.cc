@@ -376,6 +376,7 @@ void add_generate(CLI::App& app) {
                           });
     };
     std::vector<GeneratedGraph> gs = generate_across_ranks(reqs, group.get(), run);
+    GenerateStats st = sum_across_ranks(g.stats(), group.get());
     bar.finish();
     if (group && group->rank() != 0) return;  // rank 0 writes every rank's graphs
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -394,7 +395,6 @@ void add_generate(CLI::App& app) {
       keep.push_back(std::move(x.graph));
     }
     write_graphs(o->out, keep);
-    const GenerateStats& st = g.stats();
     std::fprintf(stderr,
                  "generate: %zu requested, %llu complete, %llu valid (%.1f%%) in %.1f s: %.2f "
                  "graphs/s, %.0f tokens/s, %lld layers decoded, %.1f%% of steps masked; wrote %llu "
