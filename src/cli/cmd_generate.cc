@@ -180,12 +180,13 @@ void run_generate(GenerateOpts* o) {
                         });
   };
   std::vector<GeneratedGraph> gs = generate_across_ranks(reqs, group.get(), run);
+  GenerateStats st = sum_across_ranks(g.stats(), group.get());
   bar.finish();
   if (group && group->rank() != 0) return;  // rank 0 writes every rank's graphs
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   GenerationSummary sum = summarize(std::move(gs), reqs);
   write_graphs(o->out, sum.graphs);
-  print_summary(sum, g.stats(), s, o->out, r.call);
+  print_summary(sum, st, s, o->out, r.call);
 }
 
 }  // namespace

@@ -49,6 +49,25 @@ std::vector<GeneratedGraph> decode_generated(const std::string& bytes) {
   return out;
 }
 
+GenerateStats sum_across_ranks(const GenerateStats& mine, DataParallelGroup* group) {
+  if (!group) return mine;
+  std::vector<torch::Tensor> t = {torch::tensor(
+      {static_cast<double>(mine.sequences), static_cast<double>(mine.tokens),
+       static_cast<double>(mine.prompt_tokens), static_cast<double>(mine.masked_steps),
+       static_cast<double>(mine.forward_calls), mine.constraint_seconds},
+      torch::kFloat64)};
+  group->all_reduce_sum(t);
+  auto v = [&](int64_t i) { return t[0][i].item<double>(); };
+  GenerateStats out;
+  out.sequences = static_cast<int64_t>(v(0));
+  out.tokens = static_cast<int64_t>(v(1));
+  out.prompt_tokens = static_cast<int64_t>(v(2));
+  out.masked_steps = static_cast<int64_t>(v(3));
+  out.forward_calls = static_cast<int64_t>(v(4));
+  out.constraint_seconds = v(5);
+  return out;
+}
+
 std::vector<GeneratedGraph> generate_across_ranks(
     const std::vector<GenerateRequest>& reqs, DataParallelGroup* group,
     const std::function<std::vector<GeneratedGraph>(const std::vector<GenerateRequest>&, uint64_t)>&

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "generate/assembler.h"
+#include "generate/generator.h"
 #include "train/distributed.h"
 
 namespace tracelm {
@@ -24,6 +25,9 @@ std::pair<size_t, size_t> request_block(size_t n, int rank, int world);
 // GeneratedGraphs to bytes and back (lossless for what the CLI writes).
 std::string encode_generated(const std::vector<GeneratedGraph>& gs);
 std::vector<GeneratedGraph> decode_generated(const std::string& bytes);
+
+// The counters of every rank added up (null group: `mine`).
+GenerateStats sum_across_ranks(const GenerateStats& mine, DataParallelGroup* group);
 
 std::vector<GeneratedGraph> generate_across_ranks(
     const std::vector<GenerateRequest>& reqs, DataParallelGroup* group,

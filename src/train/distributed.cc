@@ -21,6 +21,7 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1  // ProcessGroupGloo.hpp declares the class only with it
 #endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -73,20 +74,30 @@ std::optional<DistEnv> DistEnv::from_environment() {
 #if TRACELM_WITH_GLOO
 
 struct DataParallelGroup::Impl {
-  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
 };
 
 DataParallelGroup::DataParallelGroup(const DistEnv& e, std::chrono::milliseconds timeout)
     : env_(e), timeout_(timeout), impl_(std::make_unique<Impl>()) {
   try {
+    // Under torchrun the elastic agent already hosts the store at
+    // MASTER_PORT: every rank is a client, and keys live under the restart
+    // attempt's prefix (as torch.distributed does).
+    bool agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(e.master_port);
-    so.isServer = e.rank == 0;
-    so.numWorkers = static_cast<size_t>(e.world_size);
-    so.waitWorkers = true;
+    so.isServer = e.rank == 0 && !agent_store;
+    if (!agent_store) so.numWorkers = static_cast<size_t>(e.world_size);
+    so.waitWorkers = !agent_store;
     so.timeout = timeout;
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
+    if (agent_store) {
+      impl_->store = c10::make_intrusive<c10d::PrefixStore>(
+          "/worker/attempt_" + env("TORCHELASTIC_RESTART_COUNT").value_or("0"), tcp);
+    } else {
+      impl_->store = tcp;
+    }
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     if (std::optional<std::string> ifname = env("GLOO_SOCKET_IFNAME")) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(*ifname));
