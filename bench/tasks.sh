@@ -114,6 +114,10 @@ for task in $TASKS; do
   echo "($task: $(($(date +%s) - t0)) s after pre-training)"
 done
 
+jsons=()
+for task in $TASKS; do jsons+=("$OUT/$task.json"); done
+"$BIN" tasks report "${jsons[@]}" -o "$OUT/tasks.html" 2>/dev/null
+
 echo
 echo "Summary (accuracy on the real test records; paper figures: Llama-2 7B backbone):"
 python3 - "$OUT" $TASKS <<'EOF'

@@ -10,6 +10,7 @@
 #include "io/input_error.h"
 #include "tasks/score.h"
 #include "tasks/task_data.h"
+#include "tasks/task_report.h"
 #include "test_util.h"
 
 namespace tracelm {
@@ -418,6 +419,18 @@ TEST(TaskScore, FrequencyBaselineLearnsFromTrainRecords) {
   EXPECT_GT(all.correct, 0);
   nlohmann::json res = task_results(set.records, {{"freq", s}});
   EXPECT_NE(format_task_table(res).find("freq"), std::string::npos);
+}
+
+TEST(TaskReport, TablesPerTaskEscaped) {
+  std::vector<CallGraph> corpus = load_corpus(data_path("corpus.jsonl"));
+  TaskSet set = make_tasks(TaskKind::kInfillCall, corpus, golden_options());
+  nlohmann::json res =
+      task_results(set.records, {{"<model & co>", frequency_baseline_score(set.records, {})}});
+  std::string page = task_report_page({res}, "t");
+  EXPECT_NE(page.find("&lt;model &amp; co&gt;"), std::string::npos);
+  EXPECT_EQ(page.find("<model"), std::string::npos);
+  EXPECT_NE(page.find("<th>strict</th>"), std::string::npos);
+  EXPECT_THROW(task_report_section({nlohmann::json::array()}), std::invalid_argument);
 }
 
 }  // namespace

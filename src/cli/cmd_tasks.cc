@@ -17,6 +17,7 @@
 #include "io/json_file.h"
 #include "tasks/score.h"
 #include "tasks/task_data.h"
+#include "tasks/task_report.h"
 #ifdef TRACELM_WITH_TORCH
 #include "tasks/task_model.h"
 #endif
@@ -195,6 +196,30 @@ void add_tasks(CLI::App& app) {
     }
     scores.emplace_back("frequency baseline", frequency_baseline_score(recs, prior));
     print_results(task_results(recs, scores), s->json);
+  });
+
+  // tasks report
+  struct ReportOpts {
+    std::vector<std::string> results;
+    std::string out, title = "tracelm downstream tasks";
+  };
+  auto rp = std::make_shared<ReportOpts>();
+  CLI::App* re = t->add_subcommand(
+      "report", "an HTML page of task results (the --json files of tasks eval or score)");
+  re->add_option("results", rp->results, "results .json files")->required();
+  re->add_option("-o,--output", rp->out, "HTML file")->required();
+  re->add_option("--title", rp->title, "page title")->capture_default_str();
+  re->callback([rp] {
+    std::vector<nlohmann::json> rs;
+    for (const std::string& p : rp->results) {
+      rs.push_back(read_json_file(p));
+      if (!rs.back().is_object() || !rs.back().contains("task") || !rs.back().contains("results"))
+        throw InputError(p, 0, "expected a task result (tracelm tasks eval --json)");
+    }
+    AtomicFile f(rp->out);
+    f.write(task_report_page(rs, rp->title));
+    f.close();
+    std::fprintf(stderr, "wrote %s\n", rp->out.c_str());
   });
 
 #ifdef TRACELM_WITH_TORCH
