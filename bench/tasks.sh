@@ -18,8 +18,8 @@
 #
 # Usage: bench/tasks.sh [CALLGRAPH_CSV]    (default: ../shared/data/alibaba-v2022/callgraphs-train.csv)
 # Environment: OUT (bench-tasks), TRACELM (build/tracelm), SEED (1),
-#   PRETRAIN_S (600: pre-training budget, shared by the four tasks),
-#   FT_S (180: fine-tuning budget per model), FT_EPOCHS (3), FT_LR (1e-3),
+#   PRETRAIN_MIN (10: pre-training budget in minutes, shared by the four tasks),
+#   FT_MIN (3: fine-tuning budget per model, minutes), FT_EPOCHS (3), FT_LR (1e-3),
 #   HEAD_EPOCHS (1), HEAD_LR (1e-4), TRAIN_FRACTION (0.5), TASKS (all four).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,8 @@ DATA=${1:-../shared/data/alibaba-v2022/callgraphs-train.csv}
 OUT=${OUT:-bench-tasks}
 BIN=${TRACELM:-build/tracelm}
 SEED=${SEED:-1}
-PRETRAIN_S=${PRETRAIN_S:-600}
-FT_S=${FT_S:-180}
+PRETRAIN_MIN=${PRETRAIN_MIN:-10}
+FT_MIN=${FT_MIN:-3}
 FT_EPOCHS=${FT_EPOCHS:-3}
 FT_LR=${FT_LR:-1e-3}
 HEAD_EPOCHS=${HEAD_EPOCHS:-1}
@@ -61,8 +61,8 @@ cp "$OUT/$first.train-graphs.jsonl" "$OUT/train-graphs.jsonl"
 
 if [ ! -f "$OUT/run/model.safetensors" ]; then
   # The demo's settings (context 256, batch 16, lr 2e-3), the small preset, longer.
-  stamp "pre-train tracelm (small preset, $PRETRAIN_S s) on the train-side graphs"
-  "$BIN" train --corpus "$OUT/train-graphs.jsonl" --preset small --time-budget "$PRETRAIN_S" \
+  stamp "pre-train tracelm (small preset, $PRETRAIN_MIN min) on the train-side graphs"
+  "$BIN" train --corpus "$OUT/train-graphs.jsonl" --preset small --time-budget "$PRETRAIN_MIN" \
     --context 256 --batch 16 --micro-batch 8 --lr 2e-3 --warmup 20 --epochs 1000 \
     --eval-every 100000 --save-every 100000 --seed "$SEED" -o "$OUT/run" \
     2> "$OUT/pretrain.log" || { tail "$OUT/pretrain.log"; exit 1; }
@@ -75,11 +75,11 @@ for task in $TASKS; do
     infill-*)
       stamp "$task: fine-tune tracelm and the un-pretrained architecture"
       "$BIN" tasks finetune "$OUT/$task.jsonl" --model "$OUT/run" -o "$OUT/$task.ft" --full \
-        --lr "$FT_LR" --epochs "$FT_EPOCHS" --time-budget "$FT_S" --seed "$SEED" \
+        --lr "$FT_LR" --epochs "$FT_EPOCHS" --time-budget "$FT_MIN" --seed "$SEED" \
         2> "$OUT/$task.ft.log" || { tail "$OUT/$task.ft.log"; exit 1; }
       tail -1 "$OUT/$task.ft.log" >&2
       "$BIN" tasks finetune "$OUT/$task.jsonl" --model "$OUT/run" -o "$OUT/$task.ft0" --full \
-        --from-scratch --lr "$FT_LR" --epochs "$FT_EPOCHS" --time-budget "$FT_S" --seed "$SEED" \
+        --from-scratch --lr "$FT_LR" --epochs "$FT_EPOCHS" --time-budget "$FT_MIN" --seed "$SEED" \
         2> "$OUT/$task.ft0.log" || { tail "$OUT/$task.ft0.log"; exit 1; }
       tail -1 "$OUT/$task.ft0.log" >&2
       stamp "$task: eval"

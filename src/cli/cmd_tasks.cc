@@ -227,6 +227,7 @@ void add_tasks(CLI::App& app) {
   struct TuneOpts {
     std::string tasks, model, out;
     TaskTrainOptions opt;
+    double time_budget_min = 0;
   };
   auto f = std::make_shared<TuneOpts>();
   CLI::App* ft = t->add_subcommand(
@@ -241,7 +242,8 @@ void add_tasks(CLI::App& app) {
   ft->add_option("--epochs", f->opt.epochs, "epochs")->capture_default_str();
   ft->add_option("--context", f->opt.context, "tokens per record (longer ones are cut)")
       ->capture_default_str();
-  ft->add_option("--time-budget", f->opt.time_budget_s, "stop after this many seconds (0: none)");
+  ft->add_option("--time-budget", f->time_budget_min,
+                 "infilling: stop after this many minutes (and save; 0: none)");
   ft->add_flag("--full", f->opt.full, "infilling: full fine-tuning instead of LoRA");
   ft->add_flag("--from-scratch", f->opt.from_scratch,
                "random weights of the model's architecture (the no-pre-training baseline)");
@@ -249,6 +251,7 @@ void add_tasks(CLI::App& app) {
   ft->callback([f] {
     std::vector<TaskRecord> recs = read_task_file(f->tasks);
     if (recs.empty()) throw InputError(f->tasks, 0, "no task records");
+    f->opt.time_budget_s = 60 * f->time_budget_min;
     std::string summary = is_infill(recs.front().task)
                               ? finetune_infill(recs, f->model, f->opt, f->out)
                               : train_classifier(recs, f->model, f->opt, f->out);
