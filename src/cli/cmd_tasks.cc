@@ -309,6 +309,8 @@ void add_tasks(CLI::App& app) {
   ev->add_option("--limit", e->opt.limit, "score the first N test records (0: all)")
       ->capture_default_str();
   ev->add_option("--json", e->json, "write the results as JSON ('-' for stdout)");
+  ev->add_option("--answers-dir", e->opt.answers_dir,
+                 "write each model's answers to DIR/NAME.answers.jsonl (for tasks score)");
   ev->callback([e] {
     std::vector<TaskRecord> recs = read_task_file(e->tasks);
     for (const std::string& spec : e->models) {

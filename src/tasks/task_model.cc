@@ -374,17 +374,32 @@ nlohmann::json evaluate_tasks(const std::vector<TaskRecord>& records, const Task
   if (test.empty()) throw std::invalid_argument("no test records");
   bool infill = is_infill(test.front()->task);
   std::vector<std::pair<std::string, TaskScore>> scores;
+  if (!opt.answers_dir.empty()) std::filesystem::create_directories(opt.answers_dir);
   for (const auto& [name, dir] : opt.models) {
     Progress pr = make_progress(name.c_str(), test.size(), opt.progress);
     auto t0 = std::chrono::steady_clock::now();
-    TaskScore s = infill
-                      ? score_answers(test, infill_answers(dir, test, opt.max_new_tokens,
-                                                           [&](size_t n) { pr.update(n, n); }))
-                      : score_labels(test, classify(dir, test, [&](size_t n) { pr.update(n, n); }));
+    auto step = [&](size_t n) { pr.update(n, n); };
+    std::vector<std::string> answers;
+    std::vector<int> labels;
+    if (infill) {
+      answers = infill_answers(dir, test, opt.max_new_tokens, step);
+    } else {
+      labels = classify(dir, test, step);
+    }
     pr.finish();
+    TaskScore s = infill ? score_answers(test, answers) : score_labels(test, labels);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "%s: %lld test records in %.1f s\n", name.c_str(),
                  static_cast<long long>(s.n), secs);
+    if (!opt.answers_dir.empty()) {
+      AtomicFile f(opt.answers_dir + "/" + name + ".answers.jsonl");
+      for (size_t i = 0; i < test.size(); ++i)
+        f.write(
+            (infill ? nlohmann::json{{"answer", answers[i]}} : nlohmann::json{{"label", labels[i]}})
+                .dump() +
+            "\n");
+      f.close();
+    }
     scores.emplace_back(name, std::move(s));
   }
   std::vector<CallGraph> prior;

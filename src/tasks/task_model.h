@@ -85,6 +85,9 @@ struct TaskEvalOptions {
   std::vector<std::string> prior_corpora;  // graphs the frequency baseline also learns from
   int64_t max_new_tokens = 96;
   int64_t limit = 0;  // test records scored (0: all)
+  // When set: each model's answers are written to DIR/NAME.answers.jsonl
+  // ({"answer": ...} or {"label": ...} per test record, for tasks score).
+  std::string answers_dir;
   bool progress = true;
 };
 // Scores every model and the frequency baseline on the test split; returns
