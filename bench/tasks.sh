@@ -85,14 +85,23 @@ for task in $TASKS; do
       stamp "$task: eval"
       "$BIN" tasks eval "$OUT/$task.jsonl" --model "tracelm=$OUT/$task.ft" \
         --model "un-pretrained=$OUT/$task.ft0" --prior-corpus "$OUT/train-graphs.jsonl" \
-        --json "$OUT/$task.json" 2> "$OUT/$task.eval.log"
+        --json "$OUT/$task.json" --answers-dir "$OUT/$task.answers" 2> "$OUT/$task.eval.log"
       ;;
     predict-*)
-      stamp "$task: synthetic training graphs like the real train graphs"
-      "$BIN" tasks synthesize --model "$OUT/run" --like "$OUT/train-graphs.jsonl" \
-        --rules "$OUT/$task.rules.json" -o "$OUT/$task.synthetic-graphs.jsonl" --seed "$SEED" \
-        2> "$OUT/$task.synthesize.log" || { tail "$OUT/$task.synthesize.log"; exit 1; }
-      tail -1 "$OUT/$task.synthesize.log" >&2
+      # The synthetic graphs depend only on the model, the train graphs and the
+      # rules (the two prediction tasks fit the same rules): made once.
+      if cmp -s "$OUT/$task.rules.json" "$OUT/synthetic-graphs.rules.json" &&
+        [ "$OUT/synthetic-graphs.jsonl" -nt "$OUT/run/model.safetensors" ]; then
+        stamp "$task: synthetic training graphs: reusing $OUT/synthetic-graphs.jsonl (same rules)"
+      else
+        stamp "$task: synthetic training graphs like the real train graphs"
+        "$BIN" tasks synthesize --model "$OUT/run" --like "$OUT/train-graphs.jsonl" \
+          --rules "$OUT/$task.rules.json" -o "$OUT/synthetic-graphs.jsonl" --seed "$SEED" \
+          2> "$OUT/$task.synthesize.log" || { tail "$OUT/$task.synthesize.log"; exit 1; }
+        tail -1 "$OUT/$task.synthesize.log" >&2
+        cp "$OUT/$task.rules.json" "$OUT/synthetic-graphs.rules.json"
+      fi
+      cp "$OUT/synthetic-graphs.jsonl" "$OUT/$task.synthetic-graphs.jsonl"
       "$BIN" tasks make "$task" "$OUT/$task.synthetic-graphs.jsonl" \
         -o "$OUT/$task.synthetic.jsonl" --rules-from "$OUT/$task.rules.json" --seed "$SEED" \
         2> "$OUT/$task.synthetic.make.log"
@@ -108,7 +117,7 @@ for task in $TASKS; do
       done
       "$BIN" tasks eval "$OUT/$task.jsonl" --model "real-trained=$OUT/$task.head-real" \
         --model "synthetic-trained=$OUT/$task.head-synthetic" --json "$OUT/$task.json" \
-        2> "$OUT/$task.eval.log"
+        --answers-dir "$OUT/$task.answers" 2> "$OUT/$task.eval.log"
       ;;
   esac
   echo "($task: $(($(date +%s) - t0)) s after pre-training)"
