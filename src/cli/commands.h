@@ -47,5 +47,6 @@ std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train
 void add_tokenizer(CLI::App& app);
 void add_baseline(CLI::App& app);
 void add_evaluate(CLI::App& app);
+void add_tasks(CLI::App& app);  // `tasks` (make, score; finetune, eval with libtorch)
 
 }  // namespace tracelm::cli
