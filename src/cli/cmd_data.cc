@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/cmd_spans.h"
 #include "cli/commands.h"
 #include "core/validate.h"
 #include "corpus/corpus.h"
@@ -49,7 +50,9 @@ void add_ingest(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
-      "ingest", "Alibaba CallGraph CSV (.csv, .csv.gz, .tar.gz; v2022 or v2021) -> corpus JSONL");
+      "ingest",
+      "Alibaba CallGraph CSV (.csv, .csv.gz, .tar.gz; v2022 or v2021) or span files (OTLP/JSON, "
+      "Jaeger JSON, Zipkin v2 JSON, span-table CSV; detected by content) -> corpus JSONL");
   c->add_option("inputs", o->inputs, "input files or globs")->required();
   c->add_option("-o,--output", o->output, "corpus to write (JSON Lines)")->required();
   c->add_option("--val-fraction", o->val_fraction,
@@ -67,7 +70,11 @@ void add_ingest(CLI::App& app) {
   c->add_option("--tmp-dir", o->tmp_dir, "where spill files go (default $TMPDIR or /tmp)");
   c->add_flag("-q,--quiet", o->quiet, "no progress or report on stderr");
   c->add_flag("--json", o->json, "print the report as JSON on stdout");
-  c->callback([o] {
+  auto so = add_span_ingest_options(c);  // span files: docs/span-import.md
+  c->callback([o, so] {
+    if (std::vector<std::string> in = expand_inputs(o->inputs); is_span_input(in))
+      return run_span_ingest(*so, in, o->output, o->val_output, o->val_fraction, o->rejects,
+                             o->tmp_dir, o->memory_mb, o->max_depth, o->quiet, o->json);
     IngestOptions opt;
     opt.build.strict = o->strict;
     opt.build.max_depth = o->max_depth;

@@ -1,5 +1,6 @@
-// The main job: `tracelm demo`: the pipeline end to end on a built-in
-// default: sample (synthetic, said so) or --data FILE... -> ingest
+// The main job: `tracelm demo`: the pipeline end to end on the shipped real
+// TrainTicket sample (data/trainticket-sample), the built-in synthetic sample
+// (--synthetic, said so) or --data FILE... -> ingest
 // (train/validation split) -> validate -> stats -> export -> probabilistic
 // baseline -> a tiny Llama trained for a bounded time (libtorch builds) ->
 // realism metrics against the held-out graphs (metrics.json, report.html).
@@ -19,11 +20,28 @@
 #include "eval/metrics.h"
 #include "export/alibaba_csv.h"
 #include "ingest/ingest.h"
+#include "ingest/spans/span_ingest.h"
 #include "report/html_report.h"
 #include "sample/synthetic_raw.h"
 #include "stats/stats.h"
 
 namespace tracelm::cli {
+
+namespace {
+
+// The shipped real sample: under the working directory, else the source tree.
+std::string demo_sample_path() {
+  const char* rel = "data/trainticket-sample/trainticket-2023-01-29-normal.spans.csv.gz";
+  struct stat st {};
+  if (::stat(rel, &st) == 0) return rel;
+#ifdef TRACELM_SOURCE_DIR_FOR_DATA
+  std::string p = std::string(TRACELM_SOURCE_DIR_FOR_DATA) + "/" + rel;
+  if (::stat(p.c_str(), &st) == 0) return p;
+#endif
+  return "";
+}
+
+}  // namespace
 
 void add_demo(CLI::App& app) {
   struct Opts {
@@ -32,10 +50,14 @@ void add_demo(CLI::App& app) {
     uint64_t seed = 1;
     double train_minutes = 2;
     int64_t generate = 30;
+    bool synthetic = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
-      "demo", "run the pipeline end to end on a built-in synthetic sample, or on --data");
+      "demo",
+      "run the pipeline end to end on the shipped real TrainTicket sample (or --synthetic, or "
+      "--data)");
+  c->add_flag("--synthetic", o->synthetic, "use the built-in synthetic Alibaba-like sample");
   c->add_option("--data", o->data, "CallGraph files to use instead of the built-in sample");
   c->add_option("--out", o->out, "output directory")->capture_default_str();
   c->add_option("--seed", o->seed, "seed of the built-in sample")->capture_default_str();
@@ -47,7 +69,13 @@ void add_demo(CLI::App& app) {
   c->callback([o] {
     ::mkdir(o->out.c_str(), 0755);
     std::vector<std::string> inputs = o->data;
-    if (inputs.empty()) {
+    std::string real_sample = demo_sample_path();
+    if (inputs.empty() && !o->synthetic && !real_sample.empty()) {
+      std::printf("[1/7] no --data given: using the shipped REAL sample %s\n      (normal traffic "
+                  "of the TrainTicket benchmark, Nezha dataset, MIT; see its README.md)\n",
+                  real_sample.c_str());
+      inputs = {real_sample};
+    } else if (inputs.empty()) {
       std::string raw = o->out + "/synthetic-raw.csv";
       SyntheticRawOptions so;
       so.seed = o->seed;
@@ -66,26 +94,35 @@ void add_demo(CLI::App& app) {
     }
     std::string train_path = o->out + "/corpus.jsonl", val_path = o->out + "/corpus.val.jsonl";
     CorpusWriter train(train_path), val(val_path);
-    IngestOptions opt;
-    opt.progress = true;
-    IngestStats st = ingest(inputs, opt,
-                            {[&](CallGraph&& g) {
-                               if (is_validation(g.trace_id, 0.1))
-                                 val.write(g);
-                               else
-                                 train.write(g);
-                             },
-                             nullptr, nullptr});
+    auto split = [&](CallGraph&& g) {
+      if (is_validation(g.trace_id, 0.1))
+        val.write(g);
+      else
+        train.write(g);
+    };
+    std::string ingest_report;
+    uint64_t rows = 0, traces = 0, kept = 0;
+    if (SpanFormat f = sniff_file_format(inputs[0]);
+        f != SpanFormat::kUnknown && f != SpanFormat::kAlibabaCsv) {
+      SpanIngestStats st = ingest_spans(inputs, {}, {split, nullptr, nullptr});
+      rows = st.spans_read, traces = st.traces, kept = st.graphs_kept;
+      ingest_report = st.to_text();
+    } else {
+      IngestOptions opt;
+      opt.progress = true;
+      IngestStats st = ingest(inputs, opt, {split, nullptr, nullptr});
+      rows = st.rows_read, traces = st.traces, kept = st.graphs_kept;
+      ingest_report = st.to_text();
+    }
     train.close();
     val.close();
     std::printf(
         "[2/7] ingest: %llu rows -> %llu traces -> %llu graphs kept (%llu train, %llu "
         "validation)\n",
-        static_cast<unsigned long long>(st.rows_read), static_cast<unsigned long long>(st.traces),
-        static_cast<unsigned long long>(st.graphs_kept),
-        static_cast<unsigned long long>(train.count()),
+        static_cast<unsigned long long>(rows), static_cast<unsigned long long>(traces),
+        static_cast<unsigned long long>(kept), static_cast<unsigned long long>(train.count()),
         static_cast<unsigned long long>(val.count()));
-    std::fputs(st.to_text().c_str(), stdout);
+    std::fputs(ingest_report.c_str(), stdout);
 
     ValidationSummary vs;
     CorpusStats cs;
@@ -184,7 +221,11 @@ void add_demo(CLI::App& app) {
     ctx.real = StructureSummary::of(real);
     ctx.train_path = train_path;
     ctx.train_graphs = train_graphs.size();
-    if (o->data.empty())
+    if (inputs[0] == real_sample)
+      ctx.note =
+          "The real set is the held-out part of the shipped TrainTicket sample (real traces, "
+          "normal traffic).";
+    else if (o->data.empty())
       ctx.note =
           "The real set is the held-out part of tracelm's built-in SYNTHETIC sample (no --data "
           "given), not real traces.";
