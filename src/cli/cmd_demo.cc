@@ -71,9 +71,10 @@ void add_demo(CLI::App& app) {
     std::vector<std::string> inputs = o->data;
     std::string real_sample = demo_sample_path();
     if (inputs.empty() && !o->synthetic && !real_sample.empty()) {
-      std::printf("[1/7] no --data given: using the shipped REAL sample %s\n      (normal traffic "
-                  "of the TrainTicket benchmark, Nezha dataset, MIT; see its README.md)\n",
-                  real_sample.c_str());
+      std::printf(
+          "[1/7] no --data given: using the shipped REAL sample %s\n      (normal traffic "
+          "of the TrainTicket benchmark, Nezha dataset, MIT; see its README.md)\n",
+          real_sample.c_str());
       inputs = {real_sample};
     } else if (inputs.empty()) {
       std::string raw = o->out + "/synthetic-raw.csv";

@@ -80,12 +80,15 @@ bool spill_span(TraceSpill& spill, uint64_t seq, const Span& s, std::string& scr
     r.um = s.parent_id;
   }
   // dm = name \x1f peer \x1f rpc id \x1f tracelm.service \x1f tracelm.trace_id;
-  // an extra longer than 60 bytes is dropped, the name gets what is left.
+  // an extra longer than 100 bytes is dropped, the name gets what is left.
   std::string_view extras[4] = {s.peer, s.rpc_id_attr, s.service_attr, s.trace_id_attr};
   size_t room = 255 - 4;
   for (auto& x : extras) {
-    if (x.size() > 60) x = {};
-    room -= x.size();
+    if (x.size() > 100 || x.size() > room) {
+      x = {};
+    } else {
+      room -= x.size();
+    }
   }
   scratch_dm.assign(std::string_view(s.name).substr(0, room));
   for (auto& x : extras) {

@@ -395,7 +395,7 @@ SpanFormat detect_span_format(std::string_view head) {
       return SpanFormat::kJaegerJson;
     if (h[0] == '[' && h.find("\"traceId\"") != std::string_view::npos)
       return SpanFormat::kZipkinJson;
-    return SpanFormat::kUnknown;
+    return SpanFormat::kOtherJson;
   }
   std::string line = lower(h.substr(0, h.find('\n')));
   auto has = [&](std::initializer_list<std::string_view> names) {

@@ -35,11 +35,14 @@
 
 namespace tracelm {
 
+// kOtherJson: JSON whose head names no span format (read_json_spans decides,
+// and says what it found).
 enum class SpanFormat : uint8_t {
   kUnknown = 0,
   kOtlpJson,
   kJaegerJson,
   kZipkinJson,
+  kOtherJson,
   kSpanTable,
   kAlibabaCsv
 };
