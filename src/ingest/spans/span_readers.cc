@@ -375,6 +375,8 @@ std::string_view span_format_name(SpanFormat f) {
       return "jaeger-json";
     case SpanFormat::kZipkinJson:
       return "zipkin-json";
+    case SpanFormat::kOtherJson:
+      return "json";
     case SpanFormat::kSpanTable:
       return "span-table";
     case SpanFormat::kAlibabaCsv:
