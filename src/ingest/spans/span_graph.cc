@@ -4,6 +4,7 @@
 #include <cctype>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -74,6 +75,24 @@ bool is_cache_system(std::string_view db) {
 
 bool is_client_kind(SpanKind k) { return k == SpanKind::kClient || k == SpanKind::kProducer; }
 bool is_server_kind(SpanKind k) { return k == SpanKind::kServer || k == SpanKind::kConsumer; }
+
+// Children lists of a forest in one array (children of i, in index order).
+class Children {
+ public:
+  explicit Children(const std::vector<size_t>& parent) : off_(parent.size() + 1, 0) {
+    for (size_t p : parent)
+      if (p != static_cast<size_t>(-1)) ++off_[p + 1];
+    for (size_t i = 1; i < off_.size(); ++i) off_[i] += off_[i - 1];
+    list_.resize(off_.back());
+    std::vector<size_t> fill(off_.begin(), off_.end() - 1);
+    for (size_t i = 0; i < parent.size(); ++i)
+      if (parent[i] != static_cast<size_t>(-1)) list_[fill[parent[i]]++] = i;
+  }
+  std::span<size_t> operator[](size_t i) { return {list_.data() + off_[i], off_[i + 1] - off_[i]}; }
+
+ private:
+  std::vector<size_t> off_, list_;
+};
 
 struct Call {
   size_t parent = static_cast<size_t>(-1);
@@ -257,7 +276,7 @@ std::optional<CallType> span_call_type(const Span& s) {
   return std::nullopt;
 }
 
-SpanGraph build_span_graph(std::vector<Span>& spans, const SpanGraphOptions& opt) {
+SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
   SpanGraph r;
   r.spans = spans.size();
   if (!spans.empty()) r.graph.trace_id = spans[0].trace_id;
@@ -313,12 +332,11 @@ SpanGraph build_span_graph(std::vector<Span>& spans, const SpanGraphOptions& opt
     return reject(SpanReject::kSeveralRoots, fmt::format("{} spans without a parent", roots));
   if (roots == 0) return reject(SpanReject::kCycle, "every span has a parent (no root)");
   // Children in start order (ties: input order).
-  std::vector<std::vector<size_t>> kids(n);
+  Children kids(parent);
   for (size_t i = 0; i < n; ++i)
-    if (parent[i] != static_cast<size_t>(-1)) kids[parent[i]].push_back(i);
-  for (auto& k : kids)
-    std::stable_sort(k.begin(), k.end(),
-                     [&](size_t a, size_t b) { return sp[a]->start_ns < sp[b]->start_ns; });
+    if (auto k = kids[i]; k.size() > 1)
+      std::stable_sort(k.begin(), k.end(),
+                       [&](size_t a, size_t b) { return sp[a]->start_ns < sp[b]->start_ns; });
   {  // reachability from the root
     std::vector<size_t> stack{root};
     size_t reached = 0;

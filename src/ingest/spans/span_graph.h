@@ -46,6 +46,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,7 +97,7 @@ struct SpanGraph {
 };
 
 // `spans` may be reordered. All spans must share one trace id.
-SpanGraph build_span_graph(std::vector<Span>& spans, const SpanGraphOptions& opt);
+SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt);
 
 // The call type a span's attributes and name imply, or nullopt (exposed for tests).
 std::optional<CallType> span_call_type(const Span& s);

@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +20,7 @@
 #include "io/input_error.h"
 #include "io/line_reader.h"
 #include "util/json_text.h"
+#include "util/parallel.h"
 #include "util/progress.h"
 
 namespace tracelm {
@@ -42,6 +48,90 @@ class PrefixSource : public ByteSource {
   std::string head_;
   size_t pos_ = 0;
   ByteSource& rest_;
+};
+
+// Reads the underlying source on its own thread (decompression), a few 1 MiB
+// chunks ahead of the parser. Errors are rethrown by read().
+class ReadAheadSource : public ByteSource {
+ public:
+  explicit ReadAheadSource(ByteSource& src) : src_(src), name_(src.name()) {
+    worker_ = std::thread([this] { run(); });
+  }
+  ~ReadAheadSource() override {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  size_t read(char* buf, size_t n) override {
+    std::unique_lock<std::mutex> l(m_);
+    while (pos_ >= cur_.size()) {
+      if (!cur_.empty()) {
+        cur_.clear();
+        pos_ = 0;
+      }
+      cv_.wait(l, [&] { return !q_.empty() || done_; });
+      if (!q_.empty()) {
+        cur_ = std::move(q_.front());
+        q_.pop_front();
+        pos_ = 0;
+        cv_.notify_all();
+      } else {
+        if (error_) std::rethrow_exception(error_);
+        return 0;
+      }
+    }
+    size_t k = std::min(n, cur_.size() - pos_);
+    std::memcpy(buf, cur_.data() + pos_, k);
+    pos_ += k;
+    bytes_ = src_bytes_;
+    return k;
+  }
+  const std::string& name() const override { return name_; }
+  uint64_t file_bytes_read() const override { return bytes_; }
+  uint64_t file_size() const override { return src_.file_size(); }
+
+ private:
+  void run() {
+    try {
+      for (;;) {
+        std::string chunk(size_t{1} << 20, '\0');
+        size_t got = 0;
+        while (got < chunk.size()) {
+          size_t k = src_.read(chunk.data() + got, chunk.size() - got);
+          if (k == 0) break;
+          got += k;
+        }
+        chunk.resize(got);
+        std::unique_lock<std::mutex> l(m_);
+        src_bytes_ = src_.file_bytes_read();
+        if (got == 0 || stop_) break;
+        q_.push_back(std::move(chunk));
+        cv_.notify_all();
+        cv_.wait(l, [&] { return q_.size() < 4 || stop_; });
+        if (stop_) break;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> l(m_);
+      error_ = std::current_exception();
+    }
+    std::lock_guard<std::mutex> l(m_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  ByteSource& src_;
+  std::string name_;
+  std::thread worker_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::string> q_;
+  std::string cur_;
+  size_t pos_ = 0;
+  bool stop_ = false, done_ = false;
+  std::exception_ptr error_;
+  uint64_t src_bytes_ = 0, bytes_ = 0;
 };
 
 std::string read_head(ByteSource& src, size_t n) {
@@ -111,8 +201,8 @@ void mark_bad(TraceSpill& spill, uint64_t seq, std::string_view trace_id) {
   spill.add(seq, r, RowReject::kMalformed);
 }
 
-Span unspill(const SpillRow& r) {
-  Span s;
+void unspill(const SpillRow& r, Span& s) {
+  s.parent_trace_id.clear();
   s.trace_id.assign(r.traceid);
   s.service.assign(r.service);
   s.span_id.assign(r.rpc_id);
@@ -135,7 +225,6 @@ Span unspill(const SpillRow& r) {
   s.resolved = true;
   s.start_ns = r.timestamp_ms;
   s.end_ns = r.rt_ms;
-  return s;
 }
 
 }  // namespace
@@ -241,7 +330,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
   TraceSpill spill(so);
   uint64_t seq = 0;
   std::string sum, sdm;
-  auto add_span = [&](Span&& s) {
+  auto add_span = [&](const Span& s) {
     if (!spill_span(spill, seq++, s, sum, sdm)) {
       ++st.bad_spans["field_too_long"];
       mark_bad(spill, seq++, s.trace_id);
@@ -250,15 +339,16 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
     ++st.spans_read;
   };
   SpanSink sink;
-  sink.on_span = add_span;
+  sink.on_span = [&](Span&& s) { add_span(s); };
   sink.on_bad_span = [&](std::string_view trace, std::string_view) {
     mark_bad(spill, seq++, trace);
   };
 
   for (const std::string& path : inputs) {
     ++st.files;
-    for_each_stream(path, [&](ByteSource& raw) {
+    for_each_stream(path, [&](ByteSource& raw0) {
       ++st.streams;
+      ReadAheadSource raw(raw0);
       std::string head = read_head(raw, 64 << 10);
       SpanFormat f = detect_span_format(head);
       PrefixSource src(std::move(head), raw);
@@ -304,7 +394,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
             err = reader->parse(fields, &s);
           }
           if (err == SpanRowError::kNone) {
-            add_span(std::move(s));
+            add_span(s);  // s keeps its buffers for the next row
             continue;
           }
           ++st.rows_rejected[static_cast<int>(err)];
@@ -330,53 +420,70 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
 
   LabelIndex labels;
   if (!opt.labels.empty()) labels = LabelIndex(opt.labels, opt.unlabelled);
-  std::vector<SpillRow> rows;
-  std::vector<Span> spans;
+  // Traces are built in windows, in parallel; then handed on in order (the
+  // labels and the callbacks run on this thread only).
+  constexpr size_t kWindow = 4096;
+  size_t threads = default_threads();
+  std::vector<SpanGraph> window;
   spill.for_each_partition([&](const TraceSpill::Partition& part) {
-    for (size_t t = 0; t < part.num_traces(); ++t) {
-      part.rows(t, rows);
-      ++st.traces;
-      spans.clear();
-      uint64_t bad = 0;
-      for (const SpillRow& r : rows) {
-        if (r.status != RowReject::kNone) {
-          ++bad;
-        } else {
-          spans.push_back(unspill(r));
+    for (size_t w0 = 0; w0 < part.num_traces(); w0 += kWindow) {
+      size_t wn = std::min(kWindow, part.num_traces() - w0);
+      window.assign(wn, SpanGraph());
+      parallel_for(wn, threads, [&](size_t begin, size_t end) {
+        std::vector<SpillRow> rows;
+        std::vector<Span> spans;
+        for (size_t i = begin; i < end; ++i) {
+          part.prefetch(w0 + i + 6);
+          part.rows(w0 + i, rows);
+          // Spans are reused from trace to trace (their strings keep their buffers).
+          size_t used = 0;
+          uint64_t bad = 0;
+          for (const SpillRow& r : rows) {
+            if (r.status != RowReject::kNone) {
+              ++bad;
+              continue;
+            }
+            if (used == spans.size()) spans.emplace_back();
+            unspill(r, spans[used++]);
+          }
+
+          SpanGraph& g = window[i];
+          if (bad) {
+            g.graph.trace_id.assign(rows[0].traceid);
+            g.reject = SpanReject::kBadSpan;
+            g.detail = fmt::format("{} of {} spans unreadable", bad, rows.size());
+            g.spans = rows.size();
+          } else {
+            g = build_span_graph(std::span<Span>(spans.data(), used), opt.graph);
+          }
         }
-      }
-      SpanGraph g;
-      if (bad) {
-        g.graph.trace_id.assign(rows[0].traceid);
-        g.reject = SpanReject::kBadSpan;
-        g.detail = fmt::format("{} of {} spans unreadable", bad, rows.size());
-        g.spans = rows.size();
-      } else {
-        g = build_span_graph(spans, opt.graph);
-      }
-      st.duplicate_spans += g.duplicate_spans;
-      if (g.reject != SpanReject::kNone) {
-        ++st.traces_rejected[static_cast<int>(g.reject)];
-        if (cb.on_rejected_trace) cb.on_rejected_trace(g);
-        continue;
-      }
-      st.collapsed_spans += g.collapsed_spans;
-      st.type_fallbacks += g.type_fallbacks;
-      st.peer_fallbacks += g.peer_fallbacks;
-      st.clamped_calls += g.clamped_calls;
-      if (!labels.empty()) {
-        g.graph.label = labels.label_of(g.graph);
-        if (!opt.keep_labels.empty() && std::find(opt.keep_labels.begin(), opt.keep_labels.end(),
-                                                  g.graph.label) == opt.keep_labels.end()) {
-          ++st.dropped_by_label;
+      });
+      for (SpanGraph& g : window) {
+        ++st.traces;
+        st.duplicate_spans += g.duplicate_spans;
+        if (g.reject != SpanReject::kNone) {
+          ++st.traces_rejected[static_cast<int>(g.reject)];
+          if (cb.on_rejected_trace) cb.on_rejected_trace(g);
           continue;
         }
-        ++st.graphs_by_label[g.graph.label];
+        st.collapsed_spans += g.collapsed_spans;
+        st.type_fallbacks += g.type_fallbacks;
+        st.peer_fallbacks += g.peer_fallbacks;
+        st.clamped_calls += g.clamped_calls;
+        if (!labels.empty()) {
+          g.graph.label = labels.label_of(g.graph);
+          if (!opt.keep_labels.empty() && std::find(opt.keep_labels.begin(), opt.keep_labels.end(),
+                                                    g.graph.label) == opt.keep_labels.end()) {
+            ++st.dropped_by_label;
+            continue;
+          }
+          ++st.graphs_by_label[g.graph.label];
+        }
+        ++st.graphs_kept;
+        st.calls += g.graph.edges.size();
+        st.zero_ms_calls += g.zero_ms_calls;
+        cb.on_graph(std::move(g.graph));
       }
-      ++st.graphs_kept;
-      st.calls += g.graph.edges.size();
-      st.zero_ms_calls += g.zero_ms_calls;
-      cb.on_graph(std::move(g.graph));
     }
   });
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
