@@ -66,8 +66,8 @@ struct Layer {
 
 class CallGraph {
  public:
-  std::string service;   // service id, e.g. "S_000034483"
-  std::string trace_id;  // source trace id; empty for generated graphs
+  std::string service;        // service id, e.g. "S_000034483"
+  std::string trace_id;       // source trace id; empty for generated graphs
   int64_t start_unix_ns = 0;  // when the source trace started (epoch ns); 0 = unknown
   std::string label;          // e.g. "normal" or a fault type; empty = unlabelled
   std::vector<Edge> edges;
