@@ -207,3 +207,26 @@ TEST(SpanCli, DemoDefaultsToTheShippedRealSample) {
 
 }  // namespace
 }  // namespace tracelm
+
+namespace tracelm {
+namespace {
+
+TEST(SpanCli, ExportRefusesInvalidGraphsAsTracesAndCountsThem) {
+  TempDir d;
+  testing::write_file(
+      d.file("c.jsonl"),
+      R"({"service":"S","edges":[{"rpc_id":"0","caller":"USER","callee":"a","type":"http","start":0,"finish":5}]})"
+      "\n"
+      R"({"service":"S","edges":[{"rpc_id":"0","caller":"USER","callee":"a","type":"http","start":0,"finish":5},)"
+      R"({"rpc_id":"0.1","caller":"a","callee":"b","type":"rpc","start":4,"finish":2}]})"
+      "\n");
+  auto r = testing::run_tracelm("export " + d.file("c.jsonl") + " --format jaeger -o " +
+                                d.file("t.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("refused 1 invalid graphs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("wrote 1 graphs"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::read_file(d.file("t.json")).find("\"duration\":-"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tracelm

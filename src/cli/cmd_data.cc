@@ -272,7 +272,13 @@ void add_export(CLI::App& app) {
                                                               : OtlpJsonWriter::Mode::kLines);
     if (o->format == "jaeger") jaeger = std::make_unique<JaegerJsonWriter>(trace_base);
     if (o->format == "alibaba-csv") buf = std::string(kAlibabaCsvHeader) + "\n";
+    uint64_t refused = 0;  // invalid graphs are not written as traces (a span would end
+                           // before it starts): counted, listed by `tracelm validate`
     for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) {
+      if ((otlp || jaeger) && !is_valid(validate(g))) {
+        ++refused;
+        return;
+      }
       if (o->format == "alibaba-csv") {
         append_alibaba_rows(g, n, o->base_ms, buf);
       } else if (otlp) {
@@ -296,6 +302,9 @@ void add_export(CLI::App& app) {
     }
     out.write(buf);
     out.close();
+    if (refused)
+      std::fprintf(stderr, "refused %llu invalid graphs (tracelm validate lists them)\n",
+                   static_cast<unsigned long long>(refused));
     if (o->output != "-")
       std::fprintf(stderr, "wrote %llu graphs to %s\n", static_cast<unsigned long long>(n),
                    o->output.c_str());
