@@ -109,7 +109,7 @@ TEST(Cli, EvaluateOnAnEmptyFileSaysItHasNoCallGraphs) {
 
 TEST(Cli, DemoRunsOnTheBuiltInSyntheticSample) {
   TempDir tmp;
-  auto r = run_tracelm("demo --train-minutes 0 --out " + tmp.file("demo"));
+  auto r = run_tracelm("demo --synthetic --train-minutes 0 --out " + tmp.file("demo"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("SYNTHETIC"), std::string::npos);
   auto train = load_corpus(tmp.file("demo/corpus.jsonl"));

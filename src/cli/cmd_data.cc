@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/cmd_spans.h"
 #include "cli/commands.h"
 #include "core/validate.h"
 #include "corpus/corpus.h"
@@ -50,7 +51,9 @@ void add_ingest(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
-      "ingest", "Alibaba CallGraph CSV (.csv, .csv.gz, .tar.gz; v2022 or v2021) -> corpus JSONL");
+      "ingest",
+      "Alibaba CallGraph CSV (.csv, .csv.gz, .tar.gz; v2022 or v2021) or span files (OTLP/JSON, "
+      "Jaeger JSON, Zipkin v2 JSON, span-table CSV; detected by content) -> corpus JSONL");
   c->add_option("inputs", o->inputs, "input files or globs")->required();
   c->add_option("-o,--output", o->output, "corpus to write (JSON Lines)")->required();
   c->add_option("--val-fraction", o->val_fraction,
@@ -68,7 +71,11 @@ void add_ingest(CLI::App& app) {
   c->add_option("--tmp-dir", o->tmp_dir, "where spill files go (default $TMPDIR or /tmp)");
   c->add_flag("-q,--quiet", o->quiet, "no progress or report on stderr");
   c->add_flag("--json", o->json, "print the report as JSON on stdout");
-  c->callback([o] {
+  auto so = add_span_ingest_options(c);  // span files: docs/span-import.md
+  c->callback([o, so] {
+    if (std::vector<std::string> in = expand_inputs(o->inputs); is_span_input(in))
+      return run_span_ingest(*so, in, o->output, o->val_output, o->val_fraction, o->rejects,
+                             o->tmp_dir, o->memory_mb, o->max_depth, o->quiet, o->json);
     IngestOptions opt;
     opt.build.strict = o->strict;
     opt.build.max_depth = o->max_depth;
@@ -258,7 +265,11 @@ void add_export(CLI::App& app) {
     if (base_opt->count()) wo.base_ms = o->base_ms;
     GraphWriter out(o->output, format_for_name(o->format), wo);
     for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) { out.write(g); });
+    uint64_t refused = out.refused();
     out.close();
+    if (refused)
+      std::fprintf(stderr, "refused %llu invalid graphs (tracelm validate lists them)\n",
+                   static_cast<unsigned long long>(refused));
     if (o->output != "-")
       std::fprintf(stderr, "wrote %llu graphs to %s\n",
                    static_cast<unsigned long long>(out.count()), o->output.c_str());

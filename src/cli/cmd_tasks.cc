@@ -79,12 +79,10 @@ void print_results(const nlohmann::json& res, const std::string& json_path) {
 
 }  // namespace
 
-void add_tasks(CLI::App& app) {
-  CLI::App* t = app.add_subcommand(
-      "tasks", "downstream tasks: infilling missing data and predicting trace features");
-  t->require_subcommand(1);
+namespace {
 
-  // tasks make
+// One function per subcommand of `tracelm tasks`.
+void add_tasks_make(CLI::App* t) {
   struct MakeOpts {
     std::string kind, corpus, out, rules_from, train_graphs;
     TaskOptions opt;
@@ -156,8 +154,9 @@ void add_tasks(CLI::App& app) {
     std::fprintf(stderr, "wrote %s%s\n", m->out.c_str(),
                  is_infill(kind) ? "" : (" and " + rules_path(m->out)).c_str());
   });
+}
 
-  // tasks score
+void add_tasks_score(CLI::App* t) {
   struct ScoreOpts {
     std::string tasks, answers, json;
     std::vector<std::string> prior;
@@ -197,8 +196,9 @@ void add_tasks(CLI::App& app) {
     scores.emplace_back("frequency baseline", frequency_baseline_score(recs, prior));
     print_results(task_results(recs, scores), s->json);
   });
+}
 
-  // tasks report
+void add_tasks_report(CLI::App* t) {
   struct ReportOpts {
     std::vector<std::string> results;
     std::string out, title = "tracelm downstream tasks";
@@ -221,9 +221,10 @@ void add_tasks(CLI::App& app) {
     f.close();
     std::fprintf(stderr, "wrote %s\n", rp->out.c_str());
   });
+}
 
 #ifdef TRACELM_WITH_TORCH
-  // tasks finetune
+void add_tasks_finetune(CLI::App* t) {
   struct TuneOpts {
     std::string tasks, model, out;
     TaskTrainOptions opt;
@@ -257,8 +258,11 @@ void add_tasks(CLI::App& app) {
                               : train_classifier(recs, f->model, f->opt, f->out);
     std::fprintf(stderr, "%s\n", summary.c_str());
   });
+}
+#endif
 
-  // tasks synthesize
+#ifdef TRACELM_WITH_TORCH
+void add_tasks_synthesize(CLI::App* t) {
   struct SynOpts {
     std::string model, like, rules, out;
     uint64_t seed = 1;
@@ -287,8 +291,11 @@ void add_tasks(CLI::App& app) {
     w.close();
     std::fprintf(stderr, "%s -> %s\n", summary.c_str(), y->out.c_str());
   });
+}
+#endif
 
-  // tasks eval
+#ifdef TRACELM_WITH_TORCH
+void add_tasks_eval(CLI::App* t) {
   struct EvalOpts {
     std::string tasks, json;
     std::vector<std::string> models;
@@ -321,6 +328,26 @@ void add_tasks(CLI::App& app) {
     }
     print_results(evaluate_tasks(recs, e->opt), e->json);
   });
+}
+#endif
+
+}  // namespace
+
+void add_tasks(CLI::App& app) {
+  CLI::App* t = app.add_subcommand(
+      "tasks", "downstream tasks: infilling missing data and predicting trace features");
+  t->require_subcommand(1);
+  add_tasks_make(t);
+  add_tasks_score(t);
+  add_tasks_report(t);
+#ifdef TRACELM_WITH_TORCH
+  add_tasks_finetune(t);
+#endif
+#ifdef TRACELM_WITH_TORCH
+  add_tasks_synthesize(t);
+#endif
+#ifdef TRACELM_WITH_TORCH
+  add_tasks_eval(t);
 #endif
 }
 

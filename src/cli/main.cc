@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/cmd_spans.h"
 #include "cli/commands.h"
 #include "io/input_error.h"
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   tracelm::cli::add_baseline(app);
   tracelm::cli::add_evaluate(app);
   tracelm::cli::add_tasks(app);
+  tracelm::cli::add_labels(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

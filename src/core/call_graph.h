@@ -3,7 +3,8 @@
 // takes or gives CallGraphs.
 //
 // Contract:
-//  - A CallGraph is plain data: a service id, an optional trace id, and edges.
+//  - A CallGraph is plain data: a service id, an optional trace id, start
+//    time and label (imported span traces), and edges.
 //    It may be invalid (a generated graph, a raw trace): validate() in
 //    core/validate.h says how. Nothing here throws on an invalid graph.
 //  - Times are integer milliseconds relative to the start of the trace (the
@@ -65,8 +66,10 @@ struct Layer {
 
 class CallGraph {
  public:
-  std::string service;   // service id, e.g. "S_000034483"
-  std::string trace_id;  // source trace id; empty for generated graphs
+  std::string service;        // service id, e.g. "S_000034483"
+  std::string trace_id;       // source trace id; empty for generated graphs
+  int64_t start_unix_ns = 0;  // when the source trace started (epoch ns); 0 = unknown
+  std::string label;          // e.g. "normal" or a fault type; empty = unlabelled
   std::vector<Edge> edges;
 
   size_t num_edges() const { return edges.size(); }

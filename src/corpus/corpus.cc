@@ -32,6 +32,12 @@ std::string graph_to_json(const CallGraph& g) {
     append_json_string(s, g.trace_id);
     s += ',';
   }
+  if (g.start_unix_ns != 0) s += fmt::format("\"start_unix_nano\":{},", g.start_unix_ns);
+  if (!g.label.empty()) {
+    s += "\"label\":";
+    append_json_string(s, g.label);
+    s += ',';
+  }
   s += "\"service\":";
   append_json_string(s, g.service);
   s += fmt::format(",\"num_edges\":{},\"depth\":{},\"latency\":{},\"edges\":[", g.num_edges(),
@@ -80,6 +86,9 @@ std::optional<CallGraph> parse_graph_json(std::string_view line, std::string* er
   };
   if (!str_field(j, "service", &g.service, true)) return fail("\"service\" must be a string");
   if (!str_field(j, "trace_id", &g.trace_id, false)) return fail("\"trace_id\" must be a string");
+  if (!str_field(j, "label", &g.label, false)) return fail("\"label\" must be a string");
+  if (j.contains("start_unix_nano") && !int_field(j, "start_unix_nano", &g.start_unix_ns))
+    return fail("\"start_unix_nano\" must be an integer");
   auto edges = j.find("edges");
   if (edges == j.end() || !edges->is_array()) return fail("\"edges\" must be an array");
   g.edges.reserve(edges->size());

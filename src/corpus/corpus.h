@@ -1,9 +1,9 @@
 // The corpus: call graphs as JSON Lines, one graph per line (docs/corpus-format.md).
 //
 // Contract:
-//  - graph_to_json() writes one line (no newline) with the fields trace_id
-//    (when set), service, num_edges, depth, latency and edges; derived
-//    attributes are written for readers' convenience.
+//  - graph_to_json() writes one line (no newline) with the fields trace_id,
+//    start_unix_nano and label (each when set), service, num_edges, depth, latency and edges;
+//    derived attributes are written for readers' convenience.
 //  - parse_graph_json() reads one line. Malformed JSON, missing or mistyped
 //    fields, a non-canonical rpc id, or derived attributes that disagree with
 //    the edges are errors (returned as a message, never thrown, never a

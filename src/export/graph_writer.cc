@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "core/validate.h"
 #include "corpus/corpus.h"
 #include "export/alibaba_csv.h"
 #include "export/jaeger.h"
@@ -81,7 +82,13 @@ GraphWriter::GraphWriter(const std::string& path, GraphFormat format, GraphWrite
 
 GraphWriter::~GraphWriter() = default;
 
-void GraphWriter::write(const CallGraph& g) {
+bool GraphWriter::write(const CallGraph& g) {
+  bool trace = format_ == GraphFormat::kOtlp || format_ == GraphFormat::kOtlpJsonl ||
+               format_ == GraphFormat::kJaeger;
+  if (trace && !is_valid(validate(g))) {
+    ++refused_;
+    return false;
+  }
   switch (format_) {
     case GraphFormat::kAlibabaCsv:
       append_alibaba_rows(g, n_, base_ms_, buf_);
@@ -100,6 +107,7 @@ void GraphWriter::write(const CallGraph& g) {
   }
   ++n_;
   flush_if_large();
+  return true;
 }
 
 void GraphWriter::flush_if_large() {

@@ -12,7 +12,9 @@
 //
 // Contract: format_for_path() throws std::invalid_argument naming the path
 // and the extensions it knows; a writer destroyed before close() leaves no
-// file behind. "-" writes to stdout (format by name only).
+// file behind. "-" writes to stdout (format by name only). The trace formats
+// (OTLP, Jaeger) refuse graphs that are not valid (core/validate.h; a span
+// would end before it starts): write() returns false and counts them.
 #pragma once
 
 #include <cstdint>
@@ -44,9 +46,10 @@ class GraphWriter {
   // Format by the path's extension.
   explicit GraphWriter(const std::string& path, GraphWriterOptions opt = {});
   ~GraphWriter();
-  void write(const CallGraph& g);
+  bool write(const CallGraph& g);  // false: refused (counted)
   void close();
   uint64_t count() const { return n_; }
+  uint64_t refused() const { return refused_; }
   GraphFormat format() const { return format_; }
 
  private:
@@ -57,7 +60,7 @@ class GraphWriter {
   int64_t base_ms_;
   std::unique_ptr<Encoders> enc_;
   std::string buf_;
-  uint64_t n_ = 0;
+  uint64_t n_ = 0, refused_ = 0;
 };
 
 // Writes all graphs to `path` (format by extension); returns how many.

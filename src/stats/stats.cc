@@ -43,6 +43,7 @@ constexpr double kQuantiles[] = {0.5, 0.9, 0.99, 1.0};
 void CorpusStats::add(const CallGraph& g) {
   ++graphs_;
   edges_ += g.edges.size();
+  if (!g.label.empty()) ++labels_[g.label];
   if (is_valid(validate(g))) ++valid_;
   ++depth_[g.depth()];
   ++num_edges_[static_cast<int64_t>(g.edges.size())];
@@ -89,6 +90,7 @@ nlohmann::ordered_json CorpusStats::to_json(size_t top_n) const {
   j["valid_graphs"] = valid_;
   j["services"] = services_.size();
   j["microservices"] = microservices_.size();
+  if (!labels_.empty()) j["labels"] = labels_;
   auto hist = [](const auto& m) {
     nlohmann::ordered_json h = nlohmann::ordered_json::object();
     for (auto& [k, v] : m) h[std::to_string(k)] = v;
@@ -147,6 +149,11 @@ std::string CorpusStats::to_text(size_t top_n) const {
   std::string s;
   s += fmt::format("graphs {}  edges {}  valid {}  services {}  microservices {}\n", graphs_,
                    edges_, valid_, services_.size(), microservices_.size());
+  if (!labels_.empty()) {
+    s += "labels    ";
+    for (auto& [l, n] : labels_) s += fmt::format(" {}:{}", l, n);
+    s += "\n";
+  }
   auto hist_line = [&](const char* name, const nlohmann::ordered_json& h) {
     s += fmt::format("{:<10}", name);
     int shown = 0;

@@ -56,6 +56,7 @@ class CorpusStats {
   };
   uint64_t graphs_ = 0, edges_ = 0, valid_ = 0;
   std::map<int, uint64_t> depth_;
+  std::map<std::string, uint64_t> labels_;  // graphs per label (labelled corpora only)
   std::map<int64_t, uint64_t> num_edges_, fanout_;
   std::array<uint64_t, kNumCallTypes + 1> types_{};
   std::map<int, std::array<uint64_t, kNumCallTypes + 1>> types_by_depth_;

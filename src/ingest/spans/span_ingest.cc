@@ -1,0 +1,493 @@
+#include "ingest/spans/span_ingest.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ingest/trace_spill.h"
+#include "io/byte_source.h"
+#include "io/csv.h"
+#include "io/input_error.h"
+#include "io/line_reader.h"
+#include "util/json_text.h"
+#include "util/parallel.h"
+#include "util/progress.h"
+
+namespace tracelm {
+
+namespace {
+
+// Replays `head`, then the rest of the source.
+class PrefixSource : public ByteSource {
+ public:
+  PrefixSource(std::string head, ByteSource& rest) : head_(std::move(head)), rest_(rest) {}
+  size_t read(char* buf, size_t n) override {
+    if (pos_ < head_.size()) {
+      size_t k = std::min(n, head_.size() - pos_);
+      std::memcpy(buf, head_.data() + pos_, k);
+      pos_ += k;
+      return k;
+    }
+    return rest_.read(buf, n);
+  }
+  const std::string& name() const override { return rest_.name(); }
+  uint64_t file_bytes_read() const override { return rest_.file_bytes_read(); }
+  uint64_t file_size() const override { return rest_.file_size(); }
+
+ private:
+  std::string head_;
+  size_t pos_ = 0;
+  ByteSource& rest_;
+};
+
+// Reads the underlying source on its own thread (decompression), a few 1 MiB
+// chunks ahead of the parser. Errors are rethrown by read().
+class ReadAheadSource : public ByteSource {
+ public:
+  explicit ReadAheadSource(ByteSource& src) : src_(src), name_(src.name()) {
+    worker_ = std::thread([this] { run(); });
+  }
+  ~ReadAheadSource() override {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  size_t read(char* buf, size_t n) override {
+    std::unique_lock<std::mutex> l(m_);
+    while (pos_ >= cur_.size()) {
+      if (!cur_.empty()) {
+        cur_.clear();
+        pos_ = 0;
+      }
+      cv_.wait(l, [&] { return !q_.empty() || done_; });
+      if (!q_.empty()) {
+        cur_ = std::move(q_.front());
+        q_.pop_front();
+        pos_ = 0;
+        cv_.notify_all();
+      } else {
+        if (error_) std::rethrow_exception(error_);
+        return 0;
+      }
+    }
+    size_t k = std::min(n, cur_.size() - pos_);
+    std::memcpy(buf, cur_.data() + pos_, k);
+    pos_ += k;
+    bytes_ = src_bytes_;
+    return k;
+  }
+  const std::string& name() const override { return name_; }
+  uint64_t file_bytes_read() const override { return bytes_; }
+  uint64_t file_size() const override { return src_.file_size(); }
+
+ private:
+  void run() {
+    try {
+      for (;;) {
+        std::string chunk(size_t{1} << 20, '\0');
+        size_t got = 0;
+        while (got < chunk.size()) {
+          size_t k = src_.read(chunk.data() + got, chunk.size() - got);
+          if (k == 0) break;
+          got += k;
+        }
+        chunk.resize(got);
+        std::unique_lock<std::mutex> l(m_);
+        src_bytes_ = src_.file_bytes_read();
+        if (got == 0 || stop_) break;
+        q_.push_back(std::move(chunk));
+        cv_.notify_all();
+        cv_.wait(l, [&] { return q_.size() < 4 || stop_; });
+        if (stop_) break;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> l(m_);
+      error_ = std::current_exception();
+    }
+    std::lock_guard<std::mutex> l(m_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  ByteSource& src_;
+  std::string name_;
+  std::thread worker_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::string> q_;
+  std::string cur_;
+  size_t pos_ = 0;
+  bool stop_ = false, done_ = false;
+  std::exception_ptr error_;
+  uint64_t src_bytes_ = 0, bytes_ = 0;
+};
+
+std::string read_head(ByteSource& src, size_t n) {
+  std::string h(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    size_t k = src.read(h.data() + got, n - got);
+    if (k == 0) break;
+    got += k;
+  }
+  h.resize(got);
+  return h;
+}
+
+// Spill record packing: the TraceSpill row fields carry a span.
+//   traceid = trace id, service = service, rpc_id = span id,
+//   um = parent id ("\x1e" + id when the parent is in another trace),
+//   dm = name + '\x1f' + peer, type byte = kind | hint << 3,
+//   timestamp = start ns, rt = end ns.
+constexpr char kOtherTrace = '\x1e', kSep = '\x1f';
+
+bool spill_span(TraceSpill& spill, uint64_t seq, const Span& s, std::string& scratch_um,
+                std::string& scratch_dm) {
+  if (s.trace_id.size() > 255 || s.span_id.size() > 255 || s.parent_id.size() > 254 ||
+      s.service.size() > 255)
+    return false;
+  RawRow r;
+  r.traceid = s.trace_id;
+  r.service = s.service;
+  r.rpc_id = s.span_id;
+  if (!s.parent_trace_id.empty()) {
+    scratch_um.assign(1, kOtherTrace);
+    scratch_um += s.parent_id;
+    r.um = scratch_um;
+  } else {
+    r.um = s.parent_id;
+  }
+  // dm = name \x1f peer \x1f rpc id \x1f tracelm.service \x1f tracelm.trace_id;
+  // an extra longer than 100 bytes is dropped, the name gets what is left.
+  std::string_view extras[4] = {s.peer, s.rpc_id_attr, s.service_attr, s.trace_id_attr};
+  size_t room = 255 - 4;
+  for (auto& x : extras) {
+    if (x.size() > 100 || x.size() > room) {
+      x = {};
+    } else {
+      room -= x.size();
+    }
+  }
+  scratch_dm.assign(std::string_view(s.name).substr(0, room));
+  for (auto& x : extras) {
+    scratch_dm += kSep;
+    scratch_dm += x;
+  }
+  r.dm = scratch_dm;
+  r.type = static_cast<CallType>(static_cast<uint8_t>(s.kind) |
+                                 static_cast<uint8_t>(static_cast<uint8_t>(s.hint) << 3));
+  r.timestamp_ms = s.start_ns;
+  r.rt_ms = s.end_ns;
+  spill.add(seq, r, RowReject::kNone);
+  return true;
+}
+
+void mark_bad(TraceSpill& spill, uint64_t seq, std::string_view trace_id) {
+  if (trace_id.empty() || trace_id.size() > 255) return;
+  RawRow r;
+  r.traceid = trace_id;
+  spill.add(seq, r, RowReject::kMalformed);
+}
+
+void unspill(const SpillRow& r, Span& s) {
+  s.parent_trace_id.clear();
+  s.trace_id.assign(r.traceid);
+  s.service.assign(r.service);
+  s.span_id.assign(r.rpc_id);
+  if (!r.um.empty() && r.um[0] == kOtherTrace) {
+    s.parent_id.assign(r.um.substr(1));
+    s.parent_trace_id = "(another trace)";
+  } else {
+    s.parent_id.assign(r.um);
+  }
+  std::string_view dm = r.dm;
+  std::string* parts[5] = {&s.name, &s.peer, &s.rpc_id_attr, &s.service_attr, &s.trace_id_attr};
+  for (std::string* p : parts) {
+    size_t k = dm.find(kSep);
+    p->assign(dm.substr(0, k));
+    dm = k == std::string_view::npos ? std::string_view() : dm.substr(k + 1);
+  }
+  uint8_t b = static_cast<uint8_t>(r.type);
+  s.kind = static_cast<SpanKind>(b & 7);
+  s.hint = static_cast<CallType>((b >> 3) & 7);
+  s.resolved = true;
+  s.start_ns = r.timestamp_ms;
+  s.end_ns = r.rt_ms;
+}
+
+}  // namespace
+
+uint64_t SpanIngestStats::traces_rejected_total() const {
+  uint64_t n = 0;
+  for (uint64_t v : traces_rejected) n += v;
+  return n;
+}
+
+std::string SpanIngestStats::to_text() const {
+  std::string s;
+  s += fmt::format("files            {:>12}  ({} streams:", files, streams);
+  for (auto& [f, n] : streams_by_format) s += fmt::format(" {} {}", n, f);
+  s += ")\n";
+  s += fmt::format("bytes            {:>12}\n", bytes);
+  if (documents) s += fmt::format("JSON documents   {:>12}\n", documents);
+  if (bad_json_lines)
+    s += fmt::format("  bad JSON lines {:>12}  (first: {})\n", bad_json_lines, first_bad_json_line);
+  s += fmt::format("spans read       {:>12}\n", spans_read);
+  for (int i = 1; i < kNumSpanRowErrors; ++i)
+    if (rows_rejected[i])
+      s += fmt::format("  rows dropped   {:>12}  {}\n", rows_rejected[i],
+                       span_row_error_code(static_cast<SpanRowError>(i)));
+  for (auto& [r, n] : bad_spans) s += fmt::format("  spans dropped  {:>12}  {}\n", n, r);
+  if (duplicate_spans)
+    s += fmt::format("  duplicate span ids {:>8}  (first kept)\n", duplicate_spans);
+  s += fmt::format("traces           {:>12}\n", traces);
+  for (int i = 1; i < kNumSpanRejects; ++i)
+    if (traces_rejected[i])
+      s += fmt::format("  traces dropped {:>12}  {}\n", traces_rejected[i],
+                       span_reject_code(static_cast<SpanReject>(i)));
+  s += fmt::format("graphs kept      {:>12}\n", graphs_kept);
+  s += fmt::format("calls kept       {:>12}  ({} round to 0 ms, {:.1f}%)\n", calls, zero_ms_calls,
+                   calls ? 100.0 * zero_ms_calls / calls : 0.0);
+  s += fmt::format("  spans collapsed into their service's call {}\n", collapsed_spans);
+  if (clamped_calls)
+    s += fmt::format("  calls clamped into their parent (skew within tolerance) {}\n",
+                     clamped_calls);
+  if (type_fallbacks) s += fmt::format("  call types from the fallback {}\n", type_fallbacks);
+  if (peer_fallbacks) s += fmt::format("  peers named 'external' {}\n", peer_fallbacks);
+  for (auto& [l, n] : graphs_by_label) s += fmt::format("  label {:<24} {:>8}\n", l, n);
+  if (dropped_by_label) s += fmt::format("  dropped by --keep-label {}\n", dropped_by_label);
+  if (spilled_bytes) s += fmt::format("spilled bytes    {:>12}\n", spilled_bytes);
+  s += fmt::format("time             {:>12.2f} s  (read {:.2f} s, build {:.2f} s)\n", seconds,
+                   read_seconds, seconds - read_seconds);
+  return s;
+}
+
+std::string SpanIngestStats::to_json() const {
+  nlohmann::ordered_json j;
+  j["files"] = files;
+  j["streams"] = streams;
+  j["streams_by_format"] = streams_by_format;
+  j["bytes"] = bytes;
+  j["documents"] = documents;
+  j["bad_json_lines"] = bad_json_lines;
+  j["spans_read"] = spans_read;
+  nlohmann::ordered_json rr = nlohmann::ordered_json::object();
+  for (int i = 1; i < kNumSpanRowErrors; ++i)
+    rr[std::string(span_row_error_code(static_cast<SpanRowError>(i)))] = rows_rejected[i];
+  j["rows_dropped"] = rr;
+  j["spans_dropped"] = bad_spans;
+  j["duplicate_spans"] = duplicate_spans;
+  j["traces"] = traces;
+  nlohmann::ordered_json tr = nlohmann::ordered_json::object();
+  for (int i = 1; i < kNumSpanRejects; ++i)
+    tr[std::string(span_reject_code(static_cast<SpanReject>(i)))] = traces_rejected[i];
+  j["traces_dropped"] = tr;
+  j["graphs_kept"] = graphs_kept;
+  j["calls"] = calls;
+  j["zero_ms_calls"] = zero_ms_calls;
+  j["collapsed_spans"] = collapsed_spans;
+  j["clamped_calls"] = clamped_calls;
+  j["type_fallbacks"] = type_fallbacks;
+  j["peer_fallbacks"] = peer_fallbacks;
+  j["graphs_by_label"] = graphs_by_label;
+  j["dropped_by_label"] = dropped_by_label;
+  j["spilled_bytes"] = spilled_bytes;
+  j["seconds"] = seconds;
+  return j.dump();
+}
+
+SpanFormat sniff_file_format(const std::string& path) {
+  SpanFormat f = SpanFormat::kUnknown;
+  bool first = true;
+  for_each_stream(path, [&](ByteSource& src) {
+    if (!first) return;
+    first = false;
+    f = detect_span_format(read_head(src, 64 << 10));
+  });
+  return f;
+}
+
+SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanIngestOptions& opt,
+                             const SpanIngestCallbacks& cb) {
+  auto t0 = std::chrono::steady_clock::now();
+  SpanIngestStats st;
+  TraceSpill::Options so;
+  so.tmp_dir = opt.tmp_dir;
+  so.partitions = opt.partitions;
+  so.memory_budget = opt.memory_budget;
+  TraceSpill spill(so);
+  uint64_t seq = 0;
+  std::string sum, sdm;
+  auto add_span = [&](const Span& s) {
+    if (!spill_span(spill, seq++, s, sum, sdm)) {
+      ++st.bad_spans["field_too_long"];
+      mark_bad(spill, seq++, s.trace_id);
+      return;
+    }
+    ++st.spans_read;
+  };
+  SpanSink sink;
+  sink.on_span = [&](Span&& s) { add_span(s); };
+  sink.on_bad_span = [&](std::string_view trace, std::string_view) {
+    mark_bad(spill, seq++, trace);
+  };
+
+  for (const std::string& path : inputs) {
+    ++st.files;
+    for_each_stream(path, [&](ByteSource& raw0) {
+      ++st.streams;
+      ReadAheadSource raw(raw0);
+      std::string head = read_head(raw, 64 << 10);
+      SpanFormat f = detect_span_format(head);
+      PrefixSource src(std::move(head), raw);
+      std::string_view hs;
+      if (f == SpanFormat::kUnknown) {
+        std::string h = read_head(src, 200);
+        std::string shown;
+        for (char c : h.substr(0, h.find('\n')).substr(0, 80))
+          shown += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+        if (h.empty()) throw InputError(src.name(), 0, "empty file: no spans");
+        throw InputError(src.name(), 1,
+                         "not a span format: tried OTLP/JSON, Jaeger JSON, Zipkin v2 JSON, span "
+                         "table CSV (a header with trace, span and parent id columns); found '" +
+                             shown + "'");
+      }
+      if (f == SpanFormat::kAlibabaCsv)
+        throw InputError(src.name(), 1,
+                         "an Alibaba CallGraph CSV among span files: ingest it separately");
+      ++st.streams_by_format[std::string(span_format_name(f))];
+      if (f == SpanFormat::kSpanTable) {
+        LineReader lines(src, opt.max_line);
+        std::string_view line;
+        bool overlong = false;
+        std::vector<std::string_view> fields;
+        std::string scratch;
+        if (!lines.next(&line, &overlong) || overlong)
+          throw InputError(src.name(), 1, "span table without a header line");
+        if (!split_csv_line(line, fields, scratch))
+          throw InputError(src.name(), 1, "span table header: bad CSV quoting");
+        std::optional<SpanTableReader> reader;
+        try {
+          reader.emplace(fields, opt.columns);
+        } catch (const std::invalid_argument& e) {
+          throw InputError(src.name(), 1, e.what());
+        }
+        Span s;
+        while (lines.next(&line, &overlong)) {
+          SpanRowError err = SpanRowError::kNone;
+          if (overlong || !split_csv_line(line, fields, scratch)) {
+            err = SpanRowError::kMalformed;
+          } else {
+            if (fields.size() == 1 && fields[0].empty()) continue;  // blank line
+            err = reader->parse(fields, &s);
+          }
+          if (err == SpanRowError::kNone) {
+            add_span(s);  // s keeps its buffers for the next row
+            continue;
+          }
+          ++st.rows_rejected[static_cast<int>(err)];
+          if (cb.on_rejected_row)
+            cb.on_rejected_row(src.name(), lines.line_no(), span_row_error_code(err), line);
+          if (err != SpanRowError::kMalformed && err != SpanRowError::kMissingId)
+            mark_bad(spill, seq++, reader->trace_of(fields));
+        }
+        st.bytes += lines.bytes();
+      } else {
+        JsonReadStats js;
+        read_json_spans(src, opt.max_document, sink, &js);
+        st.documents += js.documents;
+        st.bad_json_lines += js.bad_lines;
+        if (st.first_bad_json_line.empty()) st.first_bad_json_line = js.first_bad_line;
+        for (auto& [r, n] : js.bad_spans) st.bad_spans[r] += n;
+        st.bytes += src.file_bytes_read();
+      }
+    });
+  }
+  st.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  st.spilled_bytes = spill.spilled_bytes();
+
+  LabelIndex labels;
+  if (!opt.labels.empty()) labels = LabelIndex(opt.labels, opt.unlabelled);
+  // Traces are built in windows, in parallel; then handed on in order (the
+  // labels and the callbacks run on this thread only).
+  constexpr size_t kWindow = 4096;
+  size_t threads = default_threads();
+  std::vector<SpanGraph> window;
+  spill.for_each_partition([&](const TraceSpill::Partition& part) {
+    for (size_t w0 = 0; w0 < part.num_traces(); w0 += kWindow) {
+      size_t wn = std::min(kWindow, part.num_traces() - w0);
+      window.assign(wn, SpanGraph());
+      parallel_for(wn, threads, [&](size_t begin, size_t end) {
+        std::vector<SpillRow> rows;
+        std::vector<Span> spans;
+        for (size_t i = begin; i < end; ++i) {
+          part.prefetch(w0 + i + 6);
+          part.rows(w0 + i, rows);
+          // Spans are reused from trace to trace (their strings keep their buffers).
+          size_t used = 0;
+          uint64_t bad = 0;
+          for (const SpillRow& r : rows) {
+            if (r.status != RowReject::kNone) {
+              ++bad;
+              continue;
+            }
+            if (used == spans.size()) spans.emplace_back();
+            unspill(r, spans[used++]);
+          }
+
+          SpanGraph& g = window[i];
+          if (bad) {
+            g.graph.trace_id.assign(rows[0].traceid);
+            g.reject = SpanReject::kBadSpan;
+            g.detail = fmt::format("{} of {} spans unreadable", bad, rows.size());
+            g.spans = rows.size();
+          } else {
+            g = build_span_graph(std::span<Span>(spans.data(), used), opt.graph);
+          }
+        }
+      });
+      for (SpanGraph& g : window) {
+        ++st.traces;
+        st.duplicate_spans += g.duplicate_spans;
+        if (g.reject != SpanReject::kNone) {
+          ++st.traces_rejected[static_cast<int>(g.reject)];
+          if (cb.on_rejected_trace) cb.on_rejected_trace(g);
+          continue;
+        }
+        st.collapsed_spans += g.collapsed_spans;
+        st.type_fallbacks += g.type_fallbacks;
+        st.peer_fallbacks += g.peer_fallbacks;
+        st.clamped_calls += g.clamped_calls;
+        if (!labels.empty()) {
+          g.graph.label = labels.label_of(g.graph);
+          if (!opt.keep_labels.empty() && std::find(opt.keep_labels.begin(), opt.keep_labels.end(),
+                                                    g.graph.label) == opt.keep_labels.end()) {
+            ++st.dropped_by_label;
+            continue;
+          }
+          ++st.graphs_by_label[g.graph.label];
+        }
+        ++st.graphs_kept;
+        st.calls += g.graph.edges.size();
+        st.zero_ms_calls += g.zero_ms_calls;
+        cb.on_graph(std::move(g.graph));
+      }
+    }
+  });
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace tracelm
