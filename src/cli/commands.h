@@ -36,5 +36,6 @@ std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train
 void add_tokenizer(CLI::App& app);
 void add_baseline(CLI::App& app);
 void add_evaluate(CLI::App& app);
+void add_downstream(CLI::App& app);  // `downstream critical|anomaly` (anomaly: libtorch)
 
 }  // namespace tracelm::cli

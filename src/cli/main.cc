@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   tracelm::cli::add_tokenizer(app);
   tracelm::cli::add_baseline(app);
   tracelm::cli::add_evaluate(app);
+  tracelm::cli::add_downstream(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Synthetic call graphs as training data (docs/downstream.md), on the real
+# Alibaba train split: FIRM-style critical-component SVMs and a TraceVAE-style
+# anomaly detector trained on real graphs, on tracelm's graphs and on the
+# probabilistic baseline's graphs, all tested on the same real graphs.
+# Prints both tables (mean ± sd over seeds, gap to real-trained, pass).
+#
+# Usage: bench/downstream.sh [OUT_DIR]        (default bench-out/downstream)
+# Environment: TRACELM (binary, default build/tracelm), DATA (real CallGraph
+# CSV or corpus), TRAIN_MINUTES (tracelm's training budget, default 8),
+# PRESET (tiny, as the demo; small is slower), SEEDS (5), MODEL (an already
+# trained run directory: skips training).
+# Budget: about 8 min training + 1-3 min generation + ~5 min of downstream
+# models on 2 cores (the script prints its own wall time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${TRACELM:-build/tracelm}
+DATA=${DATA:-../shared/data/alibaba-v2022/callgraphs-train.csv}
+OUT=${1:-bench-out/downstream}
+TRAIN_MINUTES=${TRAIN_MINUTES:-8}
+PRESET=${PRESET:-tiny}
+SEEDS=${SEEDS:-5}
+if [ ! -f "$DATA" ]; then
+  echo "downstream bench: real data $DATA not found (set DATA=...)" >&2
+  exit 1
+fi
+mkdir -p "$OUT"
+t0=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - t0 )) s"; }
+
+echo "== real corpus: $DATA"
+"$T" ingest "$DATA" -o "$OUT/real.jsonl" 2> "$OUT/ingest.log" || { cat "$OUT/ingest.log"; exit 1; }
+n_real=$(wc -l < "$OUT/real.jsonl")
+echo "   $n_real graphs"
+
+# The instructions: one per real graph of the two apps (the services with the
+# most graphs, as `tracelm downstream` chooses them). Synthetic graphs made
+# from them carry the real graph's trace id, so that each seed trains only on
+# graphs made like its own real training pool ("aligned").
+python3 - "$OUT/real.jsonl" "$OUT/like.jsonl" <<'PY'
+import collections, json, sys
+graphs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+count = collections.Counter(g["service"] for g in graphs)
+apps = [s for s, _ in sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
+with open(sys.argv[2], "w") as f:
+    for g in graphs:
+        if g["service"] in apps:
+            f.write(json.dumps(g) + "\n")
+print("   apps:", ", ".join(f"{s} ({count[s]} graphs)" for s in apps))
+PY
+n_like=$(wc -l < "$OUT/like.jsonl")
+
+# align IN OUT: gives the i-th graph of OUT the trace id of the i-th graph of
+# like.jsonl when both have one graph per instruction; else leaves OUT as is.
+align() {
+  python3 - "$OUT/like.jsonl" "$1" <<'PY'
+import json, sys
+like = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+out = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+if len(like) != len(out):
+    print(f"   {len(out)} graphs for {len(like)} instructions: not aligned (training sets are sampled)")
+    sys.exit(0)
+for a, b in zip(like, out):
+    b["trace_id"] = a.get("trace_id", "")
+with open(sys.argv[2], "w") as f:
+    for g in out:
+        f.write(json.dumps(g) + "\n")
+print(f"   aligned {len(out)} graphs with their instructions")
+PY
+}
+
+echo "== probabilistic baseline: fit on the real corpus, one graph per instruction"
+"$T" baseline fit "$OUT/real.jsonl" -o "$OUT/prob.json" -q
+"$T" baseline generate "$OUT/prob.json" --like "$OUT/like.jsonl" -o "$OUT/probabilistic.jsonl" --seed 1 -q
+align "$OUT/probabilistic.jsonl"
+
+if [ -n "${MODEL:-}" ]; then
+  RUN=$MODEL
+  echo "== tracelm: using the trained model $RUN"
+else
+  RUN=$OUT/run
+  echo "== tracelm: train ($PRESET preset, $TRAIN_MINUTES min, as the demo trains)"
+  "$T" train --corpus "$OUT/real.jsonl" --preset "$PRESET" --time-budget "$TRAIN_MINUTES" \
+    --context 256 --batch 16 --micro-batch 8 --lr 2e-3 --warmup 20 --epochs 1000 \
+    --eval-every 100000 --save-every 100000 -o "$RUN" -q
+fi
+echo "   $(elapsed)"
+if "$T" generate --help 2>&1 | grep -q -- '--like'; then
+  echo "== tracelm: generate --like (one graph per instruction: service, edges, depth, latency)"
+  "$T" generate --model "$RUN" --like "$OUT/like.jsonl" --seed 1 -o "$OUT/tracelm.jsonl"
+else
+  echo "== tracelm: this tracelm has no 'generate --like': per app service, -n = 2x its real" \
+       "graphs with --service only (no edges/depth/latency conditions; training sets are sampled)"
+  : > "$OUT/tracelm.jsonl"
+  python3 -c '
+import collections, json, sys
+c = collections.Counter(json.loads(l)["service"] for l in open(sys.argv[1]) if l.strip())
+for s, n in sorted(c.items()): print(s, 2 * n)' "$OUT/like.jsonl" | while read -r svc n; do
+    "$T" generate --model "$RUN" --service "$svc" -n "$n" --seed 1 -o "$OUT/gen-$svc.jsonl" 2>> "$OUT/generate.log"
+    cat "$OUT/gen-$svc.jsonl" >> "$OUT/tracelm.jsonl"
+  done
+fi
+align "$OUT/tracelm.jsonl"
+echo "   $(wc -l < "$OUT/tracelm.jsonl") tracelm graphs; $(elapsed)"
+
+for task in critical anomaly; do
+  echo "== downstream $task"
+  "$T" downstream "$task" --real "$OUT/real.jsonl" --train "tracelm=$OUT/tracelm.jsonl" \
+    --train "probabilistic=$OUT/probabilistic.jsonl" --seeds "$SEEDS" --json "$OUT/$task.json" \
+    --report "$OUT/$task.html" 2> "$OUT/$task.log" | tee "$OUT/$task.txt"
+  echo "   $(elapsed)"
+done
+"$T" evaluate --real "$OUT/like.jsonl" --synthetic "tracelm=$OUT/tracelm.jsonl" \
+  --synthetic "probabilistic=$OUT/probabilistic.jsonl" --report "$OUT/report.html" \
+  --downstream "$OUT/critical.json" --downstream "$OUT/anomaly.json" -q
+echo "report: $OUT/report.html (realism + downstream); total $(elapsed)"
