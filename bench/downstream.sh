@@ -33,20 +33,30 @@ echo "== real corpus: $DATA"
 n_real=$(wc -l < "$OUT/real.jsonl")
 echo "   $n_real graphs"
 
-# The instructions: one per real graph of the two apps (the services with the
-# most graphs, as `tracelm downstream` chooses them). Synthetic graphs made
-# from them carry the real graph's trace id, so that each seed trains only on
+# The instructions: one per real graph of the apps, chosen as `tracelm
+# downstream` chooses them (services ranked by graphs with >= 2 calls; an app
+# with < 70 such graphs pools the next services). Synthetic graphs made from
+# them carry the real graph's trace id, so that each seed trains only on
 # graphs made like its own real training pool ("aligned").
 python3 - "$OUT/real.jsonl" "$OUT/like.jsonl" <<'PY'
 import collections, json, sys
 graphs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+graphs = [g for g in graphs if g["num_edges"] >= 2]
 count = collections.Counter(g["service"] for g in graphs)
-apps = [s for s, _ in sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
+ranked = sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))
+apps, i = [], 0
+while len(apps) < 2 and i < len(ranked):
+    app, n = [], 0
+    while i < len(ranked) and (n < 70 or not app):
+        app.append(ranked[i][0]); n += ranked[i][1]; i += 1
+    apps.append(app)
+members = {s for app in apps for s in app}
 with open(sys.argv[2], "w") as f:
     for g in graphs:
-        if g["service"] in apps:
+        if g["service"] in members:
             f.write(json.dumps(g) + "\n")
-print("   apps:", ", ".join(f"{s} ({count[s]} graphs)" for s in apps))
+for app in apps:
+    print("   app:", "+".join(app), sum(count[s] for s in app), "graphs")
 PY
 n_like=$(wc -l < "$OUT/like.jsonl")
 
@@ -88,19 +98,49 @@ echo "   $(elapsed)"
 if "$T" generate --help 2>&1 | grep -q -- '--like'; then
   echo "== tracelm: generate --like (one graph per instruction: service, edges, depth, latency)"
   "$T" generate --model "$RUN" --like "$OUT/like.jsonl" --seed 1 -o "$OUT/tracelm.jsonl"
+  align "$OUT/tracelm.jsonl"
 else
-  echo "== tracelm: this tracelm has no 'generate --like': per app service, -n = 2x its real" \
-       "graphs with --service only (no edges/depth/latency conditions; training sets are sampled)"
-  : > "$OUT/tracelm.jsonl"
+  echo "== tracelm: this tracelm has no 'generate --like': one 'generate -n K' per distinct" \
+       "instruction (service, edges, depth, latency) of K real graphs"
   python3 -c '
 import collections, json, sys
-c = collections.Counter(json.loads(l)["service"] for l in open(sys.argv[1]) if l.strip())
-for s, n in sorted(c.items()): print(s, 2 * n)' "$OUT/like.jsonl" | while read -r svc n; do
-    "$T" generate --model "$RUN" --service "$svc" -n "$n" --seed 1 -o "$OUT/gen-$svc.jsonl" 2>> "$OUT/generate.log"
-    cat "$OUT/gen-$svc.jsonl" >> "$OUT/tracelm.jsonl"
-  done
+c = collections.Counter()
+for l in open(sys.argv[1]):
+    if l.strip():
+        g = json.loads(l)
+        c[(g["service"], g["num_edges"], g["depth"], g["latency"])] += 1
+for k, n in sorted(c.items()): print(*k, n)' "$OUT/like.jsonl" > "$OUT/instructions.txt"
+  rm -rf "$OUT/gen" && mkdir -p "$OUT/gen"
+  k=0
+  while read -r svc edges depth latency n; do
+    k=$((k + 1))
+    "$T" generate --model "$RUN" --service "$svc" --edges "$edges" --depth "$depth" \
+      --latency "$latency" -n "$n" --seed "$k" -o "$OUT/gen/$k.jsonl" 2>> "$OUT/generate.log" || true
+  done < "$OUT/instructions.txt"
+  # Give each generated graph the trace id of a real graph with its instruction.
+  python3 - "$OUT/like.jsonl" "$OUT/instructions.txt" "$OUT/gen" "$OUT/tracelm.jsonl" <<'PY'
+import collections, json, os, sys
+ids = collections.defaultdict(list)
+for l in open(sys.argv[1]):
+    if l.strip():
+        g = json.loads(l)
+        ids[(g["service"], g["num_edges"], g["depth"], g["latency"])].append(g["trace_id"])
+made = asked = 0
+with open(sys.argv[4], "w") as out:
+    for k, line in enumerate(open(sys.argv[2]), 1):
+        svc, e, d, lat, n = line.split()
+        key = (svc, int(e), int(d), int(lat))
+        asked += int(n)
+        path = os.path.join(sys.argv[3], f"{k}.jsonl")
+        if not os.path.exists(path):
+            continue
+        for g, tid in zip((json.loads(l) for l in open(path) if l.strip()), ids[key]):
+            g["trace_id"] = tid
+            out.write(json.dumps(g) + "\n")
+            made += 1
+print(f"   {made} of {asked} instructions gave a graph (failed ones dropped); aligned by instruction")
+PY
 fi
-align "$OUT/tracelm.jsonl"
 echo "   $(wc -l < "$OUT/tracelm.jsonl") tracelm graphs; $(elapsed)"
 
 for task in critical anomaly; do

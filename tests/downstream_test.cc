@@ -376,6 +376,44 @@ TEST(DownstreamReport, TableAndChartWithErrorBars) {
   }
 }
 
+TEST(DownstreamCli, CriticalJsonReportAndEvaluateSection) {
+  testing::TempDir dir;
+  {
+    CorpusWriter w(dir.file("real.jsonl")), s(dir.file("syn.jsonl"));
+    for (const LabeledGraph& g : corpus({{"S_1", 120}})) {
+      w.write(g.graph);
+      s.write(g.graph);
+    }
+    w.close();
+    s.close();
+  }
+  testing::RunResult r = testing::run_tracelm(
+      "downstream critical --real " + dir.file("real.jsonl") +
+      " --train syn=" + dir.file("syn.jsonl") + " --seeds 2 --bootstrap 20 --json " +
+      dir.file("c.json") + " --report " + dir.file("c.html"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("gap to real"), std::string::npos) << r.out;
+  ExperimentResult res = read_experiment_result(dir.file("c.json"));
+  EXPECT_EQ(res.task, "critical");
+  ASSERT_EQ(res.rows.size(), 2u);
+  EXPECT_EQ(res.rows[0].source, "real");
+  EXPECT_EQ(res.rows[1].source, "syn");
+  EXPECT_NE(testing::read_file(dir.file("c.html")).find("<table>"), std::string::npos);
+  // Bad input: a training set named real, a missing file.
+  r = testing::run_tracelm("downstream critical --real " + dir.file("real.jsonl") +
+                           " --train real=" + dir.file("syn.jsonl"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("real training pool"), std::string::npos) << r.out;
+  EXPECT_THROW(read_experiment_result(dir.file("real.jsonl")), InputError);
+  // The section in the realism report.
+  r = testing::run_tracelm("evaluate --real " + dir.file("real.jsonl") +
+                           " --synthetic syn=" + dir.file("syn.jsonl") + " --report " +
+                           dir.file("r.html") + " --downstream " + dir.file("c.json") + " -q");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(testing::read_file(dir.file("r.html")).find("Training on synthetic data: critical"),
+            std::string::npos);
+}
+
 TEST(DownstreamReal, CriticalOnAlibabaTrainSplit) {
   REQUIRE_SHARED("data/alibaba-v2022/callgraphs-train.csv");
   auto real = load_labeled_graphs(testing::shared_path("data/alibaba-v2022/callgraphs-train.csv"));

@@ -47,7 +47,7 @@ ExperimentResult run_downstream_command(const TaskFactory& make_task, const Comm
   }
   if (!files.report.empty()) {
     AtomicFile f(files.report);
-    f.write(downstream_html_page({r}));
+    f.write(downstream_html_page({r}, {}, false));  // tables even without gnuplot
     f.close();
   }
   return r;
