@@ -414,6 +414,40 @@ TEST(DownstreamCli, CriticalJsonReportAndEvaluateSection) {
             std::string::npos);
 }
 
+// Graphs whose call to B takes 1..40 ms (B is on the critical path).
+std::vector<LabeledGraph> firm_corpus(int n, int offset) {
+  std::vector<LabeledGraph> out;
+  for (int i = 0; i < n; ++i) {
+    int64_t b = 1 + (i * 7 + offset) % 40;
+    out.push_back(
+        {graph({edge("0", "USER", "A", 0, b + 10), edge("0.1", "A", "B", 2, 2 + b)}), ""});
+  }
+  return out;
+}
+
+TEST(DownstreamCriticalTask, SameTestSamplesForEveryTrainingSetAndStandardize) {
+  auto pool_g = firm_corpus(100, 0), test_g = firm_corpus(40, 3), other_g = firm_corpus(100, 5);
+  GraphRefs pool, test, other;
+  for (const auto& g : pool_g) pool.push_back(&g);
+  for (const auto& g : test_g) test.push_back(&g);
+  for (const auto& g : other_g) other.push_back(&g);
+  for (bool z : {false, true}) {
+    CriticalOptions o;
+    o.standardize = z;
+    TaskSpec t = critical_task(o);
+    EXPECT_EQ(t.model.find("standardized") != std::string::npos, z);
+    TaskRun a = t.run(pool, pool, test, 9), b = t.run(other, pool, test, 9);
+    ASSERT_FALSE(a.y.empty());
+    EXPECT_EQ(a.y, b.y);  // the test windows depend on the seed and the test graphs only
+    EXPECT_EQ(a.score.size(), a.y.size());
+    EXPECT_GT(a.train_samples, 0u);
+    EXPECT_GT(a.train_positive_rate, 0.0);  // windows holding the pool's slowest call
+  }
+  CriticalOptions bad;
+  bad.svm = "poly";
+  EXPECT_THROW(critical_task(bad), std::invalid_argument);
+}
+
 TEST(DownstreamReal, CriticalOnAlibabaTrainSplit) {
   REQUIRE_SHARED("data/alibaba-v2022/callgraphs-train.csv");
   auto real = load_labeled_graphs(testing::shared_path("data/alibaba-v2022/callgraphs-train.csv"));

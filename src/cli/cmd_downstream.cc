@@ -62,6 +62,8 @@ void add_downstream(CLI::App& app) {
   c->add_option("--svm", copt->svm, "linear (FIRM's default: hinge loss, SGD) or rbf (libsvm)")
       ->check(CLI::IsMember({"linear", "rbf"}))
       ->capture_default_str();
+  c->add_flag("--standardize", copt->standardize,
+              "z-score the features with the training samples' statistics (FIRM: no scaling)");
   c->add_option("--window", copt->train.window, "graphs per window")->capture_default_str();
   c->add_option("--train-windows", copt->train.windows, "windows drawn from each training set")
       ->capture_default_str();

@@ -15,6 +15,20 @@ std::vector<CpLatencies> cps(const GraphRefs& gs) {
   return out;
 }
 
+// Z-scores x in place with the statistics of `train`.
+void standardize(const std::vector<std::vector<double>>& train,
+                 std::vector<std::vector<double>>* x) {
+  if (train.empty()) return;
+  size_t d = train[0].size();
+  for (size_t k = 0; k < d; ++k) {
+    std::vector<double> col;
+    for (const auto& r : train) col.push_back(r[k]);
+    MeanSd m = mean_sd(col);
+    double sd = m.sd > 0 ? m.sd : 1.0;
+    for (auto& r : *x) r[k] = (r[k] - m.mean) / sd;
+  }
+}
+
 FirmWindowOptions clamp(FirmWindowOptions o, size_t pool) {
   o.window = std::min(o.window, std::max(o.min_graphs, pool / 2));
   return o;
@@ -29,6 +43,7 @@ TaskSpec critical_task(const CriticalOptions& opt) {
   t.task = "critical";
   t.model = opt.svm == "linear" ? "linear SVM (hinge loss, L2, SGD; FIRM's default)"
                                 : "RBF SVM (libsvm C-SVC, C = 1, gamma = 1/(2 Var))";
+  if (opt.standardize) t.model += ", standardized features";
   t.labels = fmt::format(
       "(window, microservice) samples of {} train / {} test windows of up to {} graphs; label 1 "
       "iff the microservice's critical-path latency reached its P99 over the real training pool",
@@ -70,14 +85,21 @@ TaskSpec critical_task(const CriticalOptions& opt) {
       y.push_back(s.label);
     }
     r.train_positive_rate = positive_rate(y);
+    std::vector<std::vector<double>> xt;
+    for (const FirmSample& s : te) xt.push_back(s.x);
+    if (opt.standardize) {
+      std::vector<std::vector<double>> raw = x;
+      standardize(raw, &xt);
+      standardize(raw, &x);
+    }
     if (opt.svm == "linear") {
       LinearSvm m;
       m.fit(x, y, seed);
-      for (const FirmSample& s : te) r.score.push_back(m.predict(s.x));
+      for (const auto& v : xt) r.score.push_back(m.predict(v));
     } else {
       RbfSvm m;
       m.fit(x, y);
-      for (const FirmSample& s : te) r.score.push_back(m.predict(s.x));
+      for (const auto& v : xt) r.score.push_back(m.predict(v));
     }
     return r;
   };
