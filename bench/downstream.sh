@@ -10,8 +10,8 @@
 # CSV or corpus), TRAIN_MINUTES (tracelm's training budget, default 8),
 # PRESET (tiny, as the demo; small is slower), SEEDS (5), MODEL (an already
 # trained run directory: skips training).
-# Budget: about 8 min training + 1-3 min generation + ~5 min of downstream
-# models on 2 cores (the script prints its own wall time).
+# Budget: 8 min training + ~6 min generation + ~2 min of downstream models
+# on 2 busy cores (983 s measured; the script prints its own wall time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${TRACELM:-build/tracelm}
@@ -150,7 +150,12 @@ for task in critical anomaly; do
     --report "$OUT/$task.html" 2> "$OUT/$task.log" | tee "$OUT/$task.txt"
   echo "   $(elapsed)"
 done
+echo "== downstream critical, RBF SVM on standardized features (secondary)"
+"$T" downstream critical --svm rbf --standardize --real "$OUT/real.jsonl" \
+  --train "tracelm=$OUT/tracelm.jsonl" --train "probabilistic=$OUT/probabilistic.jsonl" \
+  --seeds "$SEEDS" --json "$OUT/critical-rbf.json" 2> "$OUT/critical-rbf.log" | tee "$OUT/critical-rbf.txt"
 "$T" evaluate --real "$OUT/like.jsonl" --synthetic "tracelm=$OUT/tracelm.jsonl" \
   --synthetic "probabilistic=$OUT/probabilistic.jsonl" --report "$OUT/report.html" \
-  --downstream "$OUT/critical.json" --downstream "$OUT/anomaly.json" -q
+  --downstream "$OUT/critical.json" --downstream "$OUT/critical-rbf.json" \
+  --downstream "$OUT/anomaly.json" -q
 echo "report: $OUT/report.html (realism + downstream); total $(elapsed)"
