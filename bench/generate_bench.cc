@@ -8,6 +8,11 @@
 //     generated token and as the constraint's own timed work; the share of
 //     steps where the sampled token had to be masked; the valid-graph rate
 //     of both.
+//   - the two decoding engines on the same requests and seed: libtorch's
+//     forward over a ragged KV cache (the reference) and the CPU engine
+//     (model/cpu_decoder.h); the ratio of their tokens/s, whether they wrote
+//     the same graphs, and model forwards per graph;
+//   - the same graphs at batch 1 and batch B (CPU engine).
 // Usage: bench_generate [--model DIR] [-n GRAPHS] [--batch B] [--train-seconds S]
 #include <chrono>
 #include <cstdio>
@@ -18,6 +23,7 @@
 #include <torch/torch.h>
 
 #include "core/validate.h"
+#include "corpus/corpus.h"
 #include "generate/generator.h"
 #include "ingest/ingest.h"
 #include "sample/synthetic_raw.h"
@@ -34,13 +40,18 @@ double now() {
 struct Run {
   double seconds = 0;
   int64_t tokens = 0, masked = 0, graphs = 0, valid = 0, layers = 0, forwards = 0;
-  double constraint_seconds = 0;
+  double constraint_seconds = 0, model_seconds = 0, matmul_seconds = 0;
 };
+
+std::vector<std::string> last_graphs;  // of the last run, as JSON lines
 
 Run run(ModelBundle& b, GeneratorOptions go, const std::vector<GenerateRequest>& reqs) {
   RecursiveGenerator gen(b, go);
   double t = now();
   std::vector<GeneratedGraph> out = gen.generate(reqs, 1);
+  last_graphs.clear();
+  for (const GeneratedGraph& g : out)
+    last_graphs.push_back(g.complete ? graph_to_json(g.graph) : "-");
   Run r;
   r.seconds = now() - t;
   r.tokens = gen.stats().tokens;
@@ -48,6 +59,8 @@ Run run(ModelBundle& b, GeneratorOptions go, const std::vector<GenerateRequest>&
   r.layers = gen.stats().sequences;
   r.forwards = gen.stats().forward_calls;
   r.constraint_seconds = gen.stats().constraint_seconds;
+  r.model_seconds = gen.stats().model_seconds;
+  r.matmul_seconds = gen.stats().matmul_seconds;
   r.graphs = static_cast<int64_t>(out.size());
   for (const GeneratedGraph& g : out) r.valid += g.complete && is_valid(validate(g.graph));
   return r;
@@ -126,15 +139,41 @@ int main(int argc, char** argv) {
   std::vector<GenerateRequest> reqs(static_cast<size_t>(n));
   GeneratorOptions go;
   go.sampling.temperature = 0.8;
+  char name[64];
+  // The reference engine: libtorch's forward over a ragged KV cache.
+  go.engine = GeneratorOptions::Engine::kTorch;
+  go.batch = batch;
+  Run torch_run = run(b, go, reqs);
+  std::vector<std::string> torch_graphs = last_graphs;
+  std::snprintf(name, sizeof name, "torch engine, batch %lld", static_cast<long long>(batch));
+  print(name, torch_run);
+  go.engine = GeneratorOptions::Engine::kCpu;
   go.batch = 1;
-  Run one = run(
-      b, go, std::vector<GenerateRequest>(reqs.begin(), reqs.begin() + std::min<int64_t>(n, 16)));
+  std::vector<GenerateRequest> few(reqs.begin(), reqs.begin() + std::min<int64_t>(n, 16));
+  Run one = run(b, go, few);
+  std::vector<std::string> one_graphs = last_graphs;
   print("constrained, batch 1", one);
   go.batch = batch;
   Run con = run(b, go, reqs);
-  char name[64];
   std::snprintf(name, sizeof name, "constrained, batch %lld", static_cast<long long>(batch));
   print(name, con);
+  size_t same_engine = 0, same_batch = 0;
+  for (size_t i = 0; i < last_graphs.size(); ++i) same_engine += last_graphs[i] == torch_graphs[i];
+  for (size_t i = 0; i < one_graphs.size(); ++i) same_batch += one_graphs[i] == last_graphs[i];
+  std::printf(
+      "CPU engine over torch engine: %.2fx tokens/s, %.2fx graphs/s; %zu of %zu graphs identical "
+      "(fp rounding may flip a sampled token); batch 1 vs batch %lld: %zu of %zu identical\n",
+      (con.tokens / con.seconds) / (torch_run.tokens / torch_run.seconds),
+      (con.graphs / con.seconds) / (torch_run.graphs / torch_run.seconds), same_engine,
+      last_graphs.size(), static_cast<long long>(batch), same_batch, one_graphs.size());
+  std::printf(
+      "CPU engine time: model forwards %.1f%% of the run, matrix products %.1f%% of the "
+      "forwards\n",
+      100.0 * con.model_seconds / con.seconds,
+      100.0 * con.matmul_seconds / std::max(1e-9, con.model_seconds));
+  std::printf("model forwards per graph: %.1f (CPU engine), %.1f (torch engine)\n",
+              static_cast<double>(con.forwards) / std::max<int64_t>(1, con.graphs),
+              static_cast<double>(torch_run.forwards) / std::max<int64_t>(1, torch_run.graphs));
   go.constrained = false;
   go.retries = 3;
   Run free = run(b, go, reqs);

@@ -1,9 +1,14 @@
 // End-to-end checks of the tracelm program, as a user runs it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "corpus/corpus.h"
+#include "encode/instruction.h"
+#include "encode/recursive.h"
+#include "encode/tabular.h"
 #include "test_util.h"
 
 namespace tracelm {
@@ -110,7 +115,7 @@ TEST(Cli, DemoRunsOnTheBuiltInSyntheticSample) {
   auto train = load_corpus(tmp.file("demo/corpus.jsonl"));
   EXPECT_GT(train.size(), 100u);
   EXPECT_NE(r.out.find("[7/7]"), std::string::npos);
-  EXPECT_NE(r.out.find("popular-call KL"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("popular calls KL"), std::string::npos) << r.out;  // the summary table
 }
 
 }  // namespace
@@ -140,6 +145,50 @@ TEST(Cli, EncodeWritesEachFormatAndItDecodes) {
   std::string rec = testing::read_file(tmp.file("recursive.txt"));
   EXPECT_EQ(std::count(rec.begin(), rec.end(), '['),
             static_cast<long>(graphs));  // one [GENERATE GRAPH] each
+  // Decoding each format's text gives back the corpus graphs (service and
+  // calls), whatever order, shuffles and dropped attributes the seed chose.
+  auto key = [](CallGraph g) {
+    g.trace_id.clear();
+    g.canonicalize();
+    return graph_to_json(g);
+  };
+  std::vector<std::string> want;
+  for (const CallGraph& g : load_corpus(corpus)) want.push_back(key(g));
+  std::sort(want.begin(), want.end());
+  for (const char* f : {"tabular", "recursive"}) {
+    std::string text = testing::read_file(tmp.file(std::string(f) + ".txt"));
+    std::vector<std::string> got;
+    for (std::string_view block : split_blocks(text)) {
+      CallGraph g;
+      ParseError err;
+      bool ok;
+      if (std::string(f) == "tabular") {
+        TabularGraph t;
+        ok = decode_tabular(block, &t, &err);
+        g = std::move(t.graph);
+      } else {
+        ok = decode_recursive(block, &g, &err);
+      }
+      ASSERT_TRUE(ok) << f << ": " << err.what << "\n" << block.substr(0, 300);
+      got.push_back(key(std::move(g)));
+    }
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, want) << f;
+  }
+  // Every instruction sample parses (question, answer, scratchpad).
+  std::string ins = testing::read_file(tmp.file("instruction.txt"));
+  size_t samples = 0;
+  for (std::string_view rest = ins; !rest.empty();) {
+    ParsedInstruction p;
+    ParseError err;
+    size_t used = 0;
+    ASSERT_TRUE(parse_instruction(rest, &p, &err, &used)) << err.what;
+    ASSERT_GT(used, 0u);
+    rest.remove_prefix(used);
+    while (!rest.empty() && rest.front() == '\n') rest.remove_prefix(1);
+    ++samples;
+  }
+  EXPECT_GE(samples, graphs);
   r = run_tracelm("encode " + corpus + " --format instruction --jsonl -o " + tmp.file("i.jsonl"));
   ASSERT_EQ(r.status, 0) << r.out;
   std::istringstream in(testing::read_file(tmp.file("i.jsonl")));

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "generate/sampler.h"
@@ -9,6 +11,29 @@ namespace tracelm {
 namespace {
 
 Candidates cands(std::vector<float> l) { return Candidates::from_logits(l.data(), l.size()); }
+
+// A grammar that bans some ids and counts how it is used.
+class Ban : public Sampler {
+ public:
+  explicit Ban(std::function<bool(int32_t)> banned) : banned_(std::move(banned)) {}
+  void apply(Candidates& c) override {
+    ++applied;
+    largest = std::max(largest, c.size());
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < c.size(); ++i)
+      if (!banned_(c.ids[i])) idx.push_back(i);
+    c.keep(idx);
+  }
+  void accept(int32_t t) override { accepted.push_back(t); }
+  std::unique_ptr<Sampler> clone() const override { return std::make_unique<Ban>(banned_); }
+  std::string name() const override { return "ban"; }
+  int applied = 0;
+  size_t largest = 0;
+  std::vector<int32_t> accepted;
+
+ private:
+  std::function<bool(int32_t)> banned_;
+};
 
 TEST(Sampler, GreedyPicksTheArgmax) {
   auto chain = SamplerChain::from_params({0.0, 50, 1.0, 1});
@@ -25,7 +50,7 @@ TEST(Sampler, TopKAndTopPNarrowTheCandidates) {
   top_p_sampler(0.7)->apply(d);
   EXPECT_EQ(d.ids, (std::vector<int32_t>{1, 2}));
   Candidates e = cands({0, 0, 0});
-  mask_sampler([](int32_t id) { return id != 1; })->apply(e);
+  Ban([](int32_t id) { return id == 1; }).apply(e);
   EXPECT_EQ(e.ids, (std::vector<int32_t>{0, 2}));
   EXPECT_THROW(top_k_sampler(0), std::invalid_argument);
   EXPECT_THROW(temperature_sampler(0), std::invalid_argument);
@@ -55,11 +80,37 @@ TEST(Sampler, DrawsFollowTheSoftmaxAndAreSeeded) {
   again->reset();
   Candidates c = cands(l);
   EXPECT_EQ(again->pick(c), first[0]);
-  // A mask that bans everything: no token.
+  // A grammar that bans everything: no token.
   SamplerChain banned(1, false);
-  banned.add(mask_sampler([](int32_t) { return false; }));
-  Candidates d = cands(l);
-  EXPECT_EQ(banned.pick(d), -1);
+  banned.set_grammar(std::make_unique<Ban>([](int32_t) { return true; }));
+  EXPECT_EQ(banned.sample(l.data(), l.size()), -1);
+}
+
+TEST(Sampler, GrammarChecksTheDrawFirstAndMasksOnlyWhenItFails) {
+  std::vector<float> l = {0.1f, 3.0f, 0.2f, 2.9f};
+  // Greedy draws 1; a grammar that allows it is asked about that one token.
+  SamplerChain ok(1, true);
+  auto* allow = new Ban([](int32_t id) { return id == 0; });
+  ok.set_grammar(std::unique_ptr<Sampler>(allow));
+  bool redrawn = false;
+  EXPECT_EQ(ok.sample(l.data(), l.size(), &redrawn), 1);
+  EXPECT_FALSE(redrawn);
+  EXPECT_EQ(allow->applied, 1);
+  EXPECT_EQ(allow->largest, 1u);
+  EXPECT_EQ(allow->accepted, (std::vector<int32_t>{1}));
+  // A grammar that bans 1: masks the whole vocabulary once and redraws 3.
+  SamplerChain masked(1, true);
+  auto* ban = new Ban([](int32_t id) { return id == 1; });
+  masked.set_grammar(std::unique_ptr<Sampler>(ban));
+  EXPECT_EQ(masked.sample(l.data(), l.size(), &redrawn), 3);
+  EXPECT_TRUE(redrawn);
+  EXPECT_EQ(ban->applied, 2);
+  EXPECT_EQ(ban->largest, l.size());
+  EXPECT_EQ(ban->accepted, (std::vector<int32_t>{3}));
+  // Seeded draws through a grammar never return a banned token.
+  auto chain = SamplerChain::from_params({1.0, 0, 1.0, 7});
+  chain->set_grammar(std::make_unique<Ban>([](int32_t id) { return id % 2 == 1; }));
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(chain->sample(l.data(), l.size()) % 2, 0);
 }
 
 TEST(Sampler, LowTemperatureApproachesGreedy) {

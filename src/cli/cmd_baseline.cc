@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
+#include "export/graph_writer.h"
 
 namespace tracelm::cli {
 
@@ -72,7 +73,9 @@ void add_generate(CLI::App& parent) {
       "generate", "draw call graphs from a fitted probabilistic model (valid by construction)");
   c->add_option("model", o->model, "model JSON written by `baseline fit`")->required();
   auto* n = c->add_option("-n,--count", o->n, "number of graphs");
-  c->add_option("-o,--output", o->output, "corpus JSONL to write")->required();
+  c->add_option("-o,--output", o->output,
+                "graphs to write (.jsonl, .csv, .otlp.json, .otlp.jsonl, .jaeger.json)")
+      ->required();
   c->add_option("--seed", o->seed, "random seed")->capture_default_str();
   c->add_option("--service", o->service,
                 "service of every graph (an unknown one draws its root from all services)");
@@ -112,7 +115,7 @@ void add_generate(CLI::App& parent) {
       prompts.assign(o->n, r);
     }
     Rng rng(o->seed);
-    CorpusWriter w(o->output);
+    GraphWriter w(o->output);
     uint64_t unmatched = 0, targeted = 0;
     auto t0 = std::chrono::steady_clock::now();
     for (BaselineRequest& r : prompts) {

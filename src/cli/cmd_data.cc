@@ -10,6 +10,7 @@
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
 #include "export/alibaba_csv.h"
+#include "export/graph_writer.h"
 #include "export/jaeger.h"
 #include "export/otlp.h"
 #include "ingest/ingest.h"
@@ -253,45 +254,14 @@ void add_export(CLI::App& app) {
                     "epoch milliseconds of each trace's start (alibaba-csv: default 0; otlp, "
                     "jaeger: default 1700000000000)");
   c->callback([o, base_opt] {
-    AtomicFile out(o->output);
-    std::string buf;
-    uint64_t n = 0;
-    int64_t trace_base = base_opt->count() ? o->base_ms : kDefaultBaseEpochMs;
-    std::unique_ptr<OtlpJsonWriter> otlp;
-    std::unique_ptr<JaegerJsonWriter> jaeger;
-    if (o->format == "otlp" || o->format == "otlp-jsonl")
-      otlp = std::make_unique<OtlpJsonWriter>(trace_base, o->format == "otlp"
-                                                              ? OtlpJsonWriter::Mode::kOneRequest
-                                                              : OtlpJsonWriter::Mode::kLines);
-    if (o->format == "jaeger") jaeger = std::make_unique<JaegerJsonWriter>(trace_base);
-    if (o->format == "alibaba-csv") buf = std::string(kAlibabaCsvHeader) + "\n";
-    for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) {
-      if (o->format == "alibaba-csv") {
-        append_alibaba_rows(g, n, o->base_ms, buf);
-      } else if (otlp) {
-        otlp->add(g, buf);
-      } else if (jaeger) {
-        jaeger->add(g, buf);
-      } else {
-        buf += graph_to_json(g);
-        buf += '\n';
-      }
-      ++n;
-      if (buf.size() > (1 << 20)) {
-        out.write(buf);
-        buf.clear();
-      }
-    });
-    if (o->format == "otlp" || o->format == "jaeger") {
-      if (otlp) otlp->finish(buf);
-      if (jaeger) jaeger->finish(buf);
-      buf += '\n';
-    }
-    out.write(buf);
+    GraphWriterOptions wo;
+    if (base_opt->count()) wo.base_ms = o->base_ms;
+    GraphWriter out(o->output, format_for_name(o->format), wo);
+    for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) { out.write(g); });
     out.close();
     if (o->output != "-")
-      std::fprintf(stderr, "wrote %llu graphs to %s\n", static_cast<unsigned long long>(n),
-                   o->output.c_str());
+      std::fprintf(stderr, "wrote %llu graphs to %s\n",
+                   static_cast<unsigned long long>(out.count()), o->output.c_str());
   });
 }
 

@@ -20,6 +20,7 @@
 #include "export/alibaba_csv.h"
 #include "ingest/ingest.h"
 #include "report/html_report.h"
+#include "report/summary_table.h"
 #include "sample/synthetic_raw.h"
 #include "stats/stats.h"
 
@@ -144,33 +145,8 @@ void add_demo(CLI::App& app) {
 #else
     std::printf("[7/7] built without libtorch: no model training\n");
 #endif
-    std::printf("\nrealism against %zu held-out graphs (docs/metrics.md):\n", val_graphs.size());
-    std::printf("  %-28s", "");
-    for (auto& r : reports) std::printf(" %16s", r.name.c_str());
-    std::printf("\n  %-28s", "graphs");
-    for (auto& r : reports)
-      std::printf(" %16llu", static_cast<unsigned long long>(r.validity.graphs));
-    std::printf("\n  %-28s", "valid");
-    for (auto& r : reports) std::printf(" %15.1f%%", 100 * r.validity_rate());
-    std::printf("\n  %-28s", "popular-call KL");
-    for (auto& r : reports)
-      if (r.popular.defined) {
-        std::printf(" %16.3f", r.popular.kl);
-      } else {
-        std::printf(" %16s", "n/a");
-      }
-    for (size_t k = 0; k < reports[0].heavy_hitters.size() && k < 3; ++k) {
-      std::printf("\n  heavy hitters K=%-11zu", reports[0].heavy_hitters[k].k);
-      for (auto& r : reports)
-        std::printf(" %15.1f%%",
-                    k < r.heavy_hitters.size() ? 100 * r.heavy_hitters[k].accuracy : 0.0);
-    }
-    for (const char* m : {"in_degree", "out_degree", "response_time"}) {
-      std::printf("\n  EMD %-24s", m);
-      for (auto& r : reports)
-        std::printf(" %16.3f", r.find_emd(m) ? r.find_emd(m)->normalized : 0.0);
-    }
-    std::printf("\n");
+    std::printf("\nrealism against %zu held-out graphs (docs/metrics.md):\n%s", val_graphs.size(),
+                summary_text(summary_table(reports, StructureSummary::of(real))).c_str());
     nlohmann::ordered_json j = nlohmann::ordered_json::array();
     for (auto& r : reports) j.push_back(r.to_json());
     AtomicFile mf(o->out + "/metrics.json");

@@ -31,15 +31,103 @@ std::string stem(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+struct EvaluateOpts {
+  std::string real, train, json, report;
+  std::vector<std::string> synthetic, downstream;
+  bool all_graphs = false, quiet = false;
+  size_t runs = 1;
+  double epsilon = kKlEpsilon;
+};
+
+// Loads the sets, computes the realism reports, prints and writes them.
+void run_evaluate(EvaluateOpts* o) {
+  auto t0 = std::chrono::steady_clock::now();
+  GraphSetProfile real;
+  for_each_graph(o->real, CsvMode::kClean, [&](CallGraph&& g) { real.add(g); });
+  std::unique_ptr<TrainingIndex> train;
+  if (!o->train.empty()) {
+    train = std::make_unique<TrainingIndex>();
+    for_each_graph(o->train, CsvMode::kClean, [&](CallGraph&& g) { train->add(g); });
+  }
+  RealismOptions opt;
+  opt.kl_epsilon = o->epsilon;
+  opt.valid_only = !o->all_graphs;
+  opt.runs = o->runs;
+  std::vector<RealismReport> reps;
+  std::vector<std::string> paths;
+  for (const std::string& spec : o->synthetic) {
+    size_t eq = spec.find('=');
+    std::string name = eq == std::string::npos ? stem(spec) : spec.substr(0, eq);
+    std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    std::vector<CallGraph> graphs;
+    for_each_graph(path, CsvMode::kAsIs, [&](CallGraph&& g) { graphs.push_back(std::move(g)); });
+    reps.push_back(RealismReport::compute(name, real, graphs, train.get(), opt));
+    paths.push_back(path);
+  }
+  StructureSummary rs = StructureSummary::of(real);
+  if (!o->quiet) std::fputs(summary_text(summary_table(reps, rs)).c_str(), stdout);
+  if (!o->json.empty()) {
+    nlohmann::ordered_json j;
+    j["definitions"] = {
+        {"docs", "docs/metrics.md"},
+        {"kl_epsilon", opt.kl_epsilon},
+        {"kl_log", "natural"},
+        {"popular_calls", opt.popular_calls},
+        {"popular_calls_kl",
+         "KL(real || synthetic) over the real top calls + 'other' (all remaining edges)"},
+        {"heavy_hitter_ks", opt.heavy_hitter_ks},
+        {"heavy_hitter_runs", opt.runs},
+        {"emd", "Wasserstein-1 between empirical distributions"},
+        {"emd_normalization", "w1 / mean of the real distribution (w1 when that mean is 0)"},
+        {"distribution_metrics_over", opt.valid_only ? "valid synthetic graphs" : "all"},
+        {"cdf_quantiles", kCdfPoints}};
+    j["real"] = {{"path", o->real}, {"structure", rs.to_json()}};
+    j["train"] = train ? nlohmann::ordered_json{{"path", o->train}, {"graphs", train->size()}}
+                       : nlohmann::ordered_json(nullptr);
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < reps.size(); ++i) {
+      nlohmann::ordered_json r = reps[i].to_json();
+      r["path"] = paths[i];
+      arr.push_back(std::move(r));
+    }
+    j["synthetic"] = arr;
+    std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (o->json == "-") {
+      std::fputs(text.c_str(), stdout);
+    } else {
+      AtomicFile f(o->json);
+      f.write(text);
+      f.close();
+    }
+  }
+  if (!o->report.empty()) {
+    ReportContext ctx;
+    ctx.real_path = o->real;
+    ctx.real = rs;
+    if (train) {
+      ctx.train_path = o->train;
+      ctx.train_graphs = train->size();
+    }
+    ctx.synthetic_paths = paths;
+    std::vector<downstream::ExperimentResult> ds;
+    for (const std::string& p : o->downstream) ds.push_back(downstream::read_experiment_result(p));
+    if (!ds.empty()) ctx.extra_html = downstream::downstream_html(ds);
+    AtomicFile f(o->report);
+    f.write(html_report(reps, ctx));
+    f.close();
+    if (!o->quiet) std::fprintf(stderr, "report: %s\n", o->report.c_str());
+  }
+  if (!o->quiet)
+    std::fprintf(stderr, "evaluated %zu synthetic set(s) in %.2f s\n", reps.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+}  // namespace
+
 void add_evaluate(CLI::App& app) {
-  struct Opts {
-    std::string real, train, json, report;
-    std::vector<std::string> synthetic, downstream;
-    bool all_graphs = false, quiet = false;
-    size_t runs = 1;
-    double epsilon = kKlEpsilon;
-  };
-  auto o = std::make_shared<Opts>();
+  auto o = std::make_shared<EvaluateOpts>();
   CLI::App* c = app.add_subcommand(
       "evaluate",
       "realism metrics of synthetic call graphs against real ones (docs/metrics.md): validity, "
@@ -67,88 +155,7 @@ void add_evaluate(CLI::App& app) {
   c->add_flag("--all-graphs", o->all_graphs,
               "distribution metrics over every synthetic graph (default: valid ones only)");
   c->add_flag("-q,--quiet", o->quiet, "no table on stdout");
-  c->callback([o] {
-    auto t0 = std::chrono::steady_clock::now();
-    GraphSetProfile real;
-    for_each_graph(o->real, CsvMode::kClean, [&](CallGraph&& g) { real.add(g); });
-    std::unique_ptr<TrainingIndex> train;
-    if (!o->train.empty()) {
-      train = std::make_unique<TrainingIndex>();
-      for_each_graph(o->train, CsvMode::kClean, [&](CallGraph&& g) { train->add(g); });
-    }
-    RealismOptions opt;
-    opt.kl_epsilon = o->epsilon;
-    opt.valid_only = !o->all_graphs;
-    opt.runs = o->runs;
-    std::vector<RealismReport> reps;
-    std::vector<std::string> paths;
-    for (const std::string& spec : o->synthetic) {
-      size_t eq = spec.find('=');
-      std::string name = eq == std::string::npos ? stem(spec) : spec.substr(0, eq);
-      std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
-      std::vector<CallGraph> graphs;
-      for_each_graph(path, CsvMode::kAsIs, [&](CallGraph&& g) { graphs.push_back(std::move(g)); });
-      reps.push_back(RealismReport::compute(name, real, graphs, train.get(), opt));
-      paths.push_back(path);
-    }
-    StructureSummary rs = StructureSummary::of(real);
-    if (!o->quiet) std::fputs(summary_text(summary_table(reps, rs)).c_str(), stdout);
-    if (!o->json.empty()) {
-      nlohmann::ordered_json j;
-      j["definitions"] = {
-          {"docs", "docs/metrics.md"},
-          {"kl_epsilon", opt.kl_epsilon},
-          {"kl_log", "natural"},
-          {"popular_calls", opt.popular_calls},
-          {"popular_calls_kl",
-           "KL(real || synthetic) over the real top calls + 'other' (all remaining edges)"},
-          {"heavy_hitter_ks", opt.heavy_hitter_ks},
-          {"heavy_hitter_runs", opt.runs},
-          {"emd", "Wasserstein-1 between empirical distributions"},
-          {"emd_normalization", "w1 / mean of the real distribution (w1 when that mean is 0)"},
-          {"distribution_metrics_over", opt.valid_only ? "valid synthetic graphs" : "all"},
-          {"cdf_quantiles", kCdfPoints}};
-      j["real"] = {{"path", o->real}, {"structure", rs.to_json()}};
-      j["train"] = train ? nlohmann::ordered_json{{"path", o->train}, {"graphs", train->size()}}
-                         : nlohmann::ordered_json(nullptr);
-      nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-      for (size_t i = 0; i < reps.size(); ++i) {
-        nlohmann::ordered_json r = reps[i].to_json();
-        r["path"] = paths[i];
-        arr.push_back(std::move(r));
-      }
-      j["synthetic"] = arr;
-      std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-      if (o->json == "-") {
-        std::fputs(text.c_str(), stdout);
-      } else {
-        AtomicFile f(o->json);
-        f.write(text);
-        f.close();
-      }
-    }
-    if (!o->report.empty()) {
-      ReportContext ctx;
-      ctx.real_path = o->real;
-      ctx.real = rs;
-      if (train) {
-        ctx.train_path = o->train;
-        ctx.train_graphs = train->size();
-      }
-      ctx.synthetic_paths = paths;
-      std::vector<downstream::ExperimentResult> ds;
-      for (const std::string& p : o->downstream)
-        ds.push_back(downstream::read_experiment_result(p));
-      if (!ds.empty()) ctx.extra_html = downstream::downstream_html(ds);
-      AtomicFile f(o->report);
-      f.write(html_report(reps, ctx));
-      f.close();
-      if (!o->quiet) std::fprintf(stderr, "report: %s\n", o->report.c_str());
-    }
-    if (!o->quiet)
-      std::fprintf(stderr, "evaluated %zu synthetic set(s) in %.2f s\n", reps.size(),
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  });
+  c->callback([o] { run_evaluate(o.get()); });
 }
 
 }  // namespace tracelm::cli

@@ -1,5 +1,15 @@
 // Subcommands of the `tracelm` program. Each add_* registers one subcommand
-// (options with help text and defaults) on the app; its callback runs it.
+// (options with help text and defaults) on the app; its callback runs it by
+// calling a named library function. Where each lives:
+//   ingest validate stats export sample   cmd_data.cc
+//   encode                                cmd_encode.cc
+//   tokenizer                             cmd_tokenizer.cc
+//   baseline fit|generate                 cmd_baseline.cc
+//   evaluate                              cmd_evaluate.cc
+//   demo                                  cmd_demo.cc
+//   train score merge                     cmd_train.cc     (libtorch)
+//   generate                              cmd_generate.cc  (libtorch)
+//   eval accuracy                         cmd_accuracy.cc  (libtorch)
 // A callback returns normally on success and throws on failure: InputError
 // (bad input; exit 2), ExitCode (a chosen status, e.g. invalid graphs found).
 #pragma once
@@ -24,9 +34,10 @@ void add_export(CLI::App& app);
 void add_sample(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_encode(CLI::App& app);
-// Model commands (score, ...); only in builds with libtorch (TRACELM_WITH_TORCH).
-void add_model_commands(CLI::App& app);
-void add_eval_commands(CLI::App& app);  // `eval accuracy` (libtorch)
+// The model commands, only in builds with libtorch (TRACELM_WITH_TORCH):
+void add_model_commands(CLI::App& app);     // train, score, merge (cmd_train.cc)
+void add_generate_commands(CLI::App& app);  // generate (cmd_generate.cc)
+void add_eval_commands(CLI::App& app);      // eval accuracy (cmd_accuracy.cc)
 // The model half of `tracelm demo`: trains a tiny model for a bounded time on
 // train_path, generates n graphs, returns them (libtorch builds only).
 std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train_path,

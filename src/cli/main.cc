@@ -1,4 +1,6 @@
 // tracelm: learn the shape of microservice call graphs and write new ones.
+// Registers every subcommand (cli/commands.h says which file holds which)
+// and maps failures to exit codes: 2 for bad input, 1 for other errors.
 #include <cstdio>
 #include <exception>
 
@@ -7,8 +9,9 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "tracelm: ingest, validate, describe and export microservice call-graph traces\n"
-      "(Alibaba CallGraph CSV in, clean call-graph corpus out)",
+      "tracelm: learn the shape of microservice call graphs from real traces and generate new,\n"
+      "realistic ones (ingest, encode, train a Llama, generate with constrained decoding,\n"
+      "evaluate realism against held-out traces, export to Alibaba CSV, OTLP and Jaeger)",
       "tracelm"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tracelm 0.1.0");
@@ -20,6 +23,8 @@ int main(int argc, char** argv) {
   tracelm::cli::add_encode(app);
 #ifdef TRACELM_WITH_TORCH
   tracelm::cli::add_model_commands(app);
+  tracelm::cli::add_generate_commands(app);
+  tracelm::cli::add_eval_commands(app);
 #endif
   tracelm::cli::add_demo(app);
   tracelm::cli::add_tokenizer(app);

@@ -1,4 +1,4 @@
-// Structural rules of a call graph (system.md §5) and the validator.
+// Structural rules of a call graph (docs/architecture.md, "Structural rules") and the validator.
 //
 // Contract:
 //  - validate() never throws: an invalid graph is data. It returns every

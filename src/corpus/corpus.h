@@ -24,26 +24,13 @@
 #include <vector>
 
 #include "core/call_graph.h"
+#include "io/atomic_file.h"
 
 namespace tracelm {
 
 std::string graph_to_json(const CallGraph& g);
 // Returns the graph, or nullopt with *error set.
 std::optional<CallGraph> parse_graph_json(std::string_view line, std::string* error);
-
-// Writes text to `path` atomically (temporary name, then rename). Not thread-safe.
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path);
-  ~AtomicFile();  // an unclosed file is discarded
-  void write(std::string_view s);
-  void close();  // flush, fsync and rename; throws on failure
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_, tmp_;
-  FILE* f_ = nullptr;
-};
 
 class CorpusWriter {
  public:

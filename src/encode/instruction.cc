@@ -175,47 +175,42 @@ std::vector<std::string> scratchpad_lines(const ParsedUnit& unit, Rng* shuffle) 
     parse_int(unit.edges.back().edge_id, &last);
     int64_t n = last - first + 1;
     int64_t m = static_cast<int64_t>(unit.edges.size()) + children;
-    out.push_back(fmt::format(
-        "num generated edges = the last edge id - the first edge id + 1 = {} - {} + 1 = {}", last,
-        first, n));
-    out.push_back(fmt::format("{} edges generated out of num_edges:{}", n, m));
-    out.push_back(
-        fmt::format("num_remaining_edges = num_edges:{} - generated:{} = {}", m, n, m - n));
+    out.push_back(scratchpad::generated_edges(last, first));
+    out.push_back(scratchpad::generated_out_of(n, m));
+    out.push_back(scratchpad::remaining_after_layer(m, n));
     if (unit.subs.empty()) {
-      out.push_back("finish generation");
-      out.push_back("</layer>");
+      out.emplace_back(scratchpad::kFinish);
+      out.emplace_back(tag::kLayerEnd);
       return out;
     }
     out.push_back("");
-    std::string gen = "generate subgraphs of edge:";
+    std::string gen(scratchpad::kGenerateSubgraphs);
     for (size_t i = 0; i < unit.subs.size(); ++i)
-      gen += (i ? ",edge_id:" : "") + std::to_string(unit.subs[i].first);
+      gen +=
+          (i ? std::string(scratchpad::kListSeparator) : "") + std::to_string(unit.subs[i].first);
     out.push_back(gen);
     remaining = m - n;
   }
   for (size_t i = 0; i < unit.subs.size(); ++i) {
     uint64_t k = unit.subs[i].first;
-    std::vector<std::string> block = {
-        fmt::format("num_edges <= num_remaining_edges:{}", remaining)};
+    std::vector<std::string> block = {scratchpad::budget(remaining)};
     if (layer) {
       std::string dst = "?";
       for (const EdgeText& e : unit.edges)
         if (e.edge_id == std::to_string(k)) dst = e.destination;
-      block.push_back(fmt::format("copy start_node from edge {} destination: {}", k, dst));
-      if (conds[i].remaining_depth.value_or(-1) == rd - 1)
-        block.push_back(fmt::format(
-            "remaining_depth should be the requirement's remaining_depth:{} - 1 = {}", rd, rd - 1));
+      block.push_back(scratchpad::copy_start_node(static_cast<int64_t>(k), dst));
+      if (conds[i].remaining_depth.value_or(-1) == rd - 1) block.push_back(scratchpad::depth(rd));
     }
     if (shuffle) shuffle->shuffle(block.begin(), block.end());
-    out.push_back("Subgraph constraints:");
+    out.emplace_back(scratchpad::kConstraints);
     out.insert(out.end(), block.begin(), block.end());
     out.push_back(sub_line(k, unit.subs[i].second, shuffle));
     int64_t c = conds[i].num_edges.value_or(0);
-    out.push_back(
-        fmt::format("now, num_remaining_edges is {} - {} = {}", remaining, c, remaining - c));
+    out.push_back(scratchpad::now_remaining(remaining, c));
     remaining -= c;
   }
-  out.push_back(layer ? "finish generation</layer>" : "finish generation</split>");
+  out.push_back(std::string(scratchpad::kFinish) +
+                std::string(layer ? tag::kLayerEnd : tag::kSplitEnd));
   return out;
 }
 

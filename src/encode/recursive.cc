@@ -7,8 +7,8 @@ namespace tracelm {
 
 namespace {
 
-constexpr std::string_view kSubOpen = "<subgraph of edge_id ";
-constexpr std::string_view kSubClose = "</subgraph>";
+constexpr std::string_view kSubOpen = tag::kSubgraph;
+constexpr std::string_view kSubClose = tag::kSubgraphEnd;
 
 // Per-edge facts the conditions need.
 struct EdgeFacts {

@@ -24,11 +24,9 @@
 #include "core/call_graph.h"
 #include "encode/tabular.h"
 #include "encode/text_format.h"
+#include "encode/unit_format.h"
 
 namespace tracelm {
-
-inline constexpr size_t kMaxLayerEdges = 15;  // wider layers are split
-inline constexpr size_t kSplitFanout = 5;     // items per <split> block
 
 // The 10 condition attributes of a unit (docs/encodings.md §2.4).
 struct LayerConditions {

@@ -1,5 +1,7 @@
 #include "generate/assembler.h"
 
+#include "encode/unit_format.h"
+
 #include "encode/instruction.h"
 #include "io/csv.h"
 
@@ -118,7 +120,7 @@ std::string instruction_prompt(const LayerJob& j, const GenerateRequest& r) {
   const Attributes& a = j.announced;
   bool root = !a.has("caller") && j.prefix.empty();
   auto nce = a.get_int("num_current_edges");
-  bool split = nce && *nce > 15;
+  bool split = nce && is_split(*nce);
   std::array<std::string, 3> rare;
   if (j.require && j.require->child_dest.empty() && !j.require->type.empty())
     rare = {j.start_node, j.require->dest, j.require->type};

@@ -1,4 +1,4 @@
-// The bookkeeping of recursive generation (system.md §4), without the model:
+// The bookkeeping of recursive generation (docs/generation.md), without the model:
 // requests become root prompts, generated unit bodies become edges with full
 // dot-decimal ids, and each "<subgraph>" line becomes a pending layer job.
 // The generator (generator.h) decodes jobs with the model; tests drive the
@@ -25,6 +25,7 @@
 #include "encode/recursive.h"
 #include "encode/text_format.h"
 #include "generate/layer_constraint.h"
+#include "stats/trained_stats.h"  // CorpusPriors
 #include "util/rng.h"
 
 namespace tracelm {
@@ -52,12 +53,6 @@ struct GenerateRequest {
 
 // True when g has an edge caller -> callee of the type (any type when empty).
 bool has_call(const CallGraph& g, const CallRequest& c);
-
-// What the training corpus looked like, for filling in open requests.
-struct CorpusPriors {
-  std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs)
-  std::vector<std::pair<int64_t, uint64_t>> num_edges;     // (edges, graphs)
-};
 
 // The root layer's conditions for a request. An open service is drawn from
 // the priors' services, an open number of edges from their size

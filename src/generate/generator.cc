@@ -1,9 +1,6 @@
 #include "generate/generator.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <chrono>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -11,18 +8,19 @@
 #include "core/validate.h"
 #include "encode/instruction.h"
 #include "encode/tabular.h"
+#include "generate/constraint_sampler.h"
+#ifdef TRACELM_WITH_CPU_DECODER
+#include "model/cpu_decoder.h"
+#endif
 #include "generate/instruction_constraint.h"
+#include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
+#include "model/run_dir.h"
 
 namespace tracelm {
 
 namespace {
-
-bool file_exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
 
 uint64_t mix(uint64_t a, uint64_t b) {
   uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
@@ -31,25 +29,13 @@ uint64_t mix(uint64_t a, uint64_t b) {
   return h ^ (h >> 29);
 }
 
-// Adds the seconds of its lifetime to *total.
-class Stopwatch {
- public:
-  explicit Stopwatch(double* total) : total_(total), t0_(std::chrono::steady_clock::now()) {}
-  ~Stopwatch() {
-    *total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  }
-
- private:
-  double* total_;
-  std::chrono::steady_clock::time_point t0_;
-};
-
 // One sequence to decode.
 struct SeqIn {
   std::string prompt;
   uint64_t seed = 0;
   std::unique_ptr<UnitConstraint> con;  // constrained decoding
   std::vector<std::string_view> stops;  // unconstrained: stop after these
+  int64_t max_tokens = 0;               // token budget (constrained: >= con->max_length())
   size_t tag = 0;                       // the caller's handle
 };
 enum class SeqEnd { kDone, kStop, kDead, kBudget };
@@ -63,6 +49,10 @@ struct SeqOut {
 struct Row {
   SeqIn in;
   std::unique_ptr<SamplerChain> chain;
+  ConstraintSampler* grammar = nullptr;  // the chain's grammar (constrained decoding)
+  int32_t slot = -1;                     // CPU engine: the sequence's slot
+  std::vector<int> prompt;               // CPU engine: prompt tokens not yet fed
+  int32_t next_token = 0;                // CPU engine: the token to feed next
   std::string text;
   int64_t next_pos = 0, tokens = 0;
 };
@@ -131,19 +121,103 @@ void keep_rows(KVCache& c, const std::vector<int64_t>& idx) {
 class Decoder {
  public:
   Decoder(Llama& model, const Tokenizer& tok, const GeneratorOptions& opt, GenerateStats& stats)
-      : model_(model), tok_(tok), opt_(opt), stats_(stats), pieces_(tok.piece_texts()) {
-    by_first_.resize(256);
-    for (size_t id = 0; id < pieces_.size(); ++id) {
-      const PieceText& p = pieces_[id];
-      if (p.text.empty() || p.kind == PieceText::Kind::kControl ||
-          p.kind == PieceText::Kind::kUnknown || p.kind == PieceText::Kind::kUnused)
-        continue;
-      by_first_[static_cast<unsigned char>(p.text[0])].push_back(static_cast<int32_t>(id));
-    }
-  }
+      : model_(model), tok_(tok), opt_(opt), stats_(stats), pieces_(tok.piece_texts()) {}
 
   void run(const std::function<bool(SeqIn*)>& next,
            const std::function<void(SeqIn&, SeqOut)>& done) {
+#ifdef TRACELM_WITH_CPU_DECODER
+    bool cpu = opt_.engine == GeneratorOptions::Engine::kCpu;
+    if (opt_.engine == GeneratorOptions::Engine::kAuto) {
+      torch::Tensor w = model_->model->embed_tokens->weight;
+      cpu = w.device().is_cpu() && w.scalar_type() == torch::kFloat32;
+    }
+    if (cpu) {
+      run_cpu(next, done);
+      return;
+    }
+#else
+    if (opt_.engine == GeneratorOptions::Engine::kCpu)
+      throw std::invalid_argument("this build has no CPU decoding engine (no CBLAS)");
+#endif
+    run_torch(next, done);
+  }
+
+ private:
+  Row admit(SeqIn&& in) {
+    Row r;
+    SamplingParams p = opt_.sampling;
+    p.seed = in.seed;
+    r.chain = SamplerChain::from_params(p);
+    if (in.con) {
+      auto g = std::make_unique<ConstraintSampler>(std::move(in.con), pieces_,
+                                                   &stats_.constraint_seconds);
+      r.grammar = g.get();
+      r.chain->set_grammar(std::move(g));
+    }
+    r.in = std::move(in);
+    return r;
+  }
+
+#ifdef TRACELM_WITH_CPU_DECODER
+  // The CPU engine: every step is one CpuDecoder::forward over the new rows'
+  // prompts and the other rows' last tokens.
+  void run_cpu(const std::function<bool(SeqIn*)>& next,
+               const std::function<void(SeqIn&, SeqOut)>& done) {
+    torch::NoGradGuard no_grad;
+    SingleThreadBlas one_thread;
+    CpuDecoder eng(model_);
+    const int64_t V = eng.vocab();
+    std::vector<Row> rows;
+    std::vector<CpuDecoder::Token> tokens;
+    const size_t batch = static_cast<size_t>(std::max<int64_t>(1, opt_.batch));
+    while (true) {
+      while (rows.size() < batch) {
+        SeqIn in;
+        if (!next(&in)) break;
+        Row r = admit(std::move(in));
+        r.slot = eng.add_slot();
+        r.prompt = tok_.encode(r.in.prompt, true, false);
+        stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
+        rows.push_back(std::move(r));
+      }
+      if (rows.empty()) break;
+      tokens.clear();
+      for (Row& r : rows) {
+        if (!r.prompt.empty()) {
+          for (size_t i = 0; i < r.prompt.size(); ++i)
+            tokens.push_back({r.slot, r.prompt[i], i + 1 == r.prompt.size()});
+          r.prompt.clear();
+        } else {
+          tokens.push_back({r.slot, r.next_token, true});
+        }
+      }
+      ++stats_.forward_calls;
+      eng.forward(tokens);
+      std::vector<Row> kept;
+      std::vector<int64_t> next_ids;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        Row& r = rows[i];
+        next_ids.clear();
+        std::optional<SeqEnd> end = step(r, eng.logits(i), V, &next_ids);
+        if (end) {
+          ++stats_.sequences;
+          stats_.tokens += r.tokens;
+          eng.release(r.slot);
+          done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
+        } else {
+          r.next_token = static_cast<int32_t>(next_ids[0]);
+          kept.push_back(std::move(r));
+        }
+      }
+      rows = std::move(kept);
+    }
+    stats_.model_seconds += eng.forward_seconds();
+    stats_.matmul_seconds += eng.matmul_seconds();
+  }
+#endif
+
+  void run_torch(const std::function<bool(SeqIn*)>& next,
+                 const std::function<void(SeqIn&, SeqOut)>& done) {
     torch::NoGradGuard no_grad;
     int threads_before = torch::get_num_threads();
     if (opt_.threads > 0) torch::set_num_threads(opt_.threads);
@@ -161,12 +235,7 @@ class Decoder {
       while (static_cast<int64_t>(rows.size() + fresh.size()) < batch) {
         SeqIn in;
         if (!next(&in)) break;
-        Row r;
-        SamplingParams p = opt_.sampling;
-        p.seed = in.seed;
-        r.chain = SamplerChain::from_params(p);
-        r.in = std::move(in);
-        fresh.push_back(std::move(r));
+        fresh.push_back(admit(std::move(in)));
       }
       if (!fresh.empty()) {
         KVCache part;
@@ -212,7 +281,6 @@ class Decoder {
     }
   }
 
- private:
   // Left-padded prompts of new rows -> their cache and last logits (B, V).
   torch::Tensor prefill(std::vector<Row>& fresh, KVCache& part) {
     std::vector<std::vector<int>> prompts;
@@ -245,43 +313,19 @@ class Decoder {
     return model_->forward(tid, &part, tpos, tvalid).select(1, longest - 1).contiguous();
   }
 
-  bool allowed(const Row& r, int32_t t) const {
-    if (t < 0 || static_cast<size_t>(t) >= pieces_.size()) return false;
-    const PieceText& p = pieces_[static_cast<size_t>(t)];
-    if (p.text.empty() || p.kind == PieceText::Kind::kControl ||
-        p.kind == PieceText::Kind::kUnknown || p.kind == PieceText::Kind::kUnused)
-      return false;
-    return r.in.con->accepts(p.text);
-  }
-
-  // Samples the row's next token; returns how the sequence ended, if it did.
+  // Samples the row's next token (pick -> accept -> done?); returns how the
+  // sequence ended, if it did.
   std::optional<SeqEnd> step(Row& r, const float* logits, int64_t V,
                              std::vector<int64_t>* next_ids) {
-    if (r.tokens >= opt_.max_layer_tokens) return SeqEnd::kBudget;
-    Candidates c = Candidates::from_logits(logits, static_cast<size_t>(V));
-    int32_t t = r.chain->pick(c);
-    if (r.in.con) {
-      Stopwatch sw(&stats_.constraint_seconds);
-      if (!allowed(r, t)) {
-        ++stats_.masked_steps;
-        std::bitset<256> first = r.in.con->next_bytes();
-        Candidates m;
-        for (size_t b = 0; b < 256; ++b) {
-          if (!first[b]) continue;
-          for (int32_t id : by_first_[b])
-            if (r.in.con->accepts(pieces_[static_cast<size_t>(id)].text)) {
-              m.ids.push_back(id);
-              m.logits.push_back(logits[id]);
-            }
-        }
-        if (m.size() == 0) return SeqEnd::kDead;
-        t = r.chain->pick(m);
-        if (t < 0) return SeqEnd::kDead;
-      }
-      r.in.con->feed(pieces_[static_cast<size_t>(t)].text);
+    if (r.tokens >= r.in.max_tokens) return SeqEnd::kBudget;
+    bool redrawn = false;
+    int32_t t = r.chain->sample(logits, static_cast<size_t>(V), &redrawn);
+    stats_.masked_steps += redrawn;
+    if (r.grammar) {
+      if (t < 0) return SeqEnd::kDead;
       r.text += pieces_[static_cast<size_t>(t)].text;
       ++r.tokens;
-      if (r.in.con->done()) return SeqEnd::kDone;
+      if (r.grammar->done()) return SeqEnd::kDone;
     } else {
       if (t < 0 || t == tok_.eos_id()) return SeqEnd::kStop;
       r.text += pieces_[static_cast<size_t>(t)].text;
@@ -298,7 +342,6 @@ class Decoder {
   const GeneratorOptions& opt_;
   GenerateStats& stats_;
   const std::vector<PieceText>& pieces_;
-  std::vector<std::vector<int32_t>> by_first_;  // token ids by the first byte of their text
 };
 
 }  // namespace
@@ -306,12 +349,12 @@ class Decoder {
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter) {
   ModelBundle b;
   std::string adapter_dir = adapter;
-  if (adapter_dir.empty() && file_exists(dir + "/adapter_config.json")) adapter_dir = dir;
-  if (!adapter_dir.empty() && !file_exists(dir + "/config.json")) {
-    nlohmann::json a = read_json_file(adapter_dir + "/adapter_config.json");
+  if (adapter_dir.empty() && file_exists(run_dir::adapter_config(dir))) adapter_dir = dir;
+  if (!adapter_dir.empty() && !file_exists(run_dir::config(dir))) {
+    nlohmann::json a = read_json_file(run_dir::adapter_config(adapter_dir));
     std::string base = a.value("base_model_name_or_path", "");
     if (base.empty())
-      throw InputError(adapter_dir + "/adapter_config.json", 0,
+      throw InputError(run_dir::adapter_config(adapter_dir), 0,
                        "no base_model_name_or_path: pass the base model with --model");
     b.model = load_llama(base);
   } else {
@@ -319,27 +362,19 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
   }
   if (!adapter_dir.empty()) load_lora(b.model, adapter_dir);
   b.model->eval();
-  std::string tok = file_exists(dir + "/tokenizer.model") ? dir + "/tokenizer.model"
-                                                          : adapter_dir + "/tokenizer.model";
+  std::string tok = file_exists(run_dir::tokenizer(dir)) ? run_dir::tokenizer(dir)
+                                                         : run_dir::tokenizer(adapter_dir);
   b.tokenizer.emplace(Tokenizer::load(tok));
   std::string stats =
-      file_exists(dir + "/stats.json") ? dir + "/stats.json" : adapter_dir + "/stats.json";
+      file_exists(run_dir::stats(dir)) ? run_dir::stats(dir) : run_dir::stats(adapter_dir);
   if (file_exists(stats)) {
-    nlohmann::json j = read_json_file(stats);
-    if (j.contains("conditions")) {
-      b.stats = ConditionStats::from_json(j["conditions"]);
-      auto names = std::make_shared<std::vector<std::string>>();
-      for (std::string& n : b.stats.callees())
-        if (is_generatable_name(n) && !is_missing_marker(n)) names->push_back(std::move(n));
-      b.names = std::move(names);
-    }
-    if (j.contains("corpus") && j["corpus"].contains("top_services"))
-      for (auto& s : j["corpus"]["top_services"])
-        b.priors.services.emplace_back(s["service"].get<std::string>(),
-                                       s["graphs"].get<uint64_t>());
-    if (j.contains("corpus") && j["corpus"].contains("num_edges"))
-      for (auto& [k, v] : j["corpus"]["num_edges"].items())
-        b.priors.num_edges.emplace_back(std::stoll(k), v.get<uint64_t>());
+    TrainedStats t = TrainedStats::load(stats);
+    b.stats = std::move(t.conditions);
+    b.priors = std::move(t.priors);
+    auto names = std::make_shared<std::vector<std::string>>();
+    for (std::string& n : b.stats.callees())
+      if (is_generatable_name(n) && !is_missing_marker(n)) names->push_back(std::move(n));
+    b.names = std::move(names);
   }
   return b;
 }
@@ -404,6 +439,10 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
       } else {
         in->stops = {"</layer>", "</split>"};
       }
+      // A constrained unit's language is finite: with a budget of its longest
+      // text in tokens (each token writes >= 1 byte) it always completes.
+      in->max_tokens =
+          in->con ? std::max(opt_.max_layer_tokens, in->con->max_length()) : opt_.max_layer_tokens;
       in->tag = jobs.size();
       jobs.push_back(std::move(j));
       return true;
@@ -424,8 +463,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         break;
       case SeqEnd::kBudget:
         if (opt_.constrained)
-          as.fail(std::move(j),
-                  "layer longer than " + std::to_string(opt_.max_layer_tokens) + " tokens",
+          as.fail(std::move(j), "layer longer than " + std::to_string(in.max_tokens) + " tokens",
                   out.tokens);
         else
           as.finish(std::move(j), std::move(out.text), out.tokens);
@@ -464,6 +502,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
     in->prompt = prompts[i];
     in->seed = mix(mix(seed, i), static_cast<uint64_t>(attempts[i]));
     in->stops = {"</edges>"};
+    in->max_tokens = opt_.max_layer_tokens;
     in->tag = i;
     return true;
   };

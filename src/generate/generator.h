@@ -1,4 +1,4 @@
-// Generation with a trained model (system.md §4): recursive (layer by layer,
+// Generation with a trained model (docs/generation.md): recursive (layer by layer,
 // the paper's method) and tabular (whole graphs, the GReaT-style baseline).
 //
 // Decoding is continuous batching over one ragged KV cache: up to `batch`
@@ -57,6 +57,12 @@ struct GeneratorOptions {
   // matrix products; on 2 cores one thread was 4.6x faster than two
   // (bench/generate_bench.cc).
   int threads = 1;
+  // The decoding engine: kCpu runs model/cpu_decoder.h (fp32 on the CPU:
+  // preallocated per-sequence KV buffers, a few BLAS products per step);
+  // kTorch runs the model's libtorch forward over a ragged KV cache (any
+  // device). kAuto: kCpu for an fp32 model on the CPU, else kTorch.
+  enum class Engine { kAuto, kCpu, kTorch };
+  Engine engine = Engine::kAuto;
   ConstraintLimits limits;
 };
 
@@ -70,6 +76,9 @@ struct GenerateStats {
   // Wall seconds spent in the constraint's own work: checking the sampled
   // token, masking and redrawing, advancing the automaton.
   double constraint_seconds = 0;
+  // CPU engine: wall seconds in the model's forward passes, and the part of
+  // them in matrix products (BLAS).
+  double model_seconds = 0, matmul_seconds = 0;
 };
 
 // A trained model directory: a full model (config.json + model.safetensors)

@@ -6,24 +6,33 @@
 
 #include <fmt/format.h>
 
+#include "encode/unit_format.h"
+
 namespace tracelm {
 
-using Ph = InstructionConstraint::Ph;
-using W = InstructionConstraint::W;
+using Phase = InstructionConstraint::Phase;
+using AnswerState = InstructionConstraint::AnswerState;
 
 InstructionConstraint::InstructionConstraint(const LayerSpec& spec, const ConstraintLimits& limits)
     : in_(spec, limits) {
   w_.in = in_.state();
-  split_ = spec.num_current_edges && *spec.num_current_edges > 15;
+  split_ = spec.num_current_edges && is_split(*spec.num_current_edges);
   w_.rd = spec.remaining_depth.value_or(-1);
   // The scratchpad states num_edges; a layer's list needs num_subgraphs.
-  if (!spec.num_edges || (!split_ && !spec.num_subgraphs)) w_.ph = Ph::kDead;
+  if (!spec.num_edges || (!split_ && !spec.num_subgraphs)) w_.ph = Phase::kDead;
+}
+
+int64_t InstructionConstraint::max_length() const {
+  // The unit, then the scratchpad: the three counting lines and the list
+  // (< 1 KB), and per child block its four lines and "now, ..." (< 512 B each).
+  const int64_t children = static_cast<int64_t>(kMaxLayerEdges);
+  return in_.max_length() + 1024 + children * 512;
 }
 
 bool InstructionConstraint::done() const { return in_.done_state(w_.in); }
 
 bool InstructionConstraint::feed(std::string_view text) {
-  W w = w_;
+  AnswerState w = w_;
   for (char ch : text)
     if (!feed_byte(w, static_cast<unsigned char>(ch))) return false;
   w_ = w;
@@ -32,7 +41,7 @@ bool InstructionConstraint::feed(std::string_view text) {
 
 bool InstructionConstraint::accepts(std::string_view text) const {
   if (text.empty()) return false;
-  W w = w_;
+  AnswerState w = w_;
   for (char ch : text)
     if (!feed_byte(w, static_cast<unsigned char>(ch))) return false;
   return true;
@@ -42,37 +51,38 @@ std::bitset<256> InstructionConstraint::next_bytes() const {
   // Masking is rare (the sampled token is checked first): try every byte.
   std::bitset<256> out;
   for (int b = 1; b < 256; ++b) {
-    W w = w_;
+    AnswerState w = w_;
     if (feed_byte(w, static_cast<unsigned char>(b))) out.set(static_cast<size_t>(b));
   }
   return out;
 }
 
-bool InstructionConstraint::inner(W& w, unsigned char ch) const {
+bool InstructionConstraint::inner(AnswerState& w, unsigned char ch) const {
   if (!in_.feed_byte(w.in, ch)) return false;
   std::memmove(w.tail, w.tail + 1, sizeof w.tail - 1);
   w.tail[sizeof w.tail - 1] = static_cast<char>(ch);
   return true;
 }
 
-bool InstructionConstraint::tail_is(const W& w, std::string_view s) const {
+bool InstructionConstraint::tail_is(const AnswerState& w, std::string_view s) const {
   return std::string_view(w.tail, sizeof w.tail).ends_with(s);
 }
 
-bool InstructionConstraint::probe(const W& w, std::string_view text) const {
+bool InstructionConstraint::probe(const AnswerState& w, std::string_view text) const {
   LayerConstraint::State s = w.in;
   for (char ch : text)
     if (!in_.feed_byte(s, static_cast<unsigned char>(ch))) return false;
   return true;
 }
 
-bool InstructionConstraint::probe_child_r(const W& w, int64_t r) const {
+bool InstructionConstraint::probe_child_r(const AnswerState& w, int64_t r) const {
   return r >= 0 &&
          probe(w, fmt::format("<subgraph of edge_id {}>remaining_depth:{}/", w.ks[w.blk], r));
 }
 
-void InstructionConstraint::forced(W& w, std::string_view text, bool to_inner, Ph then) const {
-  w.ph = Ph::kForced;
+void InstructionConstraint::forced(AnswerState& w, std::string_view text, bool to_inner,
+                                   Phase then) const {
+  w.ph = Phase::kForced;
   size_t n = std::min(text.size(), sizeof w.buf);
   std::memcpy(w.buf, text.data(), n);
   w.len = static_cast<uint16_t>(n);
@@ -82,11 +92,11 @@ void InstructionConstraint::forced(W& w, std::string_view text, bool to_inner, P
   if (n == 0) enter(w, then);
 }
 
-void InstructionConstraint::enter(W& w, Ph ph) const {
+void InstructionConstraint::enter(AnswerState& w, Phase ph) const {
   w.ph = ph;
   w.val = 0;
   w.nd = 0;
-  if (ph == Ph::kList) {
+  if (ph == Phase::kList) {
     const LayerSpec& sp = in_.spec();
     int64_t s = *sp.num_subgraphs;
     const LayerConstraint::State& st = w.in;
@@ -102,17 +112,17 @@ void InstructionConstraint::enter(W& w, Ph ph) const {
         if (w.nks == s - 1) w.lo = std::max(w.lo, rk);
       }
     }
-    if (w.lo > w.hi) w.ph = Ph::kDead;
-  } else if (ph == Ph::kSubStart) {
+    if (w.lo > w.hi) w.ph = Phase::kDead;
+  } else if (ph == Phase::kSubStart) {
     forced(w, fmt::format("<subgraph of edge_id {}>remaining_depth:", w.ks[w.blk]), true,
-           Ph::kChildR);
-  } else if (ph == Ph::kNextBlock) {
+           Phase::kChildR);
+  } else if (ph == Phase::kNextBlock) {
     begin_block(w);
-  } else if (ph == Ph::kChildR) {
+  } else if (ph == Phase::kChildR) {
     w.lo = w.rd_line ? w.rd - 1 : 0;
     w.hi = w.rd_line ? w.rd - 1 : w.rd - 2;
-    if (w.lo > w.hi) w.ph = Ph::kDead;
-  } else if (ph == Ph::kRdValue) {
+    if (w.lo > w.hi) w.ph = Phase::kDead;
+  } else if (ph == Phase::kRdValue) {
     w.lo = 0;
     w.hi = -1;
     for (int64_t x = 1; x <= 99; ++x) {  // the root's remaining_depth: its child has x - 1
@@ -123,60 +133,56 @@ void InstructionConstraint::enter(W& w, Ph ph) const {
         break;
       }
     }
-    if (w.hi < 0) w.ph = Ph::kDead;
+    if (w.hi < 0) w.ph = Phase::kDead;
   }
 }
 
-void InstructionConstraint::after_edges(W& w) const {
+void InstructionConstraint::after_edges(AnswerState& w) const {
   const LayerSpec& sp = in_.spec();
   int64_t f = w.in.edges[0].id, n = w.in.nedges, l = f + n - 1, m = *sp.num_edges;
-  std::string t = fmt::format(
-      "num generated edges = the last edge id - the first edge id + 1 = {} - {} + 1 = {}\n"
-      "{} edges generated out of num_edges:{}\n"
-      "num_remaining_edges = num_edges:{} - generated:{} = {}\n",
-      l, f, n, n, m, m, n, m - n);
+  std::string t = scratchpad::generated_edges(l, f) + "\n" + scratchpad::generated_out_of(n, m) +
+                  "\n" + scratchpad::remaining_after_layer(m, n) + "\n";
   if (*sp.num_subgraphs == 0) {
-    forced(w, t + "finish generation\n", false, Ph::kTail);
+    forced(w, t + std::string(scratchpad::kFinish) + "\n", false, Phase::kTail);
   } else {
-    forced(w, t + "\ngenerate subgraphs of edge:", false, Ph::kList);
+    forced(w, t + "\n" + std::string(scratchpad::kGenerateSubgraphs), false, Phase::kList);
   }
 }
 
-void InstructionConstraint::begin_block(W& w) const {
+void InstructionConstraint::begin_block(AnswerState& w) const {
   // The inner automaton's edge budget for the children (num_edges is known)
   // is the scratchpad's num_remaining_edges.
   std::string t =
-      fmt::format("Subgraph constraints:\nnum_edges <= num_remaining_edges:{}\n", w.in.rn);
+      std::string(scratchpad::kConstraints) + "\n" + scratchpad::budget(w.in.edges_left) + "\n";
   if (split_) {
-    forced(w, t, false, Ph::kSubLine);
+    forced(w, t, false, Phase::kSubLine);
     return;
   }
   int64_t k = w.ks[w.blk];
   const auto& e = w.in.edges[static_cast<size_t>(k - w.in.edges[0].id)];
-  t += fmt::format("copy start_node from edge {} destination: {}\n", k,
-                   std::string_view(e.dest, e.dlen));
-  forced(w, t, false, Ph::kRdOrSub);
+  t += scratchpad::copy_start_node(k, std::string_view(e.dest, e.dlen)) + "\n";
+  forced(w, t, false, Phase::kRdOrSub);
 }
 
-void InstructionConstraint::after_sub_line(W& w) const {
+void InstructionConstraint::after_sub_line(AnswerState& w) const {
   // The inner automaton has taken the line's num_edges (n) off its budget.
-  int64_t c = w.in.n, after = w.in.rn;
-  std::string t = fmt::format("now, num_remaining_edges is {} - {} = {}\n", after + c, c, after);
+  int64_t c = w.in.sub_edges, after = w.in.edges_left;
+  std::string t = scratchpad::now_remaining(after + c, c) + "\n";
   if (!split_) {
     ++w.blk;
     if (w.blk < w.nks) {
-      forced(w, t, false, Ph::kNextBlock);
+      forced(w, t, false, Phase::kNextBlock);
     } else {
-      forced(w, t + "finish generation", false, Ph::kTail);
+      forced(w, t + std::string(scratchpad::kFinish), false, Phase::kTail);
     }
   } else {
-    forced(w, t, false, Ph::kSplitNext);
+    forced(w, t, false, Phase::kSplitNext);
   }
 }
 
-bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
+bool InstructionConstraint::feed_byte(AnswerState& w, unsigned char ch) const {
   switch (w.ph) {
-    case Ph::kBody: {
+    case Phase::kBody: {
       // Training tokenizes the answer on its own, so SentencePiece's dummy
       // prefix puts a space before "<layer>": the model writes it first.
       if (!w.started) {
@@ -191,13 +197,13 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
       }
       return true;
     }
-    case Ph::kForced:
+    case Phase::kForced:
       if (w.pos >= w.len || static_cast<unsigned char>(w.buf[w.pos]) != ch) return false;
       if (w.to_inner && !inner(w, ch)) return false;
       if (++w.pos == w.len) enter(w, w.then);
       return true;
-    case Ph::kList:
-    case Ph::kRdValue: {
+    case Phase::kList:
+    case Phase::kRdValue: {
       if (ch >= '0' && ch <= '9') {
         if (w.nd > 0 && w.val == 0) return false;  // no leading zeros
         int64_t v = w.val * 10 + (ch - '0');
@@ -207,36 +213,31 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
         return true;
       }
       if (w.nd == 0 || w.val < w.lo || w.val > w.hi) return false;
-      if (w.ph == Ph::kRdValue) {
+      if (w.ph == Phase::kRdValue) {
         if (ch != ' ') return false;
         w.rd = w.val;
-        forced(w, fmt::format("- 1 = {}\n", w.rd - 1), false, Ph::kSubStart);
+        forced(w, fmt::format("- 1 = {}\n", w.rd - 1), false, Phase::kSubStart);
         return true;
       }
       int64_t s = *in_.spec().num_subgraphs;
       w.ks[w.nks++] = w.val;
       if (w.nks < s) {
         if (ch != ',') return false;
-        forced(w, "edge_id:", false, Ph::kList);
+        forced(w, "edge_id:", false, Phase::kList);
       } else {
         if (ch != '\n') return false;
         begin_block(w);
       }
       return true;
     }
-    case Ph::kRdOrSub: {
+    case Phase::kRdOrSub: {
       bool last = w.blk == w.nks - 1;
       if (ch == 'r') {
         if (w.rd < 0) {  // the root's depth was open: the model writes it
-          forced(w, "remaining_depth should be the requirement's remaining_depth:", false,
-                 Ph::kRdValue);
+          forced(w, scratchpad::kDepthPrefix, false, Phase::kRdValue);
         } else {
           if (!probe_child_r(w, w.rd - 1)) return false;
-          forced(w,
-                 fmt::format("remaining_depth should be the requirement's remaining_depth:{} - 1 "
-                             "= {}\n",
-                             w.rd, w.rd - 1),
-                 false, Ph::kSubStart);
+          forced(w, scratchpad::depth(w.rd) + "\n", false, Phase::kSubStart);
         }
         w.rd_line = true;
         return feed_byte(w, ch);
@@ -248,12 +249,12 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
         for (int64_t r = 0; r < w.rd - 1 && !some; ++r) some = probe_child_r(w, r);
         if (!some) return false;
         w.rd_line = false;
-        enter(w, Ph::kSubStart);
+        enter(w, Phase::kSubStart);
         return feed_byte(w, ch);
       }
       return false;
     }
-    case Ph::kChildR: {
+    case Phase::kChildR: {
       if (ch >= '0' && ch <= '9') {
         int64_t v = w.val * 10 + (ch - '0');
         if ((w.nd > 0 && w.val == 0) || w.nd >= 3 ||
@@ -264,14 +265,14 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
         return true;
       }
       if (ch != '/' || w.nd == 0 || w.val < w.lo || w.val > w.hi || !inner(w, ch)) return false;
-      w.ph = Ph::kSubLine;
+      w.ph = Phase::kSubLine;
       return true;
     }
-    case Ph::kSubLine:
+    case Phase::kSubLine:
       if (!inner(w, ch)) return false;
       if (tail_is(w, "</subgraph>\n")) after_sub_line(w);
       return true;
-    case Ph::kSplitNext:
+    case Phase::kSplitNext:
       if (ch == 'S') {
         if (!probe(w, "<subgraph of edge_id 0>")) return false;
         begin_block(w);
@@ -279,15 +280,15 @@ bool InstructionConstraint::feed_byte(W& w, unsigned char ch) const {
       }
       if (ch == 'f') {
         if (!probe(w, "</split>")) return false;
-        forced(w, "finish generation", false, Ph::kTail);
+        forced(w, "finish generation", false, Phase::kTail);
         return feed_byte(w, ch);
       }
       return false;
-    case Ph::kTail:
+    case Phase::kTail:
       return inner(w, ch);
-    case Ph::kSubStart:   // transient: enter() moves on at once
-    case Ph::kNextBlock:  // likewise
-    case Ph::kDead:
+    case Phase::kSubStart:   // transient: enter() moves on at once
+    case Phase::kNextBlock:  // likewise
+    case Phase::kDead:
       return false;
   }
   return false;

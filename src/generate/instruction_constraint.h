@@ -32,6 +32,7 @@
 
 #include <bitset>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "generate/layer_constraint.h"
@@ -45,8 +46,12 @@ class InstructionConstraint : public UnitConstraint {
   bool accepts(std::string_view text) const override;
   bool done() const override;
   std::bitset<256> next_bytes() const override;
+  std::unique_ptr<UnitConstraint> clone() const override {
+    return std::make_unique<InstructionConstraint>(*this);
+  }
+  int64_t max_length() const override;
 
-  enum class Ph : uint8_t {
+  enum class Phase : uint8_t {
     kBody,       // the layer's edges (or "<split>\n"), to the inner automaton
     kForced,     // a literal (to the inner automaton too when to_inner)
     kList,       // an edge id of "generate subgraphs of edge:..."
@@ -60,39 +65,39 @@ class InstructionConstraint : public UnitConstraint {
     kTail,       // "</layer>" / "</split>" and "\n", to the inner automaton
     kDead
   };
-  // Plain data (copying is a memcpy).
-  struct W {
-    LayerConstraint::State in;
-    Ph ph = Ph::kBody;
-    bool started = false;  // a byte was read (the first may be the dummy-prefix space)
-    char buf[400] = {};
-    uint16_t len = 0, pos = 0;
-    bool to_inner = false;
-    Ph then = Ph::kDead;
-    int64_t val = 0;
-    int nd = 0;
-    int64_t lo = 0, hi = 0;  // the integer being written: allowed range
-    char tail[16] = {};      // the last bytes given to the inner automaton
-    int64_t rd = -1;         // the unit's remaining_depth (written by the model when open)
-    int64_t ks[16] = {};     // the listed edges
-    int nks = 0, blk = 0;    // how many; the block being written
-    bool rd_line = false;    // this block has the remaining_depth line
+  // The automaton's state over an answer. Plain data (copying is a memcpy).
+  struct AnswerState {
+    LayerConstraint::State in;  // the layer automaton's state (edges, budgets, child lines)
+    Phase ph = Phase::kBody;    // what is being written now
+    bool started = false;       // a byte was read (the first may be the dummy-prefix space)
+    char buf[400] = {};         // kForced: the literal being forced
+    uint16_t len = 0, pos = 0;  // its length, and how much of it was read
+    bool to_inner = false;      // the forced literal goes to the inner automaton too
+    Phase then = Phase::kDead;  // the phase after the literal
+    int64_t val = 0;            // the integer being written, so far, e.g. 12
+    int nd = 0;                 // its digits so far
+    int64_t lo = 0, hi = 0;     // the integer being written: allowed range
+    char tail[16] = {};         // the last bytes given to the inner automaton
+    int64_t rd = -1;            // the unit's remaining_depth (written by the model when open)
+    int64_t ks[16] = {};        // the listed edges
+    int nks = 0, blk = 0;       // how many; the block being written
+    bool rd_line = false;       // this block has the remaining_depth line
     // Edges, budgets and the current child's values are the inner state's.
   };
 
  private:
-  bool feed_byte(W& w, unsigned char ch) const;
-  bool inner(W& w, unsigned char ch) const;  // gives ch to the inner automaton
-  bool tail_is(const W& w, std::string_view s) const;
-  void forced(W& w, std::string_view text, bool to_inner, Ph then) const;
-  void enter(W& w, Ph ph) const;
-  void after_edges(W& w) const;
-  void begin_block(W& w) const;
-  void after_sub_line(W& w) const;
-  bool probe_child_r(const W& w, int64_t r) const;  // the inner accepts this child depth
-  bool probe(const W& w, std::string_view text) const;
+  bool feed_byte(AnswerState& w, unsigned char ch) const;
+  bool inner(AnswerState& w, unsigned char ch) const;  // gives ch to the inner automaton
+  bool tail_is(const AnswerState& w, std::string_view s) const;
+  void forced(AnswerState& w, std::string_view text, bool to_inner, Phase then) const;
+  void enter(AnswerState& w, Phase ph) const;
+  void after_edges(AnswerState& w) const;
+  void begin_block(AnswerState& w) const;
+  void after_sub_line(AnswerState& w) const;
+  bool probe_child_r(const AnswerState& w, int64_t r) const;  // the inner accepts this child depth
+  bool probe(const AnswerState& w, std::string_view text) const;
   LayerConstraint in_;
-  W w_;
+  AnswerState w_;
   bool split_ = false;
 };
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/validate.h"
+#include "encode/unit_format.h"
 
 namespace tracelm {
 
@@ -33,9 +34,8 @@ using Step = LayerConstraint::Step;
 using Ex = LayerConstraint::Ex;
 using State = LayerConstraint::State;
 
-constexpr int64_t kBig = 100'000'000'000'000'000;  // 1e17: no value goes above
-
 // Choice tables: no option is a prefix of another in the same table.
+// The literals of docs/encodings.md §2.1 (tag names: encode/unit_format.h).
 constexpr std::string_view kOpenT[] = {"<layer>\n", "<split>\n"};
 constexpr std::string_view kEdgeT[] = {"(", "</edges>\n"};
 constexpr std::string_view kHeadT[] = {"edge_id is ", "destination is ", "type is ",
@@ -80,15 +80,13 @@ TableView table(uint8_t t) {
 }
 enum Phrase : uint8_t { kPEdgeId, kPDest, kPType, kPStart, kPFinish };
 
+bool spec_is_split(const LayerSpec& sp) {
+  return sp.num_current_edges && is_split(*sp.num_current_edges);
+}
+
 bool name_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '.' || c == '-';
-}
-
-int64_t pow10(int d) {
-  int64_t p = 1;
-  while (d-- > 0) p *= 10;
-  return p;
 }
 
 void expect_lit(State& s, Step step, std::string_view text) {
@@ -138,65 +136,45 @@ struct Appender {
 
 // ---- IntSet ----
 
-void IntSet::add(int64_t lo, int64_t hi) {
-  if (lo > hi) return;
-  if (n > 0 && lo <= iv[n - 1].second + 1) {
-    iv[n - 1].second = std::max(iv[n - 1].second, hi);
-    return;
-  }
-  if (n == static_cast<int>(iv.size())) return;
-  iv[n++] = {lo, hi};
-}
-
-bool IntSet::contains(int64_t v) const { return intersects(v, v); }
-
-bool IntSet::intersects(int64_t lo, int64_t hi) const {
-  for (int i = 0; i < n; ++i)
-    if (iv[i].first <= hi && lo <= iv[i].second) return true;
-  return false;
-}
-
-bool IntSet::has_prefix(int64_t v, int digits) const {
-  if (v == 0) return digits == 1 && contains(0);
-  for (int d = 0; digits + d <= 18; ++d) {
-    int64_t p = pow10(d);
-    if (v > kBig / p) break;
-    if (intersects(v * p, v * p + p - 1)) return true;
-  }
-  return false;
-}
-
 // ---- LayerSpec ----
 
 bool LayerSpec::from_attributes(const Attributes& a, LayerSpec* out, std::string* error) {
+  LayerConditions c;
+  if (!LayerConditions::from_attributes(a, &c, error)) return false;
+  return from_conditions(c, out, error);
+}
+
+bool LayerSpec::from_conditions(const LayerConditions& c, LayerSpec* out, std::string* error) {
   LayerSpec s;
   auto fail = [&](std::string m) {
     *error = std::move(m);
     return false;
   };
-  const std::string* id = a.get("id");
-  if (!id) return fail("no 'id' (service) in the conditions");
-  s.service = *id;
-  s.start_node = a.get("start_node") ? *a.get("start_node") : std::string(kUserNode);
-  if (a.get("caller")) s.caller = *a.get("caller");
+  s.service = c.id;
+  s.start_node = c.start_node.value_or(std::string(kUserNode));
+  s.caller = c.caller;
   s.root = !s.caller && s.start_node == kUserNode;
+  s.num_edges = c.num_edges;
+  s.num_current_edges = c.num_current_edges;
+  s.num_subgraphs = c.num_subgraphs;
+  s.remaining_depth = c.remaining_depth;
+  s.start_edge_id = c.start_edge_id;
+  s.start_communication_at = c.start_communication_at;
+  s.latency = c.latency;
   for (auto [name, field] : {std::pair{"num_edges", &s.num_edges},
                              {"num_current_edges", &s.num_current_edges},
                              {"num_subgraphs", &s.num_subgraphs},
                              {"remaining_depth", &s.remaining_depth},
                              {"start_edge_id", &s.start_edge_id},
                              {"start_communication_at", &s.start_communication_at},
-                             {"latency", &s.latency}}) {
-    if (!a.has(name)) continue;
-    *field = a.get_int(name);
-    if (!*field || **field < 0) return fail(std::string("'") + name + "' is not a count >= 0");
-  }
+                             {"latency", &s.latency}})
+    if (*field && **field < 0) return fail(std::string("'") + name + "' is not a count >= 0");
   if (s.root && !s.num_current_edges) s.num_current_edges = 1;
   if (s.num_current_edges && *s.num_current_edges < 1)
     return fail("num_current_edges must be at least 1");
   if (s.num_edges && s.num_current_edges && *s.num_edges < *s.num_current_edges)
     return fail("num_edges < num_current_edges");
-  bool split = s.num_current_edges && *s.num_current_edges > 15;
+  bool split = s.num_current_edges && is_split(*s.num_current_edges);
   if (!split && s.remaining_depth && *s.remaining_depth == 0) {
     if (s.num_subgraphs && *s.num_subgraphs > 0) return fail("subgraphs with remaining_depth 0");
     if (s.num_edges && s.num_current_edges && *s.num_edges != *s.num_current_edges)
@@ -237,7 +215,7 @@ bool LayerSpec::check_require(std::string* error) const {
   for (const std::string* t : {&r.type, &r.child_type})
     if (!t->empty() && std::find(std::begin(kTypeT), std::end(kTypeT), *t) == std::end(kTypeT))
       return fail("required call type '" + *t + "' is not one of http rpc mc db mq");
-  bool split = num_current_edges && *num_current_edges > 15;
+  bool split = num_current_edges && is_split(*num_current_edges);
   if (!r.child_dest.empty() && !split) {
     if (remaining_depth && *remaining_depth < 1)
       return fail("the required call needs a deeper layer, and remaining_depth is 0");
@@ -259,22 +237,44 @@ LayerConstraint::LayerConstraint(const LayerSpec& spec, const ConstraintLimits& 
     for (int i = 0; i < 5; ++i)
       if (kTypeT[i] == sp.require->type) type_index_ = i;
   uint8_t alive = 0;
-  if (!sp.num_current_edges || *sp.num_current_edges <= 15) alive |= 1;
-  if (!sp.num_current_edges || *sp.num_current_edges > 15) alive |= 2;
+  if (!sp.num_current_edges || !is_split(*sp.num_current_edges)) alive |= 1;
+  if (!sp.num_current_edges || is_split(*sp.num_current_edges)) alive |= 2;
   if (!sp.num_current_edges) alive = 1;  // unknown width: a layer
-  s.rn = sp.num_edges ? *sp.num_edges : lim_.max_edges;
+  s.edges_left = sp.num_edges ? *sp.num_edges : lim_.max_edges;
   expect_choice(s, Step::kOpen, kTOpen, alive);
 }
 
 bool LayerConstraint::req_pending(const State& s) const {
   const LayerSpec& sp = *spec_;
-  return sp.require && !(sp.num_current_edges && *sp.num_current_edges > 15) && s.req_edge < 0;
+  return sp.require && !spec_is_split(sp) && s.req_edge < 0;
 }
 
 bool LayerConstraint::req_sub_pending(const State& s) const {
   const LayerSpec& sp = *spec_;
-  return sp.require && !sp.require->child_dest.empty() &&
-         !(sp.num_current_edges && *sp.num_current_edges > 15) && !s.req_child;
+  return sp.require && !sp.require->child_dest.empty() && !spec_is_split(sp) && !s.req_child;
+}
+
+int64_t LayerConstraint::max_length() const {
+  const LayerSpec& sp = *spec_;
+  constexpr int64_t kNum = 19;  // digits of any int64
+  constexpr int64_t kName = static_cast<int64_t>(sizeof(EdgeRec::dest));
+  auto total = [](const std::string_view* t, size_t count) {
+    int64_t n = 0;
+    for (size_t i = 0; i < count; ++i) n += static_cast<int64_t>(t[i].size());
+    return n;
+  };
+  // "(" + five phrases with their values, 4 commas, 2 x " milliseconds", ")\n".
+  const int64_t edge_line = total(kHeadT, 5) + 1 + 4 + 2 * 13 + 2 + 3 * kNum + kName + 4;
+  // "<subgraph of edge_id K>" + ten "name:value" separated by "/" + "</subgraph>\n".
+  const int64_t names = 3 * std::max<int64_t>(kName, static_cast<int64_t>(sp.service.size()));
+  const int64_t sub_line =
+      static_cast<int64_t>(tag::kSubgraph.size() + tag::kSubgraphEnd.size() + 2) + kNum +
+      total(kAttrT, 10) + 9 + names + 7 * kNum;
+  const bool split = spec_is_split(sp);
+  const int64_t width =
+      split ? 0 : sp.num_current_edges.value_or(static_cast<int64_t>(kMaxLayerEdges));
+  const int64_t lines = split ? static_cast<int64_t>(kSplitFanout) : width;
+  return 64 + width * edge_line + lines * sub_line;
 }
 
 bool LayerConstraint::done() const { return st_.ex == Ex::kEnd || st_.ex == Ex::kDone; }
@@ -429,141 +429,31 @@ void LayerConstraint::open_phrase(State& s) const {
 
 namespace {
 
-// Feasibility of child lines (see the header): which num_edges n a child
-// with c edges and remaining depth r may take, so that the rest can still be
-// completed.
-IntSet unite(const IntSet& a, const IntSet& b) {
-  std::vector<std::pair<int64_t, int64_t>> v(a.iv.begin(), a.iv.begin() + a.n);
-  v.insert(v.end(), b.iv.begin(), b.iv.begin() + b.n);
-  std::sort(v.begin(), v.end());
-  IntSet out;
-  for (auto [lo, hi] : v) out.add(lo, hi);
-  return out;
-}
-
-struct Budget {
-  bool split;      // items of a split (c and n both sum exactly)
-  bool exact;      // num_edges known: n sums exactly to rn
-  int64_t rn, rc;  // remaining n budget, remaining c budget (split)
-  int64_t T;       // the depth target (-1: unknown)
-  bool need_deep;  // no child with remaining_depth T yet
-  int64_t m_lo, m_hi;
-  int64_t max_depth;
-
-  IntSet good_n(int64_t c, int64_t r) const {
-    IntSet out;
-    bool nd = need_deep && r != T;
-    int64_t extra = nd ? T : 0;
-    int64_t lo = r == 0 ? c : c + r;
-    int64_t hi = r == 0 ? c : rn;
-    if (lo > hi || lo > rn) return out;
-    int64_t m1 = std::max<int64_t>(1, m_lo);
-    if (!split) {
-      // further lines: each >= 1 edge, the deep one T + 1
-      int64_t bmax = m_hi >= m1 ? rn - m1 - extra : -1;
-      bool zero = m_lo == 0 && !nd;
-      if (!exact) {
-        int64_t top = std::max(zero ? rn : -1, bmax);
-        out.add(lo, std::min(hi, top));
-        return out;
-      }
-      out.add(lo, std::min(hi, bmax));
-      if (zero && rn >= lo && rn <= hi && rn > bmax) out.add(rn, rn);
-      return out;
-    }
-    int64_t rc2 = rc - c;
-    if (rc2 < 0) return out;
-    if (m_hi >= m1 && rc2 >= m1) {
-      int64_t base = rn - rc2;  // n + (edges below the further items) = base
-      if (T == 0) {
-        if (base >= lo && base <= hi) out.add(base, base);
-      } else {
-        out.add(lo, std::min(hi, base - extra));
-      }
-    }
-    if (m_lo == 0 && rc2 == 0 && !nd)
-      out = unite(out, exact ? (rn >= lo && rn <= hi ? IntSet::range(rn, rn) : IntSet{})
-                             : IntSet::range(lo, std::min(hi, rn)));
-    return out;
-  }
-  int64_t r_max() const { return T >= 0 ? T : max_depth; }
-};
-
-// The values the attribute s.attr (one of num_current_edges c,
-// remaining_depth r, num_edges n, num_subgraphs s) may take, given those of
-// the four already written: every value some completion of the line uses.
-IntSet joint_set(const State& s, const Budget& b, int64_t cmax) {
-  const bool kc = s.known >> kAC & 1, kr = s.known >> kAR & 1, kn = s.known >> kAN & 1,
-             ks = s.known >> kAS & 1;
-  int64_t dom = s.attr == kAC ? cmax : s.attr == kAR ? b.r_max() : s.attr == kAN ? b.rn : 15;
-  if (dom < 0) return {};
-  std::vector<int32_t> diff(static_cast<size_t>(dom) + 2, 0);
-  auto mark = [&](int64_t lo, int64_t hi) {
-    lo = std::max<int64_t>(lo, 0);
-    hi = std::min(hi, dom);
-    if (lo > hi) return;
-    ++diff[static_cast<size_t>(lo)];
-    --diff[static_cast<size_t>(hi) + 1];
-  };
-  const int64_t c0 = kc ? s.c : 1, c1 = kc ? s.c : cmax;
-  const int64_t r0 = kr ? s.r : 0, r1 = kr ? s.r : b.r_max();
-  for (int64_t c = c0; c <= c1; ++c)
-    for (int64_t r = r0; r <= r1; ++r) {
-      IntSet g = b.good_n(c, r);
-      if (kn) {
-        if (!g.contains(s.n)) continue;
-        g = IntSet::range(s.n, s.n);
-      }
-      if (g.empty()) continue;
-      int64_t gmax = g.iv[static_cast<size_t>(g.n - 1)].second;
-      int64_t slo, shi;
-      if (c > 15) {
-        slo = 2;
-        shi = std::min<int64_t>(5, c);
-      } else if (r == 0) {
-        slo = shi = 0;
-      } else {
-        slo = 1;
-        shi = std::min(c, gmax - c - r + 1);
-      }
-      if (slo > shi || (ks && (s.sg < slo || s.sg > shi))) continue;
-      // A layer with sg subgraphs and depth r needs sg + r - 1 edges below it.
-      int64_t nmin = ks && c <= 15 && r > 0 ? s.sg + c + r - 1 : 0;
-      switch (s.attr) {
-        case kAC:
-          mark(c, c);
-          break;
-        case kAR:
-          mark(r, r);
-          break;
-        case kAN:
-          for (int i = 0; i < g.n; ++i)
-            mark(std::max(g.iv[static_cast<size_t>(i)].first, nmin),
-                 g.iv[static_cast<size_t>(i)].second);
-          break;
-        default:
-          mark(slo, shi);
-          break;
-      }
-    }
-  IntSet out;
-  int64_t run = 0;
-  for (int64_t v = 0; v <= dom; ++v) {
-    run += diff[static_cast<size_t>(v)];
-    if (run > 0) out.add(v, v);
-  }
-  return out;
+// The child line being written, for the feasibility arithmetic.
+ChildLine child_line(const State& s) {
+  auto known = [&](uint8_t a) { return (s.known >> a & 1) != 0; };
+  ChildLine l;
+  l.asked = s.attr == kAC   ? ChildLine::Attr::kWidth
+            : s.attr == kAR ? ChildLine::Attr::kDepth
+            : s.attr == kAN ? ChildLine::Attr::kEdges
+                            : ChildLine::Attr::kSubgraphs;
+  if (known(kAC)) l.width = s.sub_width;
+  if (known(kAR)) l.depth = s.sub_depth;
+  if (known(kAN)) l.edges = s.sub_edges;
+  if (known(kAS)) l.subgraphs = s.sub_subgraphs;
+  return l;
 }
 
 }  // namespace
 
 void LayerConstraint::open_subs(State& s) const {
   const LayerSpec& sp = *spec_;
-  bool split = sp.num_current_edges && *sp.num_current_edges > 15;
+  bool split = spec_is_split(sp);
   bool can_line, can_close;
   if (split) {
-    can_line = sp.num_subgraphs ? s.subs_done < *sp.num_subgraphs : s.rc > 0;
-    can_close = sp.num_subgraphs ? s.subs_done == *sp.num_subgraphs : s.rc == 0 && s.rn == 0;
+    can_line = sp.num_subgraphs ? s.subs_done < *sp.num_subgraphs : s.width_left > 0;
+    can_close = sp.num_subgraphs ? s.subs_done == *sp.num_subgraphs
+                                 : s.width_left == 0 && s.edges_left == 0;
     expect_choice(s, Step::kSubsChoice, kTSplit,
                   static_cast<uint8_t>((can_line ? 1 : 0) | (can_close ? 2 : 0)));
     return;
@@ -574,42 +464,104 @@ void LayerConstraint::open_subs(State& s) const {
     can_line = s.subs_done < *sp.num_subgraphs;
     can_close = s.subs_done == *sp.num_subgraphs;
   } else {
-    can_line = depth_ok && s.last_k < last_id && s.rn >= 1;
-    can_close = !s.need_deep && (sp.num_edges ? s.rn == 0 : true);
+    can_line = depth_ok && s.last_k < last_id && s.edges_left >= 1;
+    can_close = !s.need_deep && (sp.num_edges ? s.edges_left == 0 : true);
   }
   if (req_sub_pending(s)) can_close = false;
   expect_choice(s, Step::kSubsChoice, kTSubs,
                 static_cast<uint8_t>((can_line ? 1 : 0) | (can_close ? 2 : 0)));
 }
 
-void LayerConstraint::complete(State& s) const {
+ChildBudget LayerConstraint::child_budget(const State& s) const {
   const LayerSpec& sp = *spec_;
-  const bool split = sp.num_current_edges && *sp.num_current_edges > 15;
+  const bool split = spec_is_split(sp);
+  ChildBudget b;
+  b.split = split;
+  b.exact_edges = sp.num_edges.has_value();
+  b.edges_left = s.edges_left;
+  b.width_left = s.width_left;
+  b.deep_target = sp.remaining_depth ? *sp.remaining_depth - (split ? 0 : 1) : -1;
+  b.need_deep = s.need_deep;
+  b.more_lines_min = s.more_lines_min;
+  b.more_lines_max = s.more_lines_max;
+  b.max_depth = lim_.max_depth;
+  return b;
+}
+
+// A value or literal of the unit was read completely: what comes next.
+void LayerConstraint::complete(State& s) const {
+  if (s.step >= Step::kSubsChoice) {
+    complete_child_line(s);
+  } else {
+    complete_edges(s);
+  }
+}
+
+// A phrase head of an edge was read ("destination is ", ...): what its
+// value may be (the required call forces the layer's last edge).
+void LayerConstraint::open_phrase_value(State& s) const {
+  const LayerSpec& sp = *spec_;
   const int64_t sca0 = sp.start_communication_at.value_or(0);
-  const int64_t sid0 = sp.start_edge_id.value_or(sp.root ? 0 : 1);
   const bool root_latency = sp.root && sp.latency.has_value();
   const int64_t lat = sp.latency ? (sp.root ? sca0 + *sp.latency : *sp.latency) : lim_.max_time_ms;
-  auto budget = [&]() {
-    Budget b;
-    b.split = split;
-    b.exact = sp.num_edges.has_value();
-    b.rn = s.rn;
-    b.rc = s.rc;
-    b.T = sp.remaining_depth ? *sp.remaining_depth - (split ? 0 : 1) : -1;
-    b.need_deep = s.need_deep;
-    b.m_lo = s.m_lo;
-    b.m_hi = s.m_hi;
-    b.max_depth = lim_.max_depth;
-    return b;
-  };
+  s.phrases_left = static_cast<uint8_t>(s.phrases_left & ~(1u << s.choice));
+  const bool first = s.nedges == 0;
+  // The last edge meets the requirement when no earlier edge did.
+  const bool force =
+      req_pending(s) &&
+      s.nedges == sp.num_current_edges.value_or(static_cast<int64_t>(kMaxLayerEdges)) - 1;
+  if (force && s.choice == kPDest) {
+    const std::string& d = sp.require->dest;
+    std::memcpy(s.name, d.data(), d.size());
+    s.nlen = static_cast<uint8_t>(d.size());
+    expect_lit(s, Step::kDest, d);
+    return;
+  }
+  if (force && s.choice == kPType && type_index_ >= 0) {
+    expect_choice(s, Step::kType, kTType, static_cast<uint16_t>(1u << type_index_));
+    return;
+  }
+  switch (s.choice) {
+    case kPEdgeId:
+      expect_int(s, Step::kEdgeId, IntSet::range(s.cur.id, s.cur.id));
+      return;
+    case kPDest:
+      s.ex = Ex::kName;
+      s.step = Step::kDest;
+      s.nlen = 0;
+      return;
+    case kPType:
+      expect_choice(s, Step::kType, kTType, 0x1f);
+      return;
+    case kPStart: {
+      IntSet set = first ? IntSet::range(sca0, sca0)
+                         : IntSet::range(sca0, s.has_finish ? s.cur.finish : lat);
+      expect_int(s, Step::kStart, set);
+      return;
+    }
+    default: {
+      int64_t lo = s.has_start ? s.cur.start : sca0;
+      IntSet set = root_latency && first ? IntSet::range(lat, lat) : IntSet::range(lo, lat);
+      expect_int(s, Step::kFinish, set);
+      return;
+    }
+  }
+}
+
+// The unit's opening and its edges: "<layer>\n<edges>\n(...)\n...</edges>\n".
+void LayerConstraint::complete_edges(State& s) const {
+  const LayerSpec& sp = *spec_;
+  const bool split = spec_is_split(sp);
+  const int64_t sca0 = sp.start_communication_at.value_or(0);
+  const int64_t sid0 = sp.start_edge_id.value_or(sp.root ? 0 : 1);
   switch (s.step) {
     case Step::kOpen:
       if (s.choice == 0) {
         expect_lit(s, Step::kEdgesOpen, "<edges>\n");
       } else {
         // A split: items cover all N edges and all num_edges.
-        s.rc = *sp.num_current_edges;
-        s.rn = sp.num_edges ? *sp.num_edges : lim_.max_edges;
+        s.width_left = *sp.num_current_edges;
+        s.edges_left = sp.num_edges ? *sp.num_edges : lim_.max_edges;
         s.need_deep = sp.remaining_depth && *sp.remaining_depth > 0;
         s.next_sid = sid0;
         open_subs(s);
@@ -636,7 +588,7 @@ void LayerConstraint::complete(State& s) const {
         if (want >= 0) {
           alive = s.nedges < want ? 1 : 2;
         } else {
-          if (s.nedges < 15) alive |= 1;
+          if (s.nedges < static_cast<int>(kMaxLayerEdges)) alive |= 1;
           if (s.nedges >= 1 && !req_pending(s)) alive |= 2;
         }
         expect_choice(s, Step::kEdgeBegin, kTEdge, alive);
@@ -651,53 +603,14 @@ void LayerConstraint::complete(State& s) const {
         open_phrase(s);
       } else {
         // "</edges>\n": the children lines.
-        s.rn = (sp.num_edges ? *sp.num_edges : lim_.max_edges) - s.nedges;
+        s.edges_left = (sp.num_edges ? *sp.num_edges : lim_.max_edges) - s.nedges;
         s.need_deep = sp.remaining_depth && *sp.remaining_depth >= 1;
         open_subs(s);
       }
       return;
-    case Step::kPhraseHead: {
-      s.phrases_left = static_cast<uint8_t>(s.phrases_left & ~(1u << s.choice));
-      const bool first = s.nedges == 0;
-      // The last edge meets the requirement when no earlier edge did.
-      const bool force = req_pending(s) && s.nedges == sp.num_current_edges.value_or(15) - 1;
-      if (force && s.choice == kPDest) {
-        const std::string& d = sp.require->dest;
-        std::memcpy(s.name, d.data(), d.size());
-        s.nlen = static_cast<uint8_t>(d.size());
-        expect_lit(s, Step::kDest, d);
-        return;
-      }
-      if (force && s.choice == kPType && type_index_ >= 0) {
-        expect_choice(s, Step::kType, kTType, static_cast<uint16_t>(1u << type_index_));
-        return;
-      }
-      switch (s.choice) {
-        case kPEdgeId:
-          expect_int(s, Step::kEdgeId, IntSet::range(s.cur.id, s.cur.id));
-          return;
-        case kPDest:
-          s.ex = Ex::kName;
-          s.step = Step::kDest;
-          s.nlen = 0;
-          return;
-        case kPType:
-          expect_choice(s, Step::kType, kTType, 0x1f);
-          return;
-        case kPStart: {
-          IntSet set = first ? IntSet::range(sca0, sca0)
-                             : IntSet::range(sca0, s.has_finish ? s.cur.finish : lat);
-          expect_int(s, Step::kStart, set);
-          return;
-        }
-        default: {
-          int64_t lo = s.has_start ? s.cur.start : sca0;
-          IntSet set = root_latency && first ? IntSet::range(lat, lat) : IntSet::range(lo, lat);
-          expect_int(s, Step::kFinish, set);
-          return;
-        }
-      }
-    }
+    case Step::kPhraseHead:
+      open_phrase_value(s);
+      return;
     case Step::kEdgeId:
     case Step::kDest:
     case Step::kType:
@@ -722,6 +635,79 @@ void LayerConstraint::complete(State& s) const {
                  ms ? (s.phrases_left ? " milliseconds," : " milliseconds)\n") : end);
       return;
     }
+    default:
+      return;
+  }
+}
+
+// An attribute name of a child line was read: what its value may be
+// (copied names, the edge's time bounds, or the feasible sizes).
+void LayerConstraint::open_child_value(State& s) const {
+  const LayerSpec& sp = *spec_;
+  const bool split = spec_is_split(sp);
+  const int64_t sca0 = sp.start_communication_at.value_or(0);
+  const int64_t lat = sp.latency ? (sp.root ? sca0 + *sp.latency : *sp.latency) : lim_.max_time_ms;
+  s.attr = s.choice;
+  s.attrs_left = static_cast<uint16_t>(s.attrs_left & ~(1u << s.attr));
+  std::string_view sep = s.attrs_left ? "/" : "</subgraph>\n";
+  auto copy = [&](std::string_view value) {
+    s.len = 0;
+    Appender add{s};
+    add(value);
+    add(sep);
+    s.ex = Ex::kLit;
+    s.step = Step::kSubSep;
+    s.pos = 0;
+  };
+  const EdgeRec* e = split ? nullptr : &s.edges[static_cast<size_t>(s.sub_k - s.edges[0].id)];
+  switch (s.attr) {
+    case kAId:
+      copy(sp.service);
+      return;
+    case kACaller:
+      copy(split ? (sp.caller ? std::string_view(*sp.caller) : kUserNode)
+                 : std::string_view(sp.start_node));
+      return;
+    case kANode:
+      copy(split ? std::string_view(sp.start_node) : std::string_view(e->dest, e->dlen));
+      return;
+    case kASid:
+      expect_int(
+          s, Step::kSubVal,
+          split ? IntSet::range(s.next_sid, s.next_sid) : IntSet::range(1, lim_.max_start_edge_id));
+      return;
+    case kASca: {
+      int64_t lo = split ? sca0 : e->start;
+      int64_t hi = split ? (s.subs_done == 0 ? sca0 : lat) : e->finish;
+      if (s.known & (1u << kALat)) hi = std::min(hi, s.sub_latency);
+      expect_int(s, Step::kSubVal, IntSet::range(lo, hi));
+      return;
+    }
+    case kALat: {
+      if (split) {
+        int64_t l = sp.latency.value_or(lat);
+        expect_int(s, Step::kSubVal, IntSet::range(l, l));
+      } else {
+        int64_t lo = (s.known & (1u << kASca)) ? s.sub_start : e->start;
+        expect_int(s, Step::kSubVal, IntSet::range(lo, e->finish));
+      }
+      return;
+    }
+    default:
+      expect_int(
+          s, Step::kSubVal,
+          values_allowed(child_line(s), child_budget(s),
+                         split ? std::min(s.width_left, *sp.num_current_edges - 1) : s.edges_left));
+      return;
+  }
+}
+
+// The "<subgraph of edge_id k>attr:value/...</subgraph>\n" lines after the edges.
+void LayerConstraint::complete_child_line(State& s) const {
+  const LayerSpec& sp = *spec_;
+  const bool split = spec_is_split(sp);
+  auto budget = [&]() { return child_budget(s); };
+  switch (s.step) {
     case Step::kSubsChoice:
       if (s.choice == 1) {
         s.ex = Ex::kEnd;
@@ -730,9 +716,9 @@ void LayerConstraint::complete(State& s) const {
       s.attrs_left = 0x3ff;
       s.known = 0;
       if (split) {
-        s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
-        s.m_hi = sp.num_subgraphs ? s.m_lo : s.rc - 1;
-        s.k = 0;
+        s.more_lines_min = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
+        s.more_lines_max = sp.num_subgraphs ? s.more_lines_min : s.width_left - 1;
+        s.sub_k = 0;
         expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
       } else {
         int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
@@ -748,15 +734,16 @@ void LayerConstraint::complete(State& s) const {
       }
       return;
     case Step::kSubK: {
-      s.k = s.val;
+      s.sub_k = s.val;
       int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
-      s.m_lo = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
-      s.m_hi = sp.num_subgraphs ? s.m_lo : last_id - s.k;
+      s.more_lines_min = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
+      s.more_lines_max = sp.num_subgraphs ? s.more_lines_min : last_id - s.sub_k;
       if (req_sub_pending(s)) {
-        if (s.k == s.edges[static_cast<size_t>(s.req_edge)].id)
+        if (s.sub_k == s.edges[static_cast<size_t>(s.req_edge)].id)
           s.req_child = true;
         else
-          s.m_lo = std::max<int64_t>(s.m_lo, 1);  // the required edge's line is still due
+          s.more_lines_min =
+              std::max<int64_t>(s.more_lines_min, 1);  // the required edge's line is still due
       }
       expect_lit(s, Step::kSubGt, ">");
       return;
@@ -764,79 +751,28 @@ void LayerConstraint::complete(State& s) const {
     case Step::kSubGt:
       expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
       return;
-    case Step::kSubAttr: {
-      s.attr = s.choice;
-      s.attrs_left = static_cast<uint16_t>(s.attrs_left & ~(1u << s.attr));
-      std::string_view sep = s.attrs_left ? "/" : "</subgraph>\n";
-      auto copy = [&](std::string_view value) {
-        s.len = 0;
-        Appender add{s};
-        add(value);
-        add(sep);
-        s.ex = Ex::kLit;
-        s.step = Step::kSubSep;
-        s.pos = 0;
-      };
-      const EdgeRec* e = split ? nullptr : &s.edges[static_cast<size_t>(s.k - s.edges[0].id)];
-      switch (s.attr) {
-        case kAId:
-          copy(sp.service);
-          return;
-        case kACaller:
-          copy(split ? (sp.caller ? std::string_view(*sp.caller) : kUserNode)
-                     : std::string_view(sp.start_node));
-          return;
-        case kANode:
-          copy(split ? std::string_view(sp.start_node) : std::string_view(e->dest, e->dlen));
-          return;
-        case kASid:
-          expect_int(s, Step::kSubVal,
-                     split ? IntSet::range(s.next_sid, s.next_sid)
-                           : IntSet::range(1, lim_.max_start_edge_id));
-          return;
-        case kASca: {
-          int64_t lo = split ? sca0 : e->start;
-          int64_t hi = split ? (s.subs_done == 0 ? sca0 : lat) : e->finish;
-          if (s.known & (1u << kALat)) hi = std::min(hi, s.lat);
-          expect_int(s, Step::kSubVal, IntSet::range(lo, hi));
-          return;
-        }
-        case kALat: {
-          if (split) {
-            int64_t l = sp.latency.value_or(lat);
-            expect_int(s, Step::kSubVal, IntSet::range(l, l));
-          } else {
-            int64_t lo = (s.known & (1u << kASca)) ? s.sca : e->start;
-            expect_int(s, Step::kSubVal, IntSet::range(lo, e->finish));
-          }
-          return;
-        }
-        default:
-          expect_int(
-              s, Step::kSubVal,
-              joint_set(s, budget(), split ? std::min(s.rc, *sp.num_current_edges - 1) : s.rn));
-          return;
-      }
-    }
+    case Step::kSubAttr:
+      open_child_value(s);
+      return;
     case Step::kSubVal: {
       switch (s.attr) {
         case kASca:
-          s.sca = s.val;
+          s.sub_start = s.val;
           break;
         case kALat:
-          s.lat = s.val;
+          s.sub_latency = s.val;
           break;
         case kAC:
-          s.c = s.val;
+          s.sub_width = s.val;
           break;
         case kAR:
-          s.r = s.val;
+          s.sub_depth = s.val;
           break;
         case kAN:
-          s.n = s.val;
+          s.sub_edges = s.val;
           break;
         case kAS:
-          s.sg = s.val;
+          s.sub_subgraphs = s.val;
           break;
         default:
           break;
@@ -850,16 +786,18 @@ void LayerConstraint::complete(State& s) const {
         expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
         return;
       }
-      Budget b = budget();
-      if (s.r == b.T) s.need_deep = false;
-      s.rn -= s.n;
-      s.rc -= s.c;
+      ChildBudget b = budget();
+      if (s.sub_depth == b.deep_target) s.need_deep = false;
+      s.edges_left -= s.sub_edges;
+      s.width_left -= s.sub_width;
       ++s.subs_done;
-      s.last_k = s.k;
-      s.next_sid += s.c;
+      s.last_k = s.sub_k;
+      s.next_sid += s.sub_width;
       open_subs(s);
       return;
     }
+    default:
+      return;
   }
 }
 

@@ -46,7 +46,9 @@
 #include <string_view>
 #include <vector>
 
+#include "encode/recursive.h"
 #include "encode/text_format.h"
+#include "generate/feasibility.h"
 
 namespace tracelm {
 
@@ -71,7 +73,10 @@ struct RequiredCall {
   std::string child_dest, child_type;
 };
 
-// The announced conditions of a unit, from its prompt's attributes.
+// A unit's announced conditions (the ten attributes of LayerConditions,
+// encode/recursive.h, parsed by it) checked for consistency, plus what the
+// generator requires of the unit (a call, the names it may write): what the
+// automaton is built from.
 struct LayerSpec {
   std::string service, start_node;
   std::optional<std::string> caller;  // absent at the root
@@ -92,24 +97,9 @@ struct LayerSpec {
   bool check_require(std::string* error) const;
   // Fails (with a message) on a malformed value or conditions that no unit
   // can satisfy (e.g. num_edges < num_current_edges).
+  static bool from_conditions(const LayerConditions& c, LayerSpec* out, std::string* error);
+  // LayerConditions::from_attributes, then from_conditions.
   static bool from_attributes(const Attributes& a, LayerSpec* out, std::string* error);
-};
-
-// A set of integers as up to 8 disjoint intervals, ascending.
-struct IntSet {
-  std::array<std::pair<int64_t, int64_t>, 8> iv{};
-  int n = 0;
-  void add(int64_t lo, int64_t hi);  // appended above the last interval (dropped when full)
-  bool empty() const { return n == 0; }
-  bool contains(int64_t v) const;
-  bool intersects(int64_t lo, int64_t hi) const;
-  // Some member's decimal form starts with the `digits` digits of v.
-  bool has_prefix(int64_t v, int digits) const;
-  static IntSet range(int64_t lo, int64_t hi) {
-    IntSet s;
-    s.add(lo, hi);
-    return s;
-  }
 };
 
 // What constrained decoding needs of an automaton over a unit's text
@@ -124,6 +114,13 @@ class UnitConstraint {
   virtual bool done() const = 0;
   // Bytes that may come next (for masking a vocabulary by first byte).
   virtual std::bitset<256> next_bytes() const = 0;
+  // A copy in the same state.
+  virtual std::unique_ptr<UnitConstraint> clone() const = 0;
+  // An upper bound on the bytes of any text the automaton accepts from its
+  // start (the language is finite: names, numbers, edges and lines are all
+  // bounded). Every token writes at least one byte, so a unit decoded with a
+  // budget of max_length() tokens always completes.
+  virtual int64_t max_length() const = 0;
 };
 
 class LayerConstraint : public UnitConstraint {
@@ -133,6 +130,10 @@ class LayerConstraint : public UnitConstraint {
   bool accepts(std::string_view text) const override;
   bool done() const override;
   std::bitset<256> next_bytes() const override;
+  std::unique_ptr<UnitConstraint> clone() const override {
+    return std::make_unique<LayerConstraint>(*this);
+  }
+  int64_t max_length() const override;
   // Failed when the automaton has no way on (only with inconsistent specs).
   bool dead() const;
 
@@ -174,17 +175,27 @@ class LayerConstraint : public UnitConstraint {
     uint8_t phrases_left = 0;  // bit per phrase not yet written in the current edge
     bool has_start = false, has_finish = false;
     // children lines so far
-    int64_t subs_done = 0, last_k = -1, rn = 0, rc = 0, next_sid = 0;
-    bool need_deep = false;
+    int64_t subs_done = 0;   // "<subgraph>" lines written, e.g. 2
+    int64_t last_k = -1;     // edge id of the last one (lines go up), e.g. 4
+    int64_t edges_left = 0;  // num_edges still to give to child lines, e.g. 12
+    int64_t width_left = 0;  // split: calls of the layer not yet in an item, e.g. 17
+    int64_t next_sid = 0;    // split: the next item's start_edge_id, e.g. 16
+    bool need_deep = false;  // no child line has reached the depth target yet
     // the required call (LayerSpec::require): the edge that met it, and
     // whether its subgraph line was written
     int16_t req_edge = -1;
     bool req_child = false;
-    // the current child line
-    int64_t k = 0, sca = 0, lat = 0, c = 0, r = 0, n = 0, sg = 0;
+    // the current child line "<subgraph of edge_id K>...": its values so far
+    int64_t sub_k = 0;                   // K: the parent edge's id (0 for a split item), e.g. 3
+    int64_t sub_start = 0;               // start_communication_at, e.g. 14
+    int64_t sub_latency = 0;             // latency, e.g. 52
+    int64_t sub_width = 0;               // num_current_edges, e.g. 4
+    int64_t sub_depth = 0;               // remaining_depth, e.g. 1
+    int64_t sub_edges = 0;               // num_edges, e.g. 6
+    int64_t sub_subgraphs = 0;           // num_subgraphs, e.g. 2
     uint16_t attrs_left = 0, known = 0;  // bit per attribute (see the .cc's Attr)
     uint8_t attr = 0;                    // the attribute being written
-    int64_t m_lo = 0, m_hi = 0;          // further lines after this one
+    int64_t more_lines_min = 0, more_lines_max = 0;  // child lines still due after this one
   };
 
   const State& state() const { return st_; }
@@ -194,6 +205,11 @@ class LayerConstraint : public UnitConstraint {
 
  private:
   void complete(State& s) const;
+  void complete_edges(State& s) const;       // opening tags and edges
+  void complete_child_line(State& s) const;  // the <subgraph> lines
+  void open_child_value(State& s) const;     // after an attribute name in one
+  void open_phrase_value(State& s) const;    // after an edge's phrase head
+  ChildBudget child_budget(const State& s) const;
   void open_subs(State& s) const;
   void open_phrase(State& s) const;
   bool known_names() const { return spec_->names && !spec_->names->empty(); }

@@ -30,21 +30,35 @@ void Candidates::keep(const std::vector<size_t>& idx) {
 
 namespace {
 
-// Positions sorted by logit, descending (ties: smaller id first).
+// Positions sorted by logit, descending (ties: smaller id first), the k
+// first only.
 std::vector<size_t> by_logit(const Candidates& c, size_t k) {
-  std::vector<size_t> idx(c.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  auto cmp = [&](size_t a, size_t b) {
+  auto better = [&](size_t a, size_t b) {
     return c.logits[a] != c.logits[b] ? c.logits[a] > c.logits[b] : c.ids[a] < c.ids[b];
   };
-  k = std::min(k, idx.size());
-  // nth_element then sort the k: O(n + k log k), against partial_sort's
-  // O(n log k) heap (the top-k of a 32k vocabulary runs every step).
-  if (k < idx.size()) {
-    std::nth_element(idx.begin(), idx.begin() + static_cast<long>(k), idx.end(), cmp);
-    idx.resize(k);
+  k = std::min(k, c.size());
+  std::vector<size_t> idx;
+  idx.reserve(k + 1);
+  if (k < c.size()) {
+    // One pass with a heap of the k best seen (its top: the worst of them):
+    // most candidates lose one comparison against the top. O(n + k log k ·
+    // replacements), against nth_element's O(n) with indirect compares and
+    // swaps over the whole vocabulary.
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (idx.size() < k) {
+        idx.push_back(i);
+        std::push_heap(idx.begin(), idx.end(), better);
+      } else if (better(i, idx.front())) {
+        std::pop_heap(idx.begin(), idx.end(), better);
+        idx.back() = i;
+        std::push_heap(idx.begin(), idx.end(), better);
+      }
+    }
+  } else {
+    idx.resize(c.size());
+    std::iota(idx.begin(), idx.end(), 0);
   }
-  std::sort(idx.begin(), idx.end(), cmp);
+  std::sort(idx.begin(), idx.end(), better);
   return idx;
 }
 
@@ -105,30 +119,11 @@ class TopP : public Sampler {
   double p_;
 };
 
-class Mask : public Sampler {
- public:
-  explicit Mask(std::function<bool(int32_t)> f) : f_(std::move(f)) {}
-  void apply(Candidates& c) override {
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < c.size(); ++i)
-      if (f_(c.ids[i])) idx.push_back(i);
-    c.keep(idx);
-  }
-  std::unique_ptr<Sampler> clone() const override { return std::make_unique<Mask>(f_); }
-  std::string name() const override { return "mask"; }
-
- private:
-  std::function<bool(int32_t)> f_;
-};
-
 }  // namespace
 
 std::unique_ptr<Sampler> temperature_sampler(double t) { return std::make_unique<Temperature>(t); }
 std::unique_ptr<Sampler> top_k_sampler(int64_t k) { return std::make_unique<TopK>(k); }
 std::unique_ptr<Sampler> top_p_sampler(double p) { return std::make_unique<TopP>(p); }
-std::unique_ptr<Sampler> mask_sampler(std::function<bool(int32_t)> allowed) {
-  return std::make_unique<Mask>(std::move(allowed));
-}
 
 std::unique_ptr<SamplerChain> SamplerChain::from_params(const SamplingParams& p) {
   bool greedy = p.temperature <= 0;
@@ -160,6 +155,7 @@ void SamplerChain::reset() {
 std::unique_ptr<Sampler> SamplerChain::clone() const {
   auto c = std::make_unique<SamplerChain>(seed_, greedy_);
   for (auto& s : chain_) c->add(s->clone());
+  if (grammar_) c->grammar_ = grammar_->clone();
   c->rng_ = rng_;
   return c;
 }
@@ -171,6 +167,36 @@ std::string SamplerChain::name() const {
 }
 
 int32_t SamplerChain::pick(Candidates& c) {
+  int32_t token = draw(c);
+  if (token >= 0) accept(token);
+  return token;
+}
+
+int32_t SamplerChain::sample(const float* logits, size_t n, bool* redrawn) {
+  Candidates c = Candidates::from_logits(logits, n);
+  int32_t token = draw(c);
+  if (grammar_) {
+    Candidates one;
+    if (token >= 0) {
+      one.ids.push_back(token);
+      one.logits.push_back(logits[token]);
+      grammar_->apply(one);
+    }
+    if (one.size() == 0) {  // rejected: grammar first, then the chain
+      if (redrawn) *redrawn = true;
+      Candidates all = Candidates::from_logits(logits, n);
+      grammar_->apply(all);
+      if (all.size() == 0) return -1;
+      token = draw(all);
+      if (token < 0) return -1;
+    }
+    grammar_->accept(token);
+  }
+  if (token >= 0) accept(token);
+  return token;
+}
+
+int32_t SamplerChain::draw(Candidates& c) {
   apply(c);
   if (c.size() == 0) return -1;
   size_t best = 0;
@@ -196,7 +222,6 @@ int32_t SamplerChain::pick(Candidates& c) {
       }
     }
   }
-  accept(token);
   return token;
 }
 

@@ -6,13 +6,25 @@
 // clone() copies it for another sequence. A SamplerChain is itself a sampler
 // and picks the token at the end (greedy or a seeded draw).
 //
+// A chain may also hold a grammar: a sampler that only removes candidates
+// and advances on accept() (constrained decoding's ConstraintSampler,
+// generate/constraint_sampler.h). sample() then works as llama.cpp's
+// common_sampler_sample: the chain draws from the unmasked distribution, the
+// grammar checks only that token, and only when it is rejected is the
+// grammar applied to every candidate first and the chain drawn again.
+//
+// Usage, one sequence:
+//   auto chain = SamplerChain::from_params(params);
+//   chain->set_grammar(std::make_unique<ConstraintSampler>(...));
+//   while (!done) { int32_t t = chain->sample(logits, V); if (t < 0) fail; ... }
+//
 // Contract:
 //  - Deterministic: a chain's draws come from its own Rng, so a sequence's
 //    tokens depend on its seed only, not on the batch it is decoded in or on
 //    thread counts (give each sequence its own chain, seeded per sequence).
 //  - Candidates hold finite logits; a sampler may remove candidates but never
-//    leaves none (TopK >= 1, TopP keeps at least one). A Mask that bans every
-//    candidate makes pick() return -1 (the caller's constraint failed).
+//    leaves none (TopK >= 1, TopP keeps at least one). A grammar that bans
+//    every candidate makes sample() return -1 (the constraint failed).
 //  - Not thread-safe; one chain per sequence.
 #pragma once
 
@@ -48,8 +60,6 @@ class Sampler {
 std::unique_ptr<Sampler> temperature_sampler(double t);  // logits / t (t > 0)
 std::unique_ptr<Sampler> top_k_sampler(int64_t k);       // the k largest logits (k >= 1)
 std::unique_ptr<Sampler> top_p_sampler(double p);        // smallest set with probability >= p
-// Drops the candidates for which allowed(id) is false (constraints).
-std::unique_ptr<Sampler> mask_sampler(std::function<bool(int32_t)> allowed);
 
 struct SamplingParams {
   double temperature = 0.8;  // 0 = greedy
@@ -63,6 +73,9 @@ class SamplerChain : public Sampler {
   explicit SamplerChain(uint64_t seed, bool greedy) : rng_(seed), seed_(seed), greedy_(greedy) {}
   static std::unique_ptr<SamplerChain> from_params(const SamplingParams& p);
   void add(std::unique_ptr<Sampler> s) { chain_.push_back(std::move(s)); }
+  // The grammar checked by sample() (nullptr: none). The chain owns it.
+  void set_grammar(std::unique_ptr<Sampler> g) { grammar_ = std::move(g); }
+  Sampler* grammar() const { return grammar_.get(); }
   void apply(Candidates& c) override;
   void accept(int32_t token) override;
   void reset() override;
@@ -70,14 +83,22 @@ class SamplerChain : public Sampler {
   std::string name() const override;
   // Applies the chain, then picks: argmax when greedy, else a draw from the
   // softmax of the remaining logits. -1 when no candidate is left.
+  // The grammar is not consulted.
   int32_t pick(Candidates& c);
+  // The next token from a sequence's raw logits [n], through the grammar
+  // when there is one (check the draw first; mask and redraw only when it
+  // fails, then *redrawn is set). The grammar and the chain accept the
+  // token. -1 when the grammar allows no candidate.
+  int32_t sample(const float* logits, size_t n, bool* redrawn = nullptr);
   void reseed(uint64_t seed) {
     rng_ = Rng(seed);
     seed_ = seed;
   }
 
  private:
+  int32_t draw(Candidates& c);  // apply the chain, then argmax or a seeded draw
   std::vector<std::unique_ptr<Sampler>> chain_;
+  std::unique_ptr<Sampler> grammar_;
   Rng rng_;
   uint64_t seed_;
   bool greedy_;

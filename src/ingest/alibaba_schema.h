@@ -6,7 +6,7 @@
 //    columns such as uminstanceid, interface, dminstanceid) in any order, and
 //    v2021 MS_CallGraph (rpcid instead of rpc_id, no service column; a
 //    leading unnamed index column is ignored). Names are case-insensitive.
-//  - parse_row() applies preprocessing rule 1 of system.md §1 to one row and
+//  - parse_row() applies preprocessing rule 1 of docs/preprocessing.md to one row and
 //    says why a row is rejected; it never throws.
 //  - Timestamps are integer ms (a decimal value is rounded); rt is a float in
 //    ms: its absolute value (v2021 records callee-side rt negative) rounded to

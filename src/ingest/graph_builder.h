@@ -1,5 +1,5 @@
 // Building one call graph from the raw rows of one trace (preprocessing rules
-// 2-5 of system.md §1) and deciding whether ingestion keeps it.
+// 2-5 of docs/preprocessing.md) and deciding whether ingestion keeps it.
 //
 // Contract:
 //  - build_trace() takes all stored rows of one trace in input order

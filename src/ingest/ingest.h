@@ -1,5 +1,5 @@
 // Ingestion: Alibaba CallGraph CSV files (plain, compressed, tar archives)
-// to clean call graphs (system.md §1), streaming with bounded memory.
+// to clean call graphs (docs/preprocessing.md), streaming with bounded memory.
 //
 // Contract:
 //  - ingest() reads every input (paths; globs are expanded by expand_inputs),

@@ -1,5 +1,5 @@
 // LlamaConfig: the architecture of a Llama-family decoder, read from and
-// written to a Hugging Face `config.json` (docs: Models in design.md).
+// written to a Hugging Face `config.json` (docs/architecture.md, "Models").
 //
 // Contract: parse_llama_config() validates what the model code relies on
 // (positive sizes, heads dividing the hidden size, KV heads dividing the

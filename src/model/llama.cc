@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "corpus/corpus.h"
+#include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "model/safetensors.h"
 

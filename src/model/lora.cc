@@ -1,7 +1,7 @@
 // LoRA adapters on the Llama projections, in the PEFT on-disk layout.
 #include <sys/stat.h>
 
-#include "corpus/corpus.h"
+#include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
 #include "model/llama.h"

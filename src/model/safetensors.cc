@@ -1,5 +1,7 @@
 #include "model/safetensors.h"
 
+#include "io/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -188,54 +190,17 @@ bool is_dir(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
-
 bool plain_file_name(std::string_view s) {
   return !s.empty() && s != "." && s != ".." && s.find('/') == std::string_view::npos &&
          s.find('\0') == std::string_view::npos;
 }
 
-// Writes pieces to a temporary file beside `path`, fsyncs it and renames it
-// over `path`, then fsyncs the directory.
+// Writes pieces to `path` atomically (io/atomic_file.h).
 void write_atomically(const std::string& path,
                       const std::vector<std::pair<const void*, size_t>>& pieces) {
-  std::string dir = dir_of(path);
-  std::string tmp = dir + "/." + base_of(path) + ".tmp-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  int err = 0;
-  for (const auto& [ptr, len] : pieces) {
-    const char* p = static_cast<const char*>(ptr);
-    size_t done = 0;
-    while (done < len) {
-      size_t chunk = std::min<size_t>(len - done, size_t{1} << 30);
-      ssize_t n = ::write(fd, p + done, chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        err = n < 0 ? errno : EIO;
-        break;
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (err) break;
-  }
-  if (!err && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && !err) err = errno;
-  // mkstemp creates the file 0600; give it the usual permissions.
-  if (!err && ::chmod(tmp.c_str(), 0644) != 0) err = errno;
-  if (!err && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot write " + path + ": " + std::strerror(err));
-  }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);  // best effort: the rename reaches the disk
-    ::close(dfd);
-  }
+  AtomicFile f(path);
+  for (const auto& [ptr, len] : pieces) f.write({static_cast<const char*>(ptr), len});
+  f.close();
 }
 
 std::string json_string(const std::string& s, const char* what) {
@@ -636,9 +601,9 @@ TensorView SafetensorsFile::get(std::string_view name) const {
 SafetensorsModel::SafetensorsModel(const std::string& path) : path_(path) {
   std::string file = path;
   if (is_dir(path)) {
-    if (exists(path + "/" + kSingleName)) {
+    if (file_exists(path + "/" + kSingleName)) {
       file = path + "/" + kSingleName;
-    } else if (exists(path + "/" + kIndexName)) {
+    } else if (file_exists(path + "/" + kIndexName)) {
       open_index(path + "/" + kIndexName);
       return;
     } else {

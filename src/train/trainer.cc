@@ -21,8 +21,10 @@
 #include "ingest/ingest.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
+#include "model/run_dir.h"
 #include "model/safetensors.h"
 #include "stats/stats.h"
+#include "stats/trained_stats.h"
 #include "tokenizer/tokenizer.h"
 #include "util/progress.h"
 
@@ -342,22 +344,6 @@ void load_tensors(const std::string& path, Llama& m) {
   }
 }
 
-void write_stats(const std::vector<CallGraph>& train, const std::string& path) {
-  CorpusStats cs;
-  ConditionStats cond;
-  for (const CallGraph& g : train) {
-    cs.add(g);
-    cond.add(g);
-  }
-  cond.finalize();
-  nlohmann::json j;
-  j["corpus"] = cs.to_json(1000);
-  j["conditions"] = cond.to_json();
-  AtomicFile f(path);
-  f.write(j.dump() + "\n");
-  f.close();
-}
-
 }  // namespace
 
 void retain_freed_memory() {
@@ -674,7 +660,7 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
   TrainData data(train, &stats, tok, cfg);
   TrainData val_data(val, &stats, tok, cfg);
   TrainResult res = run_training(model, use_lora, data, val_data, start, cfg, out, resume);
-  write_stats(train, out + "/stats.json");
+  TrainedStats::of(train).save(run_dir::stats(out));
   return res;
 }
 
@@ -715,14 +701,14 @@ TrainResult train_model(const EncodedText& train, const EncodedText& val,
   TrainResult res = run_training(model, use_lora, data, val_data, start, cfg, out, resume);
   std::string stats_path = out + "/stats.json";
   if (!corpus.empty()) {
-    write_stats(corpus, stats_path);
+    TrainedStats::of(corpus).save(stats_path);
   } else if (!train.decoded.empty()) {
     std::fprintf(stderr,
                  "train: warning: stats.json is computed from the %zu graphs decoded from the "
                  "text (a graph the text repeats counts as often; attributes the text dropped "
                  "are recomputed from the edges); pass --corpus for the corpus statistics\n",
                  train.decoded.size());
-    write_stats(train.decoded, stats_path);
+    TrainedStats::of(train.decoded).save(stats_path);
   } else if (!start.adapter_dir.empty() && exists(start.adapter_dir + "/stats.json")) {
     std::fprintf(stderr,
                  "train: warning: instruction text carries no corpus statistics; stats.json is "

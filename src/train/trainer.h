@@ -1,4 +1,4 @@
-// Training of the Llama model on encoded call graphs (paper §3, system.md §3):
+// Training of the Llama model on encoded call graphs (paper §3; docs/architecture.md, "Training"):
 // pre-training (causal LM on packed sequences of encoded graphs) and
 // instruction tuning (loss only on the answer), with LoRA on a base model or
 // full training (from scratch with a preset, or full fine-tuning).

@@ -166,6 +166,56 @@ TEST_F(Untrained, ConstrainedDecodingGivesValidGraphsThatMeetEveryRequest) {
   EXPECT_EQ(ok, 0);
 }
 
+// A constrained unit's language is finite, so its token budget is at least
+// its longest text: even with a budget of 8 tokens and any names, an
+// untrained model completes large, deep requests.
+TEST_F(Untrained, EveryRequestCompletesWhateverTheBudget) {
+  ModelBundle b = bundle();
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  go.sampling.top_k = 0;
+  go.batch = 4;
+  go.max_layer_tokens = 8;
+  go.known_names = false;
+  GenerateRequest r;
+  r.num_edges = 30;
+  r.depth = 6;
+  std::vector<GenerateRequest> reqs(3, r);
+  RecursiveGenerator gen(b, go);
+  std::vector<GeneratedGraph> out = gen.generate(reqs, 5);
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(out[i].complete) << i << ": " << out[i].error;
+    EXPECT_EQ(out[i].graph.edges.size(), 30u);
+    EXPECT_EQ(out[i].graph.depth(), 6);
+  }
+}
+
+// The CPU engine and the libtorch engine compute the same logits, so greedy
+// decoding writes the same graphs with either, at any batch size.
+TEST_F(Untrained, BothEnginesWriteTheSameGraphs) {
+  ModelBundle b = bundle();
+  GeneratorOptions go;
+  go.sampling.temperature = 0;
+  go.limits.max_name = 10;
+  std::vector<GenerateRequest> reqs(4);
+  reqs[1].num_edges = 7;
+  reqs[1].depth = 3;
+  std::vector<std::string> want;
+  for (auto engine : {GeneratorOptions::Engine::kTorch, GeneratorOptions::Engine::kCpu})
+    for (int64_t batch : {1, 3}) {
+      go.engine = engine;
+      go.batch = batch;
+      RecursiveGenerator gen(b, go);
+      std::vector<std::string> got;
+      for (const GeneratedGraph& g : gen.generate(reqs, 9)) {
+        ASSERT_TRUE(g.complete) << g.error;
+        got.push_back(graph_to_json(g.graph));
+      }
+      if (want.empty()) want = got;
+      EXPECT_EQ(got, want) << "engine " << static_cast<int>(engine) << ", batch " << batch;
+    }
+}
+
 // The same with instruction-format prompts and answers (scratchpad
 // included), and a requested call.
 TEST_F(Untrained, ConstrainedInstructionAnswersGiveValidGraphs) {

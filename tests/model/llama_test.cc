@@ -38,6 +38,31 @@ LlamaConfig tiny_config() {
   return c;
 }
 
+// tests/data/tiny-llama was written by tests/tools/make_tiny_llama.py, which
+// computes its reference logits in plain Python from Hugging Face's Llama
+// equations: the model's numerics are checked on a fresh clone too.
+TEST(Llama, TinyFixtureReproducesThePlainPythonReferenceLogits) {
+  torch::NoGradGuard ng;
+  std::string dir = std::string(TRACELM_SOURCE_DIR) + "/tests/data/tiny-llama";
+  Llama m = load_llama(dir);
+  nlohmann::json ref = nlohmann::json::parse(testing::read_file(dir + "/reference.json"));
+  std::vector<int64_t> ids = ref["ids"].get<std::vector<int64_t>>();
+  torch::Tensor out = m->forward(ids_tensor(ids));  // (1, T, V)
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{1, static_cast<int64_t>(ids.size()), 40}));
+  for (size_t p = 0; p < ids.size(); ++p) {
+    torch::Tensor want = torch::tensor(ref["logits"][p].get<std::vector<float>>());
+    float err = (out[0][static_cast<int64_t>(p)] - want).abs().max().item<float>();
+    EXPECT_LT(err, 1e-4) << "position " << p;
+  }
+  // The same logits one token at a time through the KV cache.
+  KVCache cache;
+  for (size_t p = 0; p < ids.size(); ++p) {
+    torch::Tensor step = m->forward(ids_tensor({ids[p]}), &cache);  // (1, 1, V)
+    torch::Tensor want = torch::tensor(ref["logits"][p].get<std::vector<float>>());
+    EXPECT_LT((step[0][0] - want).abs().max().item<float>(), 1e-4) << "cached position " << p;
+  }
+}
+
 TEST(Llama, Stories260KReproducesTheReferenceLogits) {
   REQUIRE_SHARED(kStories);
   torch::NoGradGuard ng;

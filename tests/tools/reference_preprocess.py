@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference of the preprocessing rules (system.md §1), used to
+"""Independent reference of the preprocessing rules (docs/preprocessing.md), used to
 derive the expected counts asserted in tests/ingest_test.cc for the real
 samples in ../shared/data. Plain Python, no dependencies:
     tests/tools/reference_preprocess.py ../shared/data/alibaba-v2022/raw-rows-sample.csv

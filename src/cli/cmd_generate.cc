@@ -1,0 +1,210 @@
+// `tracelm generate`: options, then one call to the generator
+// (generate/generator.h) with requests from generate/requests.h, and one
+// writer (export/graph_writer.h). Also the model half of `tracelm demo`.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "corpus/corpus.h"
+#include "corpus/graph_source.h"
+#include "export/graph_writer.h"
+#include "generate/generator.h"
+#include "generate/requests.h"
+#include "train/trainer.h"
+#include "util/progress.h"
+
+namespace tracelm::cli {
+
+namespace {
+
+void print_summary(const GenerationSummary& s, const GenerateStats& st, double seconds,
+                   const std::string& out, const std::optional<CallRequest>& call) {
+  double secs = std::max(seconds, 1e-9);
+  std::fprintf(
+      stderr,
+      "generate: %llu requested, %llu complete, %llu valid (%.1f%%) in %.1f s: %.2f "
+      "graphs/s, %.0f tokens/s, %lld layers decoded, %.1f%% of steps masked; wrote %zu "
+      "to %s\n",
+      static_cast<unsigned long long>(s.requested), static_cast<unsigned long long>(s.complete),
+      static_cast<unsigned long long>(s.valid),
+      s.requested ? 100.0 * static_cast<double>(s.valid) / static_cast<double>(s.requested) : 0.0,
+      seconds, static_cast<double>(s.requested) / secs, static_cast<double>(st.tokens) / secs,
+      static_cast<long long>(st.sequences),
+      st.tokens ? 100.0 * static_cast<double>(st.masked_steps) / static_cast<double>(st.tokens)
+                : 0.0,
+      s.graphs.size(), out.c_str());
+  if (call)
+    std::fprintf(stderr, "  %llu of %llu valid graphs contain the call %s -> %s%s%s\n",
+                 static_cast<unsigned long long>(s.with_call),
+                 static_cast<unsigned long long>(s.valid), call->caller.c_str(),
+                 call->callee.c_str(), call->type.empty() ? "" : " of type ", call->type.c_str());
+  for (auto& [reason, count] : s.failed)
+    std::fprintf(stderr, "  failed: %llu x %s\n", static_cast<unsigned long long>(count),
+                 reason.c_str());
+}
+
+struct GenerateOpts {
+  std::string model, adapter, out;
+  int64_t n = 10;
+  GeneratorOptions gen;
+  std::string service, rare_call, like, format = "recursive", engine = "auto";
+  int64_t edges = 0, depth = 0, latency = -1;
+  bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
+  bool quiet = false;
+};
+
+void run_generate(GenerateOpts* o);
+
+void add_generate(CLI::App& app) {
+  auto o = std::make_shared<GenerateOpts>();
+  CLI::App* c = app.add_subcommand(
+      "generate",
+      "generate call graphs layer by layer with a trained model; constrained decoding makes "
+      "every graph valid and meet the request (docs/generation.md)");
+  c->add_option("--model", o->model, "trained model directory (full model or LoRA adapter)")
+      ->required();
+  c->add_option("--adapter", o->adapter, "LoRA adapter directory, when --model is the base");
+  auto* n = c->add_option("-n", o->n, "graphs to generate")
+                ->capture_default_str()
+                ->check(CLI::Range(1, 10000000));
+  auto* like = c->add_option(
+      "--like", o->like,
+      "one request per graph of this corpus, with its service, edges, depth and latency (the "
+      "paper's protocol: prompts from held-out graphs)");
+  like->excludes(n);
+  c->add_option("--service", o->service, "service id (default: drawn from the training services)");
+  c->add_option("--edges", o->edges, "number of edges")->check(CLI::Range(1, 100000));
+  c->add_option("--depth", o->depth, "depth (levels of calls)")->check(CLI::Range(1, 1000));
+  c->add_option("--latency", o->latency, "root latency in ms")->check(CLI::Range(0, 1000000000));
+  c->add_option("--rare-call", o->rare_call,
+                "MS_a,MS_b[,TYPE]: every graph contains this call (constrained decoding forces "
+                "it; USER as MS_a makes it the root call, any other MS_a becomes the entry "
+                "microservice)");
+  c->add_flag("--high-latency", o->high_latency,
+              "a root latency at or above the service's p90 (from the model's corpus statistics)");
+  c->add_option("--temperature", o->gen.sampling.temperature, "0 = greedy")->capture_default_str();
+  c->add_option("--top-k", o->gen.sampling.top_k, "0 = off")->capture_default_str();
+  c->add_option("--top-p", o->gen.sampling.top_p, "1 = off")->capture_default_str();
+  c->add_option("--seed", o->gen.sampling.seed, "seed")->capture_default_str();
+  c->add_option("--batch", o->gen.batch, "sequences decoded together")->capture_default_str();
+  c->add_flag("--constrained", o->constrained, "constrained decoding (the default)");
+  c->add_flag("--unconstrained", o->unconstrained,
+              "plain sampling; a layer that breaks the rules is generated again (--retries)");
+  c->add_option("--retries", o->gen.retries, "new attempts for a layer that fails")
+      ->capture_default_str();
+  c->add_option("--max-layer-tokens", o->gen.max_layer_tokens, "token budget of one layer")
+      ->capture_default_str();
+  c->add_flag(
+      "--any-names", [o](int64_t) { o->gen.known_names = false; },
+      "constrained: destinations may be any name (default: only the callees of the training "
+      "corpus, from the model's stats.json)");
+  c->add_option("--format", o->format,
+                "prompt format: recursive (pre-trained model) or instruction (a model tuned with "
+                "--stage instruct: conditions as sentences, answers with the scratchpad)")
+      ->check(CLI::IsMember({"recursive", "instruction"}))
+      ->capture_default_str();
+  c->add_flag("--tabular", o->tabular,
+              "whole graphs in the tabular encoding (a model trained with --format tabular)");
+  c->add_option("--engine", o->engine,
+                "decoding engine: cpu (fp32 CPU engine, src/model/cpu_decoder.h), torch "
+                "(libtorch forward, any device), auto (cpu where it applies)")
+      ->check(CLI::IsMember({"auto", "cpu", "torch"}))
+      ->capture_default_str();
+  c->add_flag("-q,--quiet", o->quiet, "no progress line");
+  c->add_option("-o,--output", o->out,
+                "output: .jsonl (corpus), .csv (Alibaba CallGraph), .otlp.json / .otlp.jsonl "
+                "(OpenTelemetry), .jaeger.json (Jaeger UI upload)")
+      ->required();
+  c->callback([o] { run_generate(o.get()); });
+}
+
+// Options -> requests -> generator -> one writer, and the summary.
+void run_generate(GenerateOpts* o) {
+  if (o->constrained && o->unconstrained)
+    throw CLI::ValidationError("--constrained and --unconstrained exclude each other");
+  o->gen.constrained = !o->unconstrained;
+  o->gen.instruction = o->format == "instruction";
+  o->gen.engine = o->engine == "cpu"     ? GeneratorOptions::Engine::kCpu
+                  : o->engine == "torch" ? GeneratorOptions::Engine::kTorch
+                                         : GeneratorOptions::Engine::kAuto;
+  if (o->gen.instruction && o->tabular)
+    throw CLI::ValidationError("--format instruction and --tabular exclude each other");
+  GenerateRequest r;
+  if (!o->service.empty()) r.service = o->service;
+  if (o->edges > 0) r.num_edges = o->edges;
+  if (o->depth > 0) r.depth = o->depth;
+  if (o->latency >= 0) r.latency = o->latency;
+  if (!o->rare_call.empty()) {
+    std::string err;
+    r.call = CallRequest::parse(o->rare_call, &err);
+    if (!r.call) throw CLI::ValidationError("--rare-call: " + err);
+    if (o->tabular) throw CLI::ValidationError("--rare-call needs recursive generation");
+  }
+  ModelBundle b = load_model_bundle(o->model, o->adapter);
+  std::vector<GenerateRequest> reqs;
+  if (!o->like.empty()) {
+    std::vector<CallGraph> like;
+    for_each_graph(o->like, CsvMode::kClean, [&](CallGraph&& g) { like.push_back(std::move(g)); });
+    reqs = requests_like(like);
+  } else {
+    try {
+      reqs = same_requests(r, o->n, o->high_latency, o->gen.instruction, b.stats,
+                           o->gen.sampling.seed);
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError(e.what());
+    }
+  }
+  RecursiveGenerator g(b, o->gen);
+  auto t0 = std::chrono::steady_clock::now();
+  Progress bar("generate", reqs.size(), !o->quiet, "graphs");
+  std::vector<GeneratedGraph> gs =
+      o->tabular ? g.generate_tabular(reqs, o->gen.sampling.seed)
+                 : g.generate(reqs, o->gen.sampling.seed, [&](size_t done, size_t ok) {
+                     bar.update(done, 0, fmt::format("{:.0f}% complete", 100.0 * ok / done));
+                   });
+  bar.finish();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  GenerationSummary sum = summarize(std::move(gs), reqs);
+  write_graphs(o->out, sum.graphs);
+  print_summary(sum, g.stats(), s, o->out, r.call);
+}
+
+}  // namespace
+
+std::vector<CallGraph> demo_train_and_generate(const std::string& train_path,
+                                               const std::string& val_path,
+                                               const std::string& out_dir, double minutes,
+                                               int64_t n, uint64_t seed) {
+  std::vector<CallGraph> train = load_corpus(train_path), val = load_corpus(val_path);
+  TrainStart start;
+  start.preset = "tiny";
+  TrainConfig cfg = quick_train_config(minutes * 60, seed);
+  TrainResult r = train_model(train, val, start, cfg, out_dir);
+  std::printf("      trained %lld steps: validation loss %.3f -> %.3f, %.0f tokens/s (%s)\n",
+              static_cast<long long>(r.steps), r.first_val_loss, r.final_val_loss, r.tokens_per_s,
+              out_dir.c_str());
+  ModelBundle b = load_model_bundle(out_dir);
+  GeneratorOptions go;
+  go.sampling.seed = seed;
+  RecursiveGenerator gen(b, go);
+  std::vector<CallGraph> out;
+  std::map<std::string, int> why;
+  for (auto& g : gen.generate(std::vector<GenerateRequest>(static_cast<size_t>(n)), seed)) {
+    if (g.complete) {
+      out.push_back(std::move(g.graph));
+    } else {
+      ++why[g.error.substr(0, g.error.find(" '"))];
+    }
+  }
+  for (auto& [reason, count] : why)
+    std::printf("      failed after retries: %d x %s\n", count, reason.c_str());
+  return out;
+}
+
+void add_generate_commands(CLI::App& app) { add_generate(app); }
+
+}  // namespace tracelm::cli

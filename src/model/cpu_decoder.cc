@@ -1,0 +1,281 @@
+#include "model/cpu_decoder.h"
+
+#include <cblas.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+namespace tracelm {
+
+namespace {
+
+// A projection's effective weight (out, in), LoRA update merged, as fp32.
+std::vector<float> weight_of(Proj& p) {
+  torch::NoGradGuard ng;
+  torch::Tensor w = p->weight.detach().to(torch::kFloat32);
+  if (p->has_lora())
+    w = w +
+        torch::mm(p->lora_B.detach().to(torch::kFloat32), p->lora_A.detach().to(torch::kFloat32)) *
+            p->scale;
+  w = w.contiguous();
+  return std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+}
+
+std::vector<float> vec_of(const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+std::vector<float> concat(std::initializer_list<std::vector<float>> parts) {
+  std::vector<float> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// y (n, N) = x (n, C) W^T, W (N, C) row-major.
+void matmul_t(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(N),
+              static_cast<int>(C), 1.0f, x, static_cast<int>(C), w, static_cast<int>(C), 0.0f, y,
+              static_cast<int>(N));
+}
+
+void rms_norm(const float* x, const float* w, float* y, int64_t C, double eps) {
+  float ss = 0;
+  for (int64_t j = 0; j < C; ++j) ss += x[j] * x[j];
+  float r = 1.0f / std::sqrt(ss / static_cast<float>(C) + static_cast<float>(eps));
+  for (int64_t j = 0; j < C; ++j) y[j] = x[j] * r * w[j];
+}
+
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
+}  // namespace
+
+SingleThreadBlas::SingleThreadBlas() {
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (!get || !set) return;
+  before_ = get();
+  set(1);
+}
+
+SingleThreadBlas::~SingleThreadBlas() {
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set && before_ > 0) set(before_);
+}
+
+CpuDecoder::CpuDecoder(const Llama& model) {
+  const LlamaConfig& c = model->config();
+  C_ = c.hidden_size;
+  H_ = c.num_attention_heads;
+  K_ = c.num_key_value_heads;
+  D_ = c.head_dim();
+  I_ = c.intermediate_size;
+  vocab_ = c.vocab_size;
+  layers_ = c.num_hidden_layers;
+  eps_ = c.rms_norm_eps;
+  if (H_ % K_ != 0) throw std::invalid_argument("attention heads must be a multiple of kv heads");
+  Llama m = model;  // a handle: shares the modules
+  LlamaBody body = m->model;
+  if (body->embed_tokens->weight.device().type() != torch::kCPU)
+    throw std::invalid_argument("CpuDecoder needs a model on the CPU");
+  embed_ = vec_of(body->embed_tokens->weight);
+  final_norm_ = vec_of(body->norm->weight);
+  lm_head_ = m->lm_head.is_empty() ? embed_ : weight_of(m->lm_head);
+  for (int64_t l = 0; l < layers_; ++l) {
+    BlockImpl* b = body->layers[static_cast<size_t>(l)]->as<BlockImpl>();
+    Layer L;
+    L.attn_norm = vec_of(b->input_layernorm->weight);
+    L.mlp_norm = vec_of(b->post_attention_layernorm->weight);
+    L.wqkv = concat({weight_of(b->self_attn->q_proj), weight_of(b->self_attn->k_proj),
+                     weight_of(b->self_attn->v_proj)});
+    L.wo = weight_of(b->self_attn->o_proj);
+    L.wgu = concat({weight_of(b->mlp->gate_proj), weight_of(b->mlp->up_proj)});
+    L.wdown = weight_of(b->mlp->down_proj);
+    layer_.push_back(std::move(L));
+  }
+  // inv_freq[i] = theta^(-2i/D), computed in double then rounded, as HF does.
+  for (int64_t i = 0; i < D_ / 2; ++i)
+    inv_freq_.push_back(static_cast<float>(
+        std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(D_))));
+}
+
+int32_t CpuDecoder::add_slot() {
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (!slots_[i].used) {
+      slots_[i].used = true;
+      slots_[i].length = 0;
+      return static_cast<int32_t>(i);
+    }
+  Slot s;
+  s.used = true;
+  s.k.resize(static_cast<size_t>(layers_));
+  s.v.resize(static_cast<size_t>(layers_));
+  slots_.push_back(std::move(s));
+  return static_cast<int32_t>(slots_.size() - 1);
+}
+
+void CpuDecoder::release(int32_t slot) {
+  slots_[static_cast<size_t>(slot)].used = false;
+  slots_[static_cast<size_t>(slot)].length = 0;
+}
+
+void CpuDecoder::reserve(Slot& s, int64_t n) {
+  if (n <= s.capacity) return;
+  int64_t cap = std::max<int64_t>({n, 2 * s.capacity, 256});
+  for (int64_t l = 0; l < layers_; ++l) {
+    s.k[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * K_ * D_));
+    s.v[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * K_ * D_));
+  }
+  s.capacity = cap;
+}
+
+void CpuDecoder::rope(float* x, int64_t heads, int64_t pos) {
+  // Hugging Face's rotate_half: (a, b) -> (a cos - b sin, b cos + a sin) for
+  // the pairs (j, j + D/2); angles in fp32 as torch computes them, tabulated
+  // per position on first use.
+  const int64_t half = D_ / 2;
+  while (static_cast<int64_t>(cos_.size()) < (pos + 1) * half) {
+    float p = static_cast<float>(static_cast<int64_t>(cos_.size()) / half);
+    for (int64_t j = 0; j < half; ++j) {
+      float ang = p * inv_freq_[static_cast<size_t>(j)];
+      cos_.push_back(std::cos(ang));
+      sin_.push_back(std::sin(ang));
+    }
+  }
+  const float* cs = cos_.data() + pos * half;
+  const float* sn = sin_.data() + pos * half;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* v = x + h * D_;
+    for (int64_t j = 0; j < half; ++j) {
+      float a = v[j], b = v[j + half];
+      v[j] = a * cs[j] - b * sn[j];
+      v[j + half] = b * cs[j] + a * sn[j];
+    }
+  }
+}
+
+void CpuDecoder::matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C) {
+  auto t0 = std::chrono::steady_clock::now();
+  matmul_t(x, w, y, n, N, C);
+  matmul_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Causal attention of one token: for each head, softmax(q k^T / sqrt(D))
+// over the slot's first `len` keys of layer l (this token's included), times
+// the values. Grouped-query: the `group` query heads that share a key/value
+// head are one (group x D) block, so each key/value head is two products:
+// scores (group, len) = Q K^T and out (group, D) = softmax(scores) V.
+void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t len, float* out) {
+  const int64_t NKV = K_ * D_, group = H_ / K_;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D_)));
+  const float* kc = s.k[static_cast<size_t>(l)].data();
+  const float* vc = s.v[static_cast<size_t>(l)].data();
+  grow(scores_, static_cast<size_t>(group * len));
+  float* sc = scores_.data();
+  const int g = static_cast<int>(group), n = static_cast<int>(len), d = static_cast<int>(D_);
+  for (int64_t kvh = 0; kvh < K_; ++kvh) {
+    const float* q = q_all + kvh * group * D_;  // heads kvh*group .. +group-1
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g, n, d, scale, q, d, kc + kvh * D_,
+                static_cast<int>(NKV), 0.0f, sc, n);
+    for (int64_t r = 0; r < group; ++r) {
+      float* row = sc + r * len;
+      float mx = *std::max_element(row, row + len);
+      float z = 0;
+      for (int64_t t = 0; t < len; ++t) {
+        row[t] = std::exp(row[t] - mx);
+        z += row[t];
+      }
+      const float inv = 1.0f / z;
+      for (int64_t t = 0; t < len; ++t) row[t] *= inv;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g, d, n, 1.0f, sc, n, vc + kvh * D_,
+                static_cast<int>(NKV), 0.0f, out + kvh * group * D_, d);
+  }
+}
+
+void CpuDecoder::forward(const std::vector<Token>& tokens) {
+  auto t0 = std::chrono::steady_clock::now();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t NQ = H_ * D_, NKV = K_ * D_, NQKV = NQ + 2 * NKV;
+  const size_t un = static_cast<size_t>(n);
+  // Positions: each slot's tokens follow its current length, in order.
+  std::vector<int64_t> pos(un);
+  for (size_t i = 0; i < un; ++i) {
+    Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
+    pos[i] = s.length++;
+  }
+  for (size_t i = 0; i < un; ++i) {
+    Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
+    reserve(s, s.length);
+  }
+  grow(x_, un * static_cast<size_t>(C_));
+  grow(xn_, un * static_cast<size_t>(C_));
+  grow(qkv_, un * static_cast<size_t>(NQKV));
+  grow(att_, un * static_cast<size_t>(NQ));
+  grow(gu_, un * static_cast<size_t>(2 * I_));
+  grow(act_, un * static_cast<size_t>(I_));
+  grow(tmp_, un * static_cast<size_t>(C_));
+  for (size_t i = 0; i < un; ++i) {
+    int32_t id = tokens[i].id;
+    if (id < 0 || id >= vocab_) throw std::out_of_range("CpuDecoder: token id out of range");
+    std::copy_n(embed_.data() + static_cast<size_t>(id) * static_cast<size_t>(C_), C_,
+                x_.data() + i * static_cast<size_t>(C_));
+  }
+  for (int64_t l = 0; l < layers_; ++l) {
+    const Layer& L = layer_[static_cast<size_t>(l)];
+    // Attention: norm, q k v in one product, RoPE, append k v, attend.
+    for (int64_t i = 0; i < n; ++i)
+      rms_norm(x_.data() + i * C_, L.attn_norm.data(), xn_.data() + i * C_, C_, eps_);
+    matmul(xn_.data(), L.wqkv.data(), qkv_.data(), n, NQKV, C_);
+    for (size_t i = 0; i < un; ++i) {
+      float* q = qkv_.data() + i * static_cast<size_t>(NQKV);
+      rope(q, H_, pos[i]);
+      rope(q + NQ, K_, pos[i]);
+      Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
+      size_t at = static_cast<size_t>(pos[i] * NKV);
+      std::copy_n(q + NQ, NKV, s.k[static_cast<size_t>(l)].data() + at);
+      std::copy_n(q + NQ + NKV, NKV, s.v[static_cast<size_t>(l)].data() + at);
+    }
+    for (size_t i = 0; i < un; ++i)
+      attend(qkv_.data() + i * static_cast<size_t>(NQKV),
+             slots_[static_cast<size_t>(tokens[i].slot)], l, pos[i] + 1,
+             att_.data() + i * static_cast<size_t>(NQ));
+    matmul(att_.data(), L.wo.data(), tmp_.data(), n, C_, NQ);
+    for (size_t j = 0; j < un * static_cast<size_t>(C_); ++j) x_[j] += tmp_[j];
+    // SwiGLU MLP: gate and up in one product.
+    for (int64_t i = 0; i < n; ++i)
+      rms_norm(x_.data() + i * C_, L.mlp_norm.data(), xn_.data() + i * C_, C_, eps_);
+    matmul(xn_.data(), L.wgu.data(), gu_.data(), n, 2 * I_, C_);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* g = gu_.data() + i * 2 * I_;
+      const float* u = g + I_;
+      float* a = act_.data() + i * I_;
+      for (int64_t j = 0; j < I_; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+    }
+    matmul(act_.data(), L.wdown.data(), tmp_.data(), n, C_, I_);
+    for (size_t j = 0; j < un * static_cast<size_t>(C_); ++j) x_[j] += tmp_[j];
+  }
+  // Final norm and the LM head, only for the rows whose logits are wanted.
+  size_t m = 0;
+  for (size_t i = 0; i < un; ++i)
+    if (tokens[i].logits) {
+      rms_norm(x_.data() + i * static_cast<size_t>(C_), final_norm_.data(),
+               xn_.data() + m * static_cast<size_t>(C_), C_, eps_);
+      ++m;
+    }
+  grow(logits_, m * static_cast<size_t>(vocab_));
+  if (m > 0)
+    matmul(xn_.data(), lm_head_.data(), logits_.data(), static_cast<int64_t>(m), vocab_, C_);
+  forward_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace tracelm

@@ -1,0 +1,108 @@
+// A decoding engine for small Llama models on CPUs, after llm.c and
+// llama.cpp: the model's weights copied once into contiguous fp32 matrices
+// (LoRA adapters merged), every sequence's keys and values in its own
+// growing buffer (a token appends one row; nothing earlier is copied), and
+// one forward pass over any mix of sequences and tokens made of a few large
+// matrix products (OpenBLAS sgemm) and plain loops, with no per-op dispatch
+// and no allocation once the buffers have grown.
+//
+// Why: decoding a 3 M-parameter model is a few MFLOP per token; libtorch's
+// per-op overhead, its KV-cache concatenation (O(length) copies per step)
+// and mask building cost more than the arithmetic (bench/generate_bench.cc
+// prints both engines side by side).
+//
+// Usage:
+//   CpuDecoder eng(model);
+//   int s = eng.add_slot();                        // a new sequence
+//   eng.forward({{s, 1, false}, {s, 42, true}});   // its prompt; logits of the last token
+//   const float* l = eng.logits(0);                // (V) next-token logits
+//   eng.forward({{s, next, true}});                // one more token
+//   eng.release(s);
+//
+// Contract:
+//  - forward() appends each token to its slot's sequence (a slot's tokens in
+//    the call are consecutive positions, in the order given) and computes
+//    exactly the model's forward (Llama::forward, fp32; tests compare logits
+//    within 1e-4). Rows do not interact: a sequence's logits do not depend
+//    on the other slots in the call (up to BLAS rounding).
+//  - Only for fp32 models on the CPU; the model is read once, at
+//    construction (later changes to it are not seen).
+//  - Not thread-safe (one engine per decoding loop).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace tracelm {
+
+// While alive, OpenBLAS runs its products on the calling thread only (found
+// at run time with dlsym; a no-op for other BLAS libraries). Decoding's
+// products are small: OpenBLAS's worker threads spin more than they help
+// (bench/generate_bench.cc: matrix products took 79% of the forward time
+// with its threads, 27% without).
+class SingleThreadBlas {
+ public:
+  SingleThreadBlas();
+  ~SingleThreadBlas();
+  SingleThreadBlas(const SingleThreadBlas&) = delete;
+  SingleThreadBlas& operator=(const SingleThreadBlas&) = delete;
+
+ private:
+  int before_ = 0;
+};
+
+class CpuDecoder {
+ public:
+  explicit CpuDecoder(const Llama& model);
+
+  struct Token {
+    int32_t slot;  // the sequence (add_slot())
+    int32_t id;    // the token
+    bool logits;   // compute its next-token logits
+  };
+  // Appends the tokens; afterwards logits(i) holds the i-th requested
+  // row of logits (in the order of the tokens with logits = true).
+  void forward(const std::vector<Token>& tokens);
+  const float* logits(size_t i) const { return logits_.data() + i * static_cast<size_t>(vocab_); }
+
+  int32_t add_slot();  // an empty sequence (reuses released slots)
+  void release(int32_t slot);
+  int64_t length(int32_t slot) const { return slots_[static_cast<size_t>(slot)].length; }
+  int64_t vocab() const { return vocab_; }
+  // Wall seconds inside forward(), and the part of them in matrix products.
+  double forward_seconds() const { return forward_s_; }
+  double matmul_seconds() const { return matmul_s_; }
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm, mlp_norm;  // (C)
+    std::vector<float> wqkv;                 // (H*D + 2*K*D, C): q, k, v rows
+    std::vector<float> wo;                   // (C, H*D)
+    std::vector<float> wgu;                  // (2*I, C): gate, up rows
+    std::vector<float> wdown;                // (C, I)
+  };
+  struct Slot {
+    int64_t length = 0, capacity = 0;
+    bool used = false;
+    std::vector<std::vector<float>> k, v;  // per layer: (capacity, K*D)
+  };
+  void reserve(Slot& s, int64_t n);
+  void rope(float* x, int64_t heads, int64_t pos);  // in place, heads x D
+  void attend(const float* q, const Slot& s, int64_t layer, int64_t len, float* out);  // (H*D)
+
+  int64_t C_, H_, K_, D_, I_, vocab_, layers_;
+  double eps_;
+  std::vector<float> embed_, final_norm_, lm_head_;  // (V, C), (C), (V, C)
+  std::vector<Layer> layer_;
+  std::vector<float> inv_freq_;   // (D/2)
+  std::vector<float> cos_, sin_;  // (positions, D/2), grown on use
+  std::vector<Slot> slots_;
+  double forward_s_ = 0, matmul_s_ = 0;
+  void matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C);
+  // Work buffers, grown as needed: (n, .) for n tokens in a call.
+  std::vector<float> x_, xn_, qkv_, att_, gu_, act_, tmp_, logits_, scores_;
+};
+
+}  // namespace tracelm

@@ -1,0 +1,79 @@
+#include "stats/trained_stats.h"
+
+#include <algorithm>
+#include <map>
+
+#include "io/atomic_file.h"
+#include "io/input_error.h"
+#include "io/json_file.h"
+
+namespace tracelm {
+
+TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
+  TrainedStats t;
+  std::map<std::string, uint64_t> services;
+  std::map<int64_t, uint64_t> edges;
+  for (const CallGraph& g : graphs) {
+    ++services[g.service];
+    ++edges[static_cast<int64_t>(g.edges.size())];
+    t.conditions.add(g);
+  }
+  t.conditions.finalize();
+  t.priors.services.assign(services.begin(), services.end());
+  std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  t.priors.num_edges.assign(edges.begin(), edges.end());
+  return t;
+}
+
+nlohmann::json TrainedStats::to_json() const {
+  nlohmann::json j;
+  j["format"] = "tracelm-trained-stats";
+  j["version"] = 1;
+  j["services"] = nlohmann::json::array();
+  for (const auto& [s, n] : priors.services) j["services"].push_back({s, n});
+  j["num_edges"] = nlohmann::json::object();
+  for (const auto& [e, n] : priors.num_edges) j["num_edges"][std::to_string(e)] = n;
+  j["conditions"] = conditions.to_json();
+  return j;
+}
+
+TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string& path) {
+  TrainedStats t;
+  try {
+    if (!j.is_object()) throw InputError(path, 0, "stats.json is not a JSON object");
+    if (j.contains("conditions")) t.conditions = ConditionStats::from_json(j["conditions"]);
+    const nlohmann::json* edges = nullptr;
+    if (j.contains("services")) {
+      for (const auto& s : j["services"])
+        t.priors.services.emplace_back(s.at(0).get<std::string>(), s.at(1).get<uint64_t>());
+      if (j.contains("num_edges")) edges = &j["num_edges"];
+    } else if (j.contains("corpus")) {  // version 0: the `stats --json` report
+      const nlohmann::json& c = j["corpus"];
+      if (c.contains("top_services"))
+        for (const auto& s : c["top_services"])
+          t.priors.services.emplace_back(s.at("service").get<std::string>(),
+                                         s.at("graphs").get<uint64_t>());
+      if (c.contains("num_edges")) edges = &c["num_edges"];
+    }
+    if (edges)
+      for (const auto& [k, v] : edges->items())
+        t.priors.num_edges.emplace_back(std::stoll(k), v.get<uint64_t>());
+    std::sort(t.priors.num_edges.begin(), t.priors.num_edges.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path, 0, std::string("malformed stats.json: ") + e.what());
+  } catch (const std::logic_error& e) {  // stoll
+    throw InputError(path, 0, std::string("malformed stats.json: ") + e.what());
+  }
+  return t;
+}
+
+TrainedStats TrainedStats::load(const std::string& path) {
+  return from_json(read_json_file(path), path);
+}
+
+void TrainedStats::save(const std::string& path) const {
+  write_file_atomically(path, to_json().dump() + "\n");
+}
+
+}  // namespace tracelm

@@ -1,0 +1,46 @@
+// stats.json of a model directory (model/run_dir.h): what generation needs
+// to know of the corpus a model was trained on. Written by `tracelm train`,
+// read by `tracelm generate`.
+//
+//   {"format": "tracelm-trained-stats", "version": 1,
+//    "services": [["MS_27421", 312], ...],   // every root service, graphs, most first
+//    "num_edges": {"1": 40, "2": 113, ...},  // graphs by number of calls
+//    "conditions": {...}}                     // ConditionStats::to_json()
+//
+// Contract: from_json(to_json(s)) == s. from_json also reads the layout of
+// earlier versions ({"corpus": <the `tracelm stats --json` report>,
+// "conditions": ...}), whose service list was capped at 1,000 services.
+// Malformed files throw InputError naming the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/call_graph.h"
+#include "encode/condition_stats.h"
+
+namespace tracelm {
+
+// What the training corpus looked like, for filling in open requests.
+struct CorpusPriors {
+  std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs), most first
+  std::vector<std::pair<int64_t, uint64_t>> num_edges;     // (edges, graphs), ascending edges
+};
+
+struct TrainedStats {
+  CorpusPriors priors;
+  ConditionStats conditions;
+
+  static TrainedStats of(const std::vector<CallGraph>& graphs);
+  nlohmann::json to_json() const;
+  // `path` names the file in errors.
+  static TrainedStats from_json(const nlohmann::json& j, const std::string& path);
+  static TrainedStats load(const std::string& path);
+  void save(const std::string& path) const;
+};
+
+}  // namespace tracelm

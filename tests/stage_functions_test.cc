@@ -1,0 +1,150 @@
+// Stage logic that used to live in CLI callbacks, tested on its own: the
+// accuracy heatmap's requests and scoring (eval/accuracy.h), the one graph
+// writer (export/graph_writer.h) and the typed stats.json
+// (stats/trained_stats.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "corpus/graph_source.h"
+#include "eval/accuracy.h"
+#include "export/graph_writer.h"
+#include "io/input_error.h"
+#include "stats/trained_stats.h"
+#include "test_util.h"
+
+namespace tracelm {
+namespace {
+
+Edge edge(const char* id, const char* caller, const char* callee, CallType t, int64_t s,
+          int64_t f) {
+  return Edge{*RpcId::parse(id), caller, callee, t, s, f};
+}
+
+// 0 USER->A http [0,10]; 0.1 A->B rpc [1,5]; 0.2 A->B rpc [2,6]; 0.2.1 B->C db [3,4]
+CallGraph deep(const char* service = "S_1") {
+  CallGraph g;
+  g.service = service;
+  g.trace_id = "T_1";
+  g.edges = {
+      edge("0", "USER", "A", CallType::kHttp, 0, 10), edge("0.1", "A", "B", CallType::kRpc, 1, 5),
+      edge("0.2", "A", "B", CallType::kRpc, 2, 6), edge("0.2.1", "B", "C", CallType::kDb, 3, 4)};
+  g.canonicalize();
+  return g;
+}
+
+TEST(Accuracy, RequestsCoverTheFeasibleCellsOnly) {
+  std::vector<CallGraph> prompts = {deep("S_1"), deep("S_2")};
+  AccuracyGrid grid = accuracy_requests(prompts, 4, 3, 2, 7);
+  // Feasible (E, D): (1,1) (2,2) (3,2) (3,3) (4,2) (4,3): 6 cells x 2.
+  ASSERT_EQ(grid.requests.size(), 12u);
+  for (size_t i = 0; i < grid.requests.size(); ++i) {
+    auto [e, d] = grid.cell_of[i];
+    EXPECT_EQ(*grid.requests[i].num_edges, e);
+    EXPECT_EQ(*grid.requests[i].depth, d);
+    EXPECT_TRUE(d <= e && (d == 1) == (e == 1));
+    EXPECT_EQ(*grid.requests[i].latency, 10);
+  }
+  AccuracyGrid again = accuracy_requests(prompts, 4, 3, 2, 7);
+  for (size_t i = 0; i < grid.requests.size(); ++i)
+    EXPECT_EQ(*grid.requests[i].service, *again.requests[i].service);
+}
+
+TEST(Accuracy, ScoresEachConditionAndTalliesTheCells) {
+  GenerateRequest r;
+  r.num_edges = 4;
+  r.depth = 3;
+  r.latency = 10;
+  GeneratedGraph ok{deep(), true, 3, 3, 40, ""};
+  AccuracyCell c = score_request(r, ok);
+  EXPECT_EQ(c.valid + c.edges + c.depth + c.latency + c.all, 5);
+  r.depth = 2;  // wrong depth: not accurate, edges and latency still right
+  c = score_request(r, ok);
+  EXPECT_EQ(c.all, 0);
+  EXPECT_EQ(c.edges, 1);
+  EXPECT_EQ(c.depth, 0);
+  GeneratedGraph broken = ok;
+  broken.complete = false;  // incomplete: nothing counts
+  c = score_request(r, broken);
+  EXPECT_EQ(c.n, 1);
+  EXPECT_EQ(c.valid + c.edges + c.all, 0);
+
+  AccuracyGrid grid;
+  grid.max_edges = 4;
+  grid.max_depth = 3;
+  GenerateRequest a = r;
+  a.depth = 3;
+  grid.requests = {a, a, r};
+  grid.cell_of = {{4, 3}, {4, 3}, {4, 2}};
+  AccuracyTable t = tally(grid, {ok, broken, ok}, 0.8);
+  EXPECT_EQ(t.total.n, 3);
+  EXPECT_EQ(t.total.all, 1);
+  auto cell = [&](int64_t e, int64_t d) { return t.cells[{e, d}]; };
+  EXPECT_EQ(cell(4, 3).all, 1);
+  EXPECT_EQ(cell(4, 3).n, 2);
+  EXPECT_EQ(cell(4, 2).all, 0);
+  // Rows are depths, columns edges; cells without requests are NaN.
+  EXPECT_EQ(accuracy_matrix(t), "NaN NaN NaN NaN\nNaN NaN NaN 0.0000\nNaN NaN NaN 0.5000\n");
+  EXPECT_EQ(accuracy_csv_rows(t), "0.8,4,2,1,1,1,0,1,0\n0.8,4,3,2,1,1,1,1,1\n");
+  EXPECT_NE(accuracy_summary(t).find("accuracy (valid + edges + depth) 33.3%"), std::string::npos);
+}
+
+TEST(GraphWriter, ChoosesTheFormatByExtensionAndReadsBack) {
+  EXPECT_EQ(format_for_path("a.jsonl"), GraphFormat::kCorpusJsonl);
+  EXPECT_EQ(format_for_path("a.otlp.jsonl"), GraphFormat::kOtlpJsonl);
+  EXPECT_EQ(format_for_path("a.otlp.json"), GraphFormat::kOtlp);
+  EXPECT_EQ(format_for_path("a.jaeger.json"), GraphFormat::kJaeger);
+  EXPECT_EQ(format_for_path("dir/a.csv"), GraphFormat::kAlibabaCsv);
+  EXPECT_THROW(format_for_path("a.txt"), std::invalid_argument);
+  EXPECT_THROW(format_for_name("csv"), std::invalid_argument);
+  EXPECT_EQ(format_for_name("otlp-jsonl"), GraphFormat::kOtlpJsonl);
+  // A .csv holds Alibaba rows that the graph reader turns back into the graphs.
+  testing::TempDir dir;
+  std::vector<CallGraph> graphs = {deep("S_1"), deep("S_2")};
+  graphs[1].trace_id = "T_2";
+  for (const char* name : {"g.csv", "g.jsonl"}) {
+    EXPECT_EQ(write_graphs(dir.file(name), graphs), 2u);
+    std::vector<CallGraph> back;
+    for_each_graph(dir.file(name), CsvMode::kClean,
+                   [&](CallGraph&& g) { back.push_back(std::move(g)); });
+    ASSERT_EQ(back.size(), 2u) << name;
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(back[i].service, graphs[i].service) << name;
+      EXPECT_EQ(back[i].edges, graphs[i].edges) << name;
+    }
+  }
+  // Unclosed: no file.
+  {
+    GraphWriter w(dir.file("none.jsonl"));
+    w.write(graphs[0]);
+  }
+  EXPECT_FALSE(testing::exists(dir.file("none.jsonl")));
+}
+
+TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
+  std::vector<CallGraph> graphs;
+  for (int i = 0; i < 1200; ++i) graphs.push_back(deep(("S_" + std::to_string(i)).c_str()));
+  graphs.push_back(deep("S_7"));
+  TrainedStats t = TrainedStats::of(graphs);
+  ASSERT_EQ(t.priors.services.size(), 1200u);  // no 1,000-service cap
+  EXPECT_EQ(t.priors.services[0], (std::pair<std::string, uint64_t>{"S_7", 2}));
+  EXPECT_EQ(t.priors.num_edges, (std::vector<std::pair<int64_t, uint64_t>>{{4, 1201}}));
+  testing::TempDir dir;
+  t.save(dir.file("stats.json"));
+  TrainedStats back = TrainedStats::load(dir.file("stats.json"));
+  EXPECT_EQ(back.priors.services, t.priors.services);
+  EXPECT_EQ(back.priors.num_edges, t.priors.num_edges);
+  EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
+  // Version 0: the `stats --json` report under "corpus".
+  testing::write_file(
+      dir.file("old.json"),
+      R"({"corpus":{"top_services":[{"service":"S_9","graphs":3}],"num_edges":{"2":1,"10":2}}})");
+  TrainedStats old = TrainedStats::load(dir.file("old.json"));
+  EXPECT_EQ(old.priors.services, (std::vector<std::pair<std::string, uint64_t>>{{"S_9", 3}}));
+  EXPECT_EQ(old.priors.num_edges, (std::vector<std::pair<int64_t, uint64_t>>{{2, 1}, {10, 2}}));
+  testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
+  EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
+}
+
+}  // namespace
+}  // namespace tracelm
