@@ -12,6 +12,8 @@
 #include "cli/commands.h"
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
+#include "downstream/command.h"
+#include "downstream/report.h"
 #include "eval/metrics.h"
 #include "report/html_report.h"
 #include "report/summary_table.h"
@@ -33,7 +35,7 @@ namespace {
 
 struct EvaluateOpts {
   std::string real, train, json, report;
-  std::vector<std::string> synthetic;
+  std::vector<std::string> synthetic, downstream;
   bool all_graphs = false, quiet = false;
   size_t runs = 1;
   double epsilon = kKlEpsilon;
@@ -109,6 +111,9 @@ void run_evaluate(EvaluateOpts* o) {
       ctx.train_graphs = train->size();
     }
     ctx.synthetic_paths = paths;
+    std::vector<downstream::ExperimentResult> ds;
+    for (const std::string& p : o->downstream) ds.push_back(downstream::read_experiment_result(p));
+    if (!ds.empty()) ctx.extra_html = downstream::downstream_html(ds);
     AtomicFile f(o->report);
     f.write(html_report(reps, ctx));
     f.close();
@@ -132,9 +137,14 @@ void add_evaluate(CLI::App& app) {
       ->required();
   c->add_option("--train", o->train, "training corpus, for memorization");
   c->add_option("--json", o->json, "write every metric as JSON to this file ('-' for stdout)");
-  c->add_option("--report", o->report,
-                "write a self-contained HTML report (summary table, plots drawn by gnuplot) to "
-                "this file");
+  CLI::Option* report_opt =
+      c->add_option("--report", o->report,
+                    "write a self-contained HTML report (summary table, plots drawn by gnuplot) to "
+                    "this file");
+  c->add_option("--downstream", o->downstream,
+                "with --report: add the results of `tracelm downstream ... --json FILE` "
+                "(repeatable)")
+      ->needs(report_opt);
   c->add_option("--epsilon", o->epsilon, "additive smoothing of the popular-call KL")
       ->capture_default_str();
   c->add_option("--runs", o->runs,

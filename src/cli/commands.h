@@ -10,6 +10,9 @@
 //   train score merge                     cmd_train.cc     (libtorch)
 //   generate                              cmd_generate.cc  (libtorch)
 //   eval accuracy                         cmd_accuracy.cc  (libtorch)
+//   labels                                cmd_spans.cc
+//   tasks make|score|report|finetune|...  cmd_tasks.cc     (finetune, synthesize, eval: libtorch)
+//   downstream critical|anomaly           cmd_downstream.cc (anomaly: libtorch)
 // A callback returns normally on success and throws on failure: InputError
 // (bad input; exit 2), ExitCode (a chosen status, e.g. invalid graphs found).
 #pragma once
@@ -47,6 +50,7 @@ std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train
 void add_tokenizer(CLI::App& app);
 void add_baseline(CLI::App& app);
 void add_evaluate(CLI::App& app);
-void add_tasks(CLI::App& app);  // `tasks` (make, score; finetune, eval with libtorch)
+void add_tasks(CLI::App& app);       // `tasks` (make, score; finetune, eval with libtorch)
+void add_downstream(CLI::App& app);  // `downstream critical|anomaly` (anomaly: libtorch)
 
 }  // namespace tracelm::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   tracelm::cli::add_evaluate(app);
   tracelm::cli::add_tasks(app);
   tracelm::cli::add_labels(app);
+  tracelm::cli::add_downstream(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

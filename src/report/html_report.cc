@@ -373,6 +373,7 @@ std::string html_report(const std::vector<RealismReport>& reps, const ReportCont
     h += "<figcaption>" + html_escape(f.caption) + "</figcaption>\n</figure>\n";
     h += f.after_html;
   }
+  h += ctx.extra_html;
   return h + "</body>\n</html>\n";
 }
 

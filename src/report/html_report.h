@@ -45,6 +45,7 @@ struct ReportContext {
   uint64_t train_graphs = 0;                 // with train_path
   std::vector<std::string> synthetic_paths;  // one per report, or empty
   std::string note;                          // a paragraph under the title, plain text
+  std::string extra_html;  // sections appended at the end (e.g. downstream results), HTML
 };
 
 struct HtmlReportOptions {

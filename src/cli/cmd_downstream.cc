@@ -1,0 +1,110 @@
+// `tracelm downstream critical|anomaly`: can a model for microservice
+// management be trained on synthetic call graphs? (docs/downstream.md)
+#include <memory>
+
+#include "cli/commands.h"
+#include "downstream/command.h"
+#include "downstream/critical.h"
+#ifdef TRACELM_WITH_TORCH
+#include "downstream/anomaly.h"
+#endif
+
+namespace tracelm::cli {
+namespace {
+
+struct CommonOpts {
+  downstream::CommandFiles files;
+  downstream::ExperimentOptions exp;
+};
+
+void add_common(CLI::App* c, CommonOpts& o) {
+  c->add_option("--real", o.files.real,
+                "real corpus (JSON Lines, optional \"label\" field per graph) or Alibaba CSV: "
+                "split per app and seed into the real training pool and the real test set")
+      ->required();
+  c->add_option("--train", o.files.train,
+                "NAME=FILE, a training set (repeatable); \"real\" (the real training pool) is "
+                "always included first");
+  c->add_option("--seeds", o.exp.seeds, "seeds (each redraws the split and the model)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  c->add_option("--seed", o.exp.base_seed, "first seed")->capture_default_str();
+  c->add_option("--apps", o.exp.apps.apps, "apps: the services with the most graphs")
+      ->capture_default_str();
+  c->add_option("--min-app-graphs", o.exp.apps.min_graphs,
+                "an app with fewer graphs pools the next services into it")
+      ->capture_default_str();
+  c->add_option("--min-edges", o.exp.apps.min_edges,
+                "graphs with fewer calls are left out (a lone call has no path or structure)")
+      ->capture_default_str();
+  c->add_flag("--all-services", o.exp.apps.all_services, "one app holding every service");
+  c->add_option("--bootstrap", o.exp.bootstrap, "paired bootstrap resamples per seed")
+      ->capture_default_str();
+  c->add_option("--json", o.files.json, "write the result as JSON ('-' for stdout)");
+  c->add_option("--report", o.files.report, "write an HTML report (table and bar chart)");
+  c->add_flag("-q,--quiet", o.files.quiet, "no table on stdout, no progress");
+}
+
+}  // namespace
+
+void add_downstream(CLI::App& app) {
+  CLI::App* d = app.add_subcommand(
+      "downstream",
+      "train microservice-management models on real and on synthetic call graphs, test them on "
+      "the same real graphs (docs/downstream.md)");
+  d->require_subcommand(1);
+
+  auto co = std::make_shared<CommonOpts>();
+  auto copt = std::make_shared<downstream::CriticalOptions>();
+  CLI::App* c = d->add_subcommand(
+      "critical", "critical components as in FIRM: SVM on (RI, CI) of critical-path services");
+  add_common(c, *co);
+  c->add_option("--svm", copt->svm, "linear (FIRM's default: hinge loss, SGD) or rbf (libsvm)")
+      ->check(CLI::IsMember({"linear", "rbf"}))
+      ->capture_default_str();
+  c->add_flag("--standardize", copt->standardize,
+              "z-score the features with the training samples' statistics (FIRM: no scaling)");
+  c->add_option("--window", copt->train.window, "graphs per window")->capture_default_str();
+  c->add_option("--train-windows", copt->train.windows, "windows drawn from each training set")
+      ->capture_default_str();
+  c->add_option("--test-windows", copt->test.windows, "windows drawn from the real test set")
+      ->capture_default_str();
+  c->callback([co, copt] {
+    copt->test.window = copt->train.window;
+    co->exp.progress = !co->files.quiet;
+    downstream::CriticalOptions opt = *copt;
+    downstream::run_downstream_command(
+        [opt](const auto&) { return downstream::critical_task(opt); }, co->files, co->exp);
+  });
+
+#ifdef TRACELM_WITH_TORCH
+  auto ao = std::make_shared<CommonOpts>();
+  auto aopt = std::make_shared<downstream::AnomalyOptions>();
+  CLI::App* a = d->add_subcommand(
+      "anomaly", "anomaly detection as in TraceVAE: a graph VAE scored by negative log-likelihood");
+  add_common(a, *ao);
+  a->add_option("--labels", aopt->labels,
+                "auto (field when the real corpus has \"label\" fields, else rule), rule (a node "
+                "at or above its type's P99 over the real training pool), field (label != "
+                "\"normal\")")
+      ->check(CLI::IsMember({"auto", "rule", "field"}))
+      ->capture_default_str();
+  a->add_option("--size", aopt->size, "small (CPU budget) or published (TraceVAE's dimensions)")
+      ->check(CLI::IsMember({"small", "published"}))
+      ->capture_default_str();
+  a->add_option("--epochs", aopt->epochs, "epochs (0: the size's default)")->capture_default_str();
+  a->add_option("--samples", aopt->is_samples, "importance samples for the NLL")
+      ->capture_default_str();
+  a->callback([ao, aopt] {
+    ao->exp.progress = !ao->files.quiet;
+    downstream::AnomalyOptions opt = *aopt;
+    downstream::run_downstream_command(
+        [opt](const std::vector<downstream::LabeledGraph>& real) {
+          return downstream::anomaly_task(opt, real);
+        },
+        ao->files, ao->exp);
+  });
+#endif
+}
+
+}  // namespace tracelm::cli

@@ -1,0 +1,170 @@
+// The common protocol of the downstream tasks (docs/downstream.md): which
+// services are the "apps", how the real graphs of an app are split per seed,
+// which graphs of each named training set a model sees, and the experiment
+// loop that trains one model per (app, training set, seed), tests it on the
+// real test set of that seed and reports mean, spread and gap to real.
+//
+// Contract:
+//  - load_labeled_graphs() reads a corpus (JSON Lines; an optional string
+//    field "label" per graph is kept, e.g. "normal" or a fault name) or raw
+//    Alibaba CSV (no labels). Errors throw InputError naming file and line.
+//  - An app's graphs are the valid graphs of its services with at least
+//    min_edges calls (default 2: a lone call has no path and no structure to
+//    learn). choose_apps(): apps are the services with the most such graphs
+//    (ties by name), `apps` of them. When an app would have fewer than min_graphs
+//    graphs, the next services in rank order are pooled into it until it has
+//    enough (its name then says "pooled"). all_services = true gives one app
+//    holding every service.
+//  - split_app(n, seed): a seeded shuffle of 0..n-1; the first
+//    round(n * test_fraction) indices are the test set, the rest the real
+//    training pool (paper ratio 5K:2K, test_fraction 2/7).
+//  - training_graphs(): the graphs a model of (app, seed) trains on. For the
+//    source named "real": the real training pool. For any other source: its
+//    graphs whose service is one of the app's. When most of them (>= half)
+//    carry the trace id of a real graph of the app (a set generated "like" the
+//    real corpus, one graph per real graph), only those made like a graph of
+//    this seed's training pool are kept ("aligned"); otherwise a seeded
+//    sample without replacement of the training pool's size ("unaligned":
+//    graphs made like test graphs may be among them; said in the note).
+//  - run_experiment(): the source "real" must come first. For each app, seed
+//    (base_seed, base_seed + 1, ...) and source it calls the task once; every
+//    source of one (app, seed) is tested on the same real test samples. The
+//    primary metric's gap to real is the per-seed paired difference, averaged
+//    over seeds; its standard error comes from a paired bootstrap of the test
+//    samples (`bootstrap` resamples per seed, seeded). A source passes when
+//    |mean gap| <= max(tolerance, 1.96 * SE). Deterministic for a seed.
+//  - ExperimentResult round-trips through JSON (to_json / from_json);
+//    from_json throws std::runtime_error naming the missing field.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/call_graph.h"
+#include "downstream/scores.h"
+
+namespace tracelm::downstream {
+
+struct LabeledGraph {
+  CallGraph graph;
+  std::string label;  // the corpus' "label" field; empty when absent
+};
+std::vector<LabeledGraph> load_labeled_graphs(const std::string& path);
+
+struct App {
+  std::string name;                   // "S_032048416", or "pooled: S_1+S_2+...", or "all"
+  std::vector<std::string> services;  // sorted
+  size_t graphs = 0;                  // valid real graphs with >= min_edges calls
+  size_t min_edges = 2;
+};
+struct AppOptions {
+  size_t apps = 2;
+  size_t min_graphs = 70;
+  size_t min_edges = 2;
+  bool all_services = false;
+};
+std::vector<App> choose_apps(const std::vector<LabeledGraph>& real, const AppOptions& opt);
+// The app's graphs of `real`, in corpus order.
+std::vector<const LabeledGraph*> app_graphs(const std::vector<LabeledGraph>& real, const App& app);
+
+struct Split {
+  std::vector<size_t> train, test;  // positions in the app's graph list
+};
+Split split_app(size_t n, uint64_t seed, double test_fraction = 2.0 / 7.0);
+
+struct TrainingSource {
+  std::string name;  // "real", "tracelm", "probabilistic", ...
+  std::string path;  // empty for "real"
+  std::vector<LabeledGraph> graphs;
+};
+
+using GraphRefs = std::vector<const LabeledGraph*>;
+// The graphs of `src` a model of this app and seed trains on (rules above);
+// *note says how they were chosen.
+GraphRefs training_graphs(const TrainingSource& src, const App& app, const GraphRefs& app_real,
+                          const Split& split, uint64_t seed, std::string* note);
+
+// What one trained model did on the real test samples of one (app, seed).
+struct TaskRun {
+  std::vector<int> y;         // test labels (0/1)
+  std::vector<double> score;  // per test sample: predicted class or anomaly score
+  size_t train_samples = 0;   // samples the model was trained on
+  double train_positive_rate = 0;
+  std::string note;
+};
+// train: the graphs to train on; pool: the real training pool (thresholds
+// come from it); test: the real test graphs.
+using TaskFn = std::function<TaskRun(const GraphRefs& train, const GraphRefs& pool,
+                                     const GraphRefs& test, uint64_t seed)>;
+
+struct Metric {
+  std::string name;
+  std::function<double(const std::vector<double>& score, const std::vector<int>& y)> fn;
+};
+
+struct TaskSpec {
+  std::string task;             // "critical", "anomaly"
+  std::string model;            // e.g. "linear SVM (hinge, SGD)"
+  std::string labels;           // how labels were made, one line
+  std::vector<Metric> metrics;  // the first is the primary metric
+  double tolerance = 0;         // pass: |gap| <= max(tolerance, 1.96 SE), in metric units
+  double display_scale = 1;     // 100: metrics shown in points (percent)
+  TaskFn run;
+};
+
+struct ExperimentOptions {
+  AppOptions apps;
+  size_t seeds = 5;
+  uint64_t base_seed = 1;
+  size_t bootstrap = 1000;
+  double test_fraction = 2.0 / 7.0;
+  bool progress = true;  // one line per model on stderr
+};
+
+struct SeedOutcome {
+  uint64_t seed = 0;
+  size_t train_graphs = 0, test_graphs = 0, train_samples = 0, test_samples = 0;
+  double train_positive_rate = 0, test_positive_rate = 0;
+  std::vector<double> metrics;  // in TaskSpec order
+  double gap = 0;               // primary metric minus real's (0 for real)
+  double gap_se = 0;            // bootstrap SE of gap
+  std::string note;
+};
+
+struct SourceOutcome {
+  std::string app, source, path;
+  std::vector<SeedOutcome> seeds;
+  std::vector<MeanSd> metrics;  // over seeds, in TaskSpec order
+  MeanSd gap;                   // of the primary metric, over seeds (0 for real)
+  double gap_se = 0;            // SE of the mean gap
+  bool pass = true;             // the criterion (always true for real)
+};
+
+struct ExperimentResult {
+  std::string task, model, labels;
+  std::vector<std::string> metric_names;
+  double tolerance = 0, display_scale = 1;
+  size_t seeds = 0;
+  std::vector<App> apps;
+  std::vector<SourceOutcome> rows;  // app by app, sources in the given order
+
+  nlohmann::ordered_json to_json() const;
+  static ExperimentResult from_json(const nlohmann::json& j);
+  // A plain-text table: one row per (app, source): n train/test, positive
+  // rate, each metric mean ± sd, gap to real ± SE, pass.
+  std::string table() const;
+};
+
+ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledGraph>& real,
+                                const std::vector<TrainingSource>& sources,
+                                const ExperimentOptions& opt);
+
+// "name=path" -> {name, path}; a bare path is named by its file stem; "real"
+// alone is the real training pool. Throws InputError on "real=FILE".
+TrainingSource parse_training_source(const std::string& spec);
+
+}  // namespace tracelm::downstream
