@@ -126,7 +126,7 @@ namespace {
 
 TEST(Cli, EncodeWritesEachFormatAndItDecodes) {
   TempDir tmp;
-  auto r = run_tracelm("demo --train-minutes 0 --out " + tmp.file("d"));
+  auto r = run_tracelm("demo --synthetic --train-minutes 0 --out " + tmp.file("d"));
   ASSERT_EQ(r.status, 0) << r.out;
   std::string corpus = tmp.file("d/corpus.jsonl");
   size_t graphs = load_corpus(corpus).size();

@@ -202,7 +202,7 @@ TEST(SpanCli, DemoDefaultsToTheShippedRealSample) {
   auto train = load_corpus(d.file("demo/corpus.jsonl"));
   EXPECT_GT(train.size(), 1500u);
   EXPECT_EQ(train[0].edges[0].callee, "ts-gateway-service");
-  EXPECT_NE(r.out.find("popular-call KL"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("popular calls KL"), std::string::npos) << r.out;
 }
 
 }  // namespace
