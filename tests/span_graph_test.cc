@@ -8,6 +8,8 @@
 namespace tracelm {
 namespace {
 
+using testing::edges_text;
+
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kT0 = 1700000000000 * kMs;
 
@@ -23,15 +25,6 @@ Span mk(std::string id, std::string parent, std::string service, std::string nam
   s.start_ns = kT0 + static_cast<int64_t>(start_ms * kMs);
   s.end_ns = kT0 + static_cast<int64_t>(end_ms * kMs);
   return s;
-}
-
-std::string edges_text(const CallGraph& g) {
-  std::string out;
-  for (const Edge& e : g.edges)
-    out += e.id.str() + " " + e.caller + ">" + e.callee + " " +
-           std::string(call_type_name(e.type)) + " " + std::to_string(e.start_ms) + "-" +
-           std::to_string(e.finish_ms) + "\n";
-  return out;
 }
 
 // The OpenTelemetry shape: SERVER root, CLIENT + SERVER pairs across services,

@@ -13,20 +13,13 @@
 namespace tracelm {
 namespace {
 
+using testing::edges_text;
+
 using testing::TempDir;
 using testing::write_file;
 
 std::string fixture(const std::string& name) {
   return std::string(TRACELM_SOURCE_DIR) + "/tests/data/spans/" + name;
-}
-
-std::string edges_text(const CallGraph& g) {
-  std::string out;
-  for (const Edge& e : g.edges)
-    out += e.id.str() + " " + e.caller + ">" + e.callee + " " +
-           std::string(call_type_name(e.type)) + " " + std::to_string(e.start_ms) + "-" +
-           std::to_string(e.finish_ms) + "\n";
-  return out;
 }
 
 struct Result {

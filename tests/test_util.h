@@ -68,6 +68,16 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// A graph's calls, one line each ("0.1 A>B rpc 1-5"), for readable comparisons.
+inline std::string edges_text(const CallGraph& g) {
+  std::string out;
+  for (const Edge& e : g.edges)
+    out += e.id.str() + " " + e.caller + ">" + e.callee + " " +
+           std::string(call_type_name(e.type)) + " " + std::to_string(e.start_ms) + "-" +
+           std::to_string(e.finish_ms) + "\n";
+  return out;
+}
+
 struct RunResult {
   int status;
   std::string out;  // stdout and stderr together

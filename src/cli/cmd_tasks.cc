@@ -52,24 +52,17 @@ void write_json(const std::string& path, const nlohmann::json& j) {
 // "label" (prediction), in the order of the test records.
 void read_answers(const std::string& path, std::vector<std::string>* answers,
                   std::vector<int>* labels) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, 0, "cannot open");
-  std::string line;
-  uint64_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      throw InputError(path, n, "expected a JSON object with \"answer\" or \"label\"");
-    if (j.contains("answer") && j["answer"].is_string()) {
-      answers->push_back(j["answer"].get<std::string>());
-    } else if (j.contains("label") && j["label"].is_number_integer()) {
-      labels->push_back(j["label"].get<int>());
-    } else {
-      throw InputError(path, n, "expected \"answer\" (a string) or \"label\" (0 or 1)");
-    }
-  }
+  for_each_json_line(path, "expected a JSON object with \"answer\" or \"label\"",
+                     [&](const nlohmann::json& j, uint64_t n) {
+                       if (j.contains("answer") && j["answer"].is_string()) {
+                         answers->push_back(j["answer"].get<std::string>());
+                       } else if (j.contains("label") && j["label"].is_number_integer()) {
+                         labels->push_back(j["label"].get<int>());
+                       } else {
+                         throw InputError(path, n,
+                                          "expected \"answer\" (a string) or \"label\" (0 or 1)");
+                       }
+                     });
 }
 
 void print_results(const nlohmann::json& res, const std::string& json_path) {

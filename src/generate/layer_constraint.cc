@@ -472,6 +472,14 @@ void LayerConstraint::open_subs(State& s) const {
                 static_cast<uint8_t>((can_line ? 1 : 0) | (can_close ? 2 : 0)));
 }
 
+int64_t LayerConstraint::first_start() const { return spec_->start_communication_at.value_or(0); }
+
+int64_t LayerConstraint::latest_finish() const {
+  const LayerSpec& sp = *spec_;
+  if (!sp.latency) return lim_.max_time_ms;
+  return sp.root ? first_start() + *sp.latency : *sp.latency;
+}
+
 ChildBudget LayerConstraint::child_budget(const State& s) const {
   const LayerSpec& sp = *spec_;
   const bool split = spec_is_split(sp);
@@ -501,9 +509,9 @@ void LayerConstraint::complete(State& s) const {
 // value may be (the required call forces the layer's last edge).
 void LayerConstraint::open_phrase_value(State& s) const {
   const LayerSpec& sp = *spec_;
-  const int64_t sca0 = sp.start_communication_at.value_or(0);
+  const int64_t sca0 = first_start();
   const bool root_latency = sp.root && sp.latency.has_value();
-  const int64_t lat = sp.latency ? (sp.root ? sca0 + *sp.latency : *sp.latency) : lim_.max_time_ms;
+  const int64_t lat = latest_finish();
   s.phrases_left = static_cast<uint8_t>(s.phrases_left & ~(1u << s.choice));
   const bool first = s.nedges == 0;
   // The last edge meets the requirement when no earlier edge did.
@@ -551,8 +559,6 @@ void LayerConstraint::open_phrase_value(State& s) const {
 // The unit's opening and its edges: "<layer>\n<edges>\n(...)\n...</edges>\n".
 void LayerConstraint::complete_edges(State& s) const {
   const LayerSpec& sp = *spec_;
-  const bool split = spec_is_split(sp);
-  const int64_t sca0 = sp.start_communication_at.value_or(0);
   const int64_t sid0 = sp.start_edge_id.value_or(sp.root ? 0 : 1);
   switch (s.step) {
     case Step::kOpen:
@@ -645,8 +651,8 @@ void LayerConstraint::complete_edges(State& s) const {
 void LayerConstraint::open_child_value(State& s) const {
   const LayerSpec& sp = *spec_;
   const bool split = spec_is_split(sp);
-  const int64_t sca0 = sp.start_communication_at.value_or(0);
-  const int64_t lat = sp.latency ? (sp.root ? sca0 + *sp.latency : *sp.latency) : lim_.max_time_ms;
+  const int64_t sca0 = first_start();
+  const int64_t lat = latest_finish();
   s.attr = s.choice;
   s.attrs_left = static_cast<uint16_t>(s.attrs_left & ~(1u << s.attr));
   std::string_view sep = s.attrs_left ? "/" : "</subgraph>\n";

@@ -210,6 +210,8 @@ class LayerConstraint : public UnitConstraint {
   void open_child_value(State& s) const;     // after an attribute name in one
   void open_phrase_value(State& s) const;    // after an edge's phrase head
   ChildBudget child_budget(const State& s) const;
+  int64_t first_start() const;    // when the unit's first call starts (start_communication_at)
+  int64_t latest_finish() const;  // the latest a call of the unit may finish
   void open_subs(State& s) const;
   void open_phrase(State& s) const;
   bool known_names() const { return spec_->names && !spec_->names->empty(); }

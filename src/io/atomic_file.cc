@@ -5,9 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <stdexcept>
-#include <system_error>
 
 #include <fmt/format.h>
 
@@ -61,12 +59,6 @@ void write_file_atomically(const std::string& path, std::string_view text) {
 bool file_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
-}
-
-void remove_tree(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot remove {}: {}", path, ec.message()));
 }
 
 }  // namespace tracelm

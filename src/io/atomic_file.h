@@ -36,8 +36,4 @@ void write_file_atomically(const std::string& path, std::string_view text);
 // True when `path` names an existing file or directory.
 bool file_exists(const std::string& path);
 
-// Removes a file or a directory tree; no error when it does not exist.
-// Throws std::runtime_error when something exists and cannot be removed.
-void remove_tree(const std::string& path);
-
 }  // namespace tracelm

@@ -22,4 +22,19 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+void for_each_json_line(const std::string& path, const std::string& expected,
+                        const std::function<void(const nlohmann::json&, uint64_t)>& fn) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, 0, "cannot open");
+  std::string line;
+  uint64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw InputError(path, n, expected);
+    fn(j, n);
+  }
+}
+
 }  // namespace tracelm

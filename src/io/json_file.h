@@ -4,6 +4,8 @@
 // is nested deeper than 64 levels.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -11,5 +13,11 @@
 namespace tracelm {
 
 nlohmann::json read_json_file(const std::string& path);
+
+// Calls fn(object, line number) for each JSON object of a JSON Lines file,
+// skipping blank lines. A line that is not a JSON object throws InputError
+// naming the file and line, with `expected` as the message.
+void for_each_json_line(const std::string& path, const std::string& expected,
+                        const std::function<void(const nlohmann::json&, uint64_t)>& fn);
 
 }  // namespace tracelm

@@ -8,6 +8,7 @@
 #include "corpus/corpus.h"
 #include "encode/text_format.h"
 #include "io/input_error.h"
+#include "io/json_file.h"
 #include "util/rng.h"
 
 namespace tracelm {
@@ -434,19 +435,10 @@ TaskRecord record_from_json(const nlohmann::json& j, const std::string& file, ui
 }
 
 std::vector<TaskRecord> read_task_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, 0, "cannot open");
   std::vector<TaskRecord> out;
-  std::string line;
-  uint64_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      throw InputError(path, n, "expected a JSON object (one task record per line)");
-    out.push_back(record_from_json(j, path, n));
-  }
+  for_each_json_line(
+      path, "expected a JSON object (one task record per line)",
+      [&](const nlohmann::json& j, uint64_t n) { out.push_back(record_from_json(j, path, n)); });
   return out;
 }
 

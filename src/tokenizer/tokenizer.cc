@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "tokenizer/spm_backend.h"
 #include "util/path.h"
@@ -92,30 +93,6 @@ class SampledLines {
   size_t max_len_;
   std::mt19937_64 rng_;
 };
-
-// Writes a temporary file beside `path`, then renames it over `path`.
-void write_file_atomically(const std::string& path, const std::string& data) {
-  std::string tmp = dir_of(path) + "/." + base_of(path) + ".tmp-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  int err = done == data.size() ? 0 : errno;
-  if (!err && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && !err) err = errno;
-  // mkstemp creates the file 0600; give it the usual permissions.
-  if (!err) ::chmod(tmp.c_str(), 0644);
-  if (!err && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot write " + path + ": " + std::strerror(err));
-  }
-}
 
 void check_options(const TrainOptions& opt) {
   if (opt.vocab_size < 1) throw std::invalid_argument("vocab_size must be positive");
