@@ -12,7 +12,12 @@
 //     forward over a ragged KV cache (the reference) and the CPU engine
 //     (model/cpu_decoder.h); the ratio of their tokens/s, whether they wrote
 //     the same graphs, and model forwards per graph;
-//   - the same graphs at batch 1 and batch B (CPU engine).
+//   - the same graphs at batch 1 and batch B (CPU engine);
+//   - jump-forward decoding (generate/jump_forward.h) on and off: the share
+//     of tokens appended without sampling, forwards per graph, and the
+//     speed-up over the reference (the torch engine without jump-forward,
+//     the decoding path the issue measured), with valid graphs per second
+//     per core (every run decodes on one thread).
 // Usage: bench_generate [--model DIR] [-n GRAPHS] [--batch B] [--train-seconds S]
 #include <chrono>
 #include <cstdio>
@@ -39,7 +44,7 @@ double now() {
 
 struct Run {
   double seconds = 0;
-  int64_t tokens = 0, masked = 0, graphs = 0, valid = 0, layers = 0, forwards = 0;
+  int64_t tokens = 0, masked = 0, graphs = 0, valid = 0, layers = 0, forwards = 0, forced = 0;
   double constraint_seconds = 0, model_seconds = 0, matmul_seconds = 0;
 };
 
@@ -58,6 +63,7 @@ Run run(ModelBundle& b, GeneratorOptions go, const std::vector<GenerateRequest>&
   r.masked = gen.stats().masked_steps;
   r.layers = gen.stats().sequences;
   r.forwards = gen.stats().forward_calls;
+  r.forced = gen.stats().forced_tokens;
   r.constraint_seconds = gen.stats().constraint_seconds;
   r.model_seconds = gen.stats().model_seconds;
   r.matmul_seconds = gen.stats().matmul_seconds;
@@ -68,12 +74,13 @@ Run run(ModelBundle& b, GeneratorOptions go, const std::vector<GenerateRequest>&
 
 void print(const char* name, const Run& r) {
   std::printf(
-      "%-34s %7.2f s %8.0f tokens/s %7.2f graphs/s  valid %5.1f%%  masked %5.1f%% of steps  "
-      "%4.1f tokens per forward\n",
+      "%-34s %7.2f s %8.0f tokens/s %7.2f graphs/s  valid %5.1f%%  masked %5.1f%% of sampled "
+      "steps  jumped %4.1f%%  %4.1f forwards/graph\n",
       name, r.seconds, r.tokens / r.seconds, r.graphs / r.seconds,
       100.0 * r.valid / std::max<int64_t>(1, r.graphs),
-      100.0 * r.masked / std::max<int64_t>(1, r.tokens),
-      static_cast<double>(r.tokens) / std::max<int64_t>(1, r.forwards));
+      100.0 * r.masked / std::max<int64_t>(1, r.tokens - r.forced),
+      100.0 * r.forced / std::max<int64_t>(1, r.tokens),
+      static_cast<double>(r.forwards) / std::max<int64_t>(1, r.graphs));
 }
 
 std::string train_default(double seconds) {
@@ -140,9 +147,22 @@ int main(int argc, char** argv) {
   GeneratorOptions go;
   go.sampling.temperature = 0.8;
   char name[64];
-  // The reference engine: libtorch's forward over a ragged KV cache.
+  // The reference: libtorch's forward over a ragged KV cache, every token
+  // sampled (what `generate` did before the CPU engine and jump-forward).
   go.engine = GeneratorOptions::Engine::kTorch;
   go.batch = batch;
+  go.jump_forward = false;
+  Run ref = run(b, go, reqs);
+  std::snprintf(name, sizeof name, "reference: torch, no jump, batch %lld",
+                static_cast<long long>(batch));
+  print(name, ref);
+  go.engine = GeneratorOptions::Engine::kCpu;
+  Run cpu_nojump = run(b, go, reqs);
+  std::snprintf(name, sizeof name, "CPU engine, no jump, batch %lld",
+                static_cast<long long>(batch));
+  print(name, cpu_nojump);
+  go.jump_forward = true;
+  go.engine = GeneratorOptions::Engine::kTorch;
   Run torch_run = run(b, go, reqs);
   std::vector<std::string> torch_graphs = last_graphs;
   std::snprintf(name, sizeof name, "torch engine, batch %lld", static_cast<long long>(batch));
@@ -174,6 +194,16 @@ int main(int argc, char** argv) {
   std::printf("model forwards per graph: %.1f (CPU engine), %.1f (torch engine)\n",
               static_cast<double>(con.forwards) / std::max<int64_t>(1, con.graphs),
               static_cast<double>(torch_run.forwards) / std::max<int64_t>(1, torch_run.graphs));
+  std::printf(
+      "jump-forward (CPU engine): %.1f%% of tokens appended without sampling, %.2fx tokens/s "
+      "over no jump; CPU engine + jump over the reference: %.2fx tokens/s, %.2fx valid "
+      "graphs/s (target 10x tokens/s)\n",
+      100.0 * con.forced / std::max<int64_t>(1, con.tokens),
+      (con.tokens / con.seconds) / (cpu_nojump.tokens / cpu_nojump.seconds),
+      (con.tokens / con.seconds) / (ref.tokens / ref.seconds),
+      (con.valid / con.seconds) / std::max(1e-9, ref.valid / ref.seconds));
+  std::printf("valid graphs per second per core (one decoding thread): %.2f (target >= 50)\n",
+              con.valid / con.seconds);
   go.constrained = false;
   go.retries = 3;
   Run free = run(b, go, reqs);

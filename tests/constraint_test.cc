@@ -542,5 +542,42 @@ TEST(RootConditions, OpenRequestsDrawFromTheCorpusAndBadOnesAreRefused) {
   EXPECT_THROW(root_conditions({}, CorpusPriors{}, rng), std::invalid_argument);
 }
 
+TEST(RootConditions, OpenAttributesComeTogetherFromOneTrainingGraph) {
+  CorpusPriors p;
+  p.services = {{"S_1", 2}, {"S_2", 1}};
+  p.num_edges = {{2, 1}, {5, 1}, {9, 1}};
+  p.roots = {{"S_1", 2, 2, 10}, {"S_1", 9, 4, 700}, {"S_2", 5, 3, 40}};
+  Rng rng(3);
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    LayerConditions c = root_conditions({}, p, rng);
+    // Never a mix of two graphs' attributes (S_1 with 5 calls, 2 calls with 700 ms).
+    std::string key = c.id + " " + std::to_string(*c.num_edges) + " " +
+                      std::to_string(*c.remaining_depth + 1) + " " + std::to_string(*c.latency);
+    EXPECT_TRUE(key == "S_1 2 2 10" || key == "S_1 9 4 700" || key == "S_2 5 3 40") << key;
+    seen.insert(key);
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  GenerateRequest s2;
+  s2.service = "S_2";
+  LayerConditions c = root_conditions(s2, p, rng);
+  EXPECT_EQ(*c.num_edges, 5);
+  EXPECT_EQ(*c.latency, 40);
+  // A fixed latency is kept; the rest still comes from an agreeing graph.
+  GenerateRequest big;
+  big.num_edges = 9;
+  big.latency = 5;
+  c = root_conditions(big, p, rng);
+  EXPECT_EQ(c.id, "S_1");
+  EXPECT_EQ(*c.remaining_depth, 3);
+  EXPECT_EQ(*c.latency, 5);
+  // No training graph agrees: the marginals, and the model picks depth and latency.
+  GenerateRequest none;
+  none.service = "S_3";
+  c = root_conditions(none, p, rng);
+  EXPECT_FALSE(c.latency);
+  EXPECT_FALSE(c.remaining_depth);
+}
+
 }  // namespace
 }  // namespace tracelm

@@ -134,6 +134,10 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   TrainedStats back = TrainedStats::load(dir.file("stats.json"));
   EXPECT_EQ(back.priors.services, t.priors.services);
   EXPECT_EQ(back.priors.num_edges, t.priors.num_edges);
+  ASSERT_EQ(t.priors.roots.size(), 1201u);  // every graph's root conditions
+  EXPECT_EQ(t.priors.roots[7],
+            (CorpusPriors::Root{"S_7", 4, graphs[7].depth(), graphs[7].latency()}));
+  EXPECT_EQ(back.priors.roots, t.priors.roots);
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
   testing::write_file(
@@ -142,6 +146,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   TrainedStats old = TrainedStats::load(dir.file("old.json"));
   EXPECT_EQ(old.priors.services, (std::vector<std::pair<std::string, uint64_t>>{{"S_9", 3}}));
   EXPECT_EQ(old.priors.num_edges, (std::vector<std::pair<int64_t, uint64_t>>{{2, 1}, {10, 2}}));
+  EXPECT_TRUE(old.priors.roots.empty());
   testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
 }

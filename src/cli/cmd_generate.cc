@@ -30,15 +30,18 @@ void print_summary(const GenerationSummary& s, const GenerateStats& st, double s
   std::fprintf(
       stderr,
       "generate: %llu requested, %llu complete, %llu valid (%.1f%%) in %.1f s: %.2f "
-      "graphs/s, %.0f tokens/s, %lld layers decoded, %.1f%% of steps masked; wrote %zu "
-      "to %s\n",
+      "graphs/s, %.0f tokens/s (%.1f%% jumped forward), %lld layers decoded, %.1f%% of sampled "
+      "steps masked; wrote %zu to %s\n",
       static_cast<unsigned long long>(s.requested), static_cast<unsigned long long>(s.complete),
       static_cast<unsigned long long>(s.valid),
       s.requested ? 100.0 * static_cast<double>(s.valid) / static_cast<double>(s.requested) : 0.0,
       seconds, static_cast<double>(s.requested) / secs, static_cast<double>(st.tokens) / secs,
-      static_cast<long long>(st.sequences),
-      st.tokens ? 100.0 * static_cast<double>(st.masked_steps) / static_cast<double>(st.tokens)
+      st.tokens ? 100.0 * static_cast<double>(st.forced_tokens) / static_cast<double>(st.tokens)
                 : 0.0,
+      static_cast<long long>(st.sequences),
+      st.tokens > st.forced_tokens ? 100.0 * static_cast<double>(st.masked_steps) /
+                                         static_cast<double>(st.tokens - st.forced_tokens)
+                                   : 0.0,
       s.graphs.size(), out.c_str());
   if (call)
     std::fprintf(stderr, "  %llu of %llu valid graphs contain the call %s -> %s%s%s\n",
@@ -56,7 +59,8 @@ struct GenerateOpts {
   GeneratorOptions gen;
   std::string service, rare_call, like, format = "recursive", engine = "auto";
   int64_t edges = 0, depth = 0, latency = -1;
-  bool unconstrained = false, constrained = false, high_latency = false, tabular = false;
+  bool unconstrained = false, constrained = false, no_jump_forward = false, high_latency = false,
+       tabular = false;
   bool quiet = false;
   std::string device = "cpu";
   DistributedOptions dist;
@@ -119,6 +123,8 @@ void add_generate(CLI::App& app) {
                 "(libtorch forward, any device), auto (cpu where it applies)")
       ->check(CLI::IsMember({"auto", "cpu", "torch"}))
       ->capture_default_str();
+  c->add_flag("--no-jump-forward", o->no_jump_forward,
+              "sample every token, also where the constraint allows only one continuation");
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
   c->add_option("--device", o->device, "cpu, cuda or cuda:N (bf16 on a GPU)")
       ->capture_default_str();
@@ -136,6 +142,7 @@ void run_generate(GenerateOpts* o) {
     throw CLI::ValidationError("--constrained and --unconstrained exclude each other");
   o->gen.constrained = !o->unconstrained;
   o->gen.instruction = o->format == "instruction";
+  o->gen.jump_forward = !o->no_jump_forward;
   o->gen.engine = o->engine == "cpu"     ? GeneratorOptions::Engine::kCpu
                   : o->engine == "torch" ? GeneratorOptions::Engine::kTorch
                                          : GeneratorOptions::Engine::kAuto;

@@ -63,6 +63,25 @@ bool has_call(const CallGraph& g, const CallRequest& c) {
   return false;
 }
 
+// Fills the open service, size, depth and latency of `r` from one training
+// graph whose root conditions agree with what `r` fixes (their joint
+// distribution); leaves `r` as it is when no training graph agrees.
+static void fill_from_training_root(GenerateRequest& r, const CorpusPriors& priors,
+                                    int64_t min_edges, Rng& rng) {
+  std::vector<const CorpusPriors::Root*> agree;
+  for (const CorpusPriors::Root& t : priors.roots)
+    if ((!r.service || t.service == *r.service) && (!r.num_edges || t.num_edges == *r.num_edges) &&
+        (!r.depth || t.depth == *r.depth) && t.num_edges >= min_edges &&
+        (min_edges < 2 || t.depth >= 2) && is_plain_name(t.service))
+      agree.push_back(&t);
+  if (agree.empty()) return;
+  const CorpusPriors::Root& t = *agree[rng.next() % agree.size()];
+  if (!r.service) r.service = t.service;
+  if (!r.num_edges) r.num_edges = t.num_edges;
+  if (!r.depth) r.depth = t.depth;
+  if (!r.latency && !r.high_latency) r.latency = t.latency;
+}
+
 LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& priors, Rng& rng) {
   LayerConditions c;
   GenerateRequest r = req;
@@ -75,6 +94,7 @@ LayerConditions root_conditions(const GenerateRequest& req, const CorpusPriors& 
                                   " needs a graph of at least 2 edges");
   }
   const int64_t min_edges = r.call && r.call->caller != kUserNode ? 2 : 1;
+  fill_from_training_root(r, priors, min_edges, rng);
   if (r.service) {
     if (!is_plain_name(*r.service))
       throw std::invalid_argument("service '" + *r.service +

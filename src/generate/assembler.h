@@ -54,10 +54,14 @@ struct GenerateRequest {
 // True when g has an edge caller -> callee of the type (any type when empty).
 bool has_call(const CallGraph& g, const CallRequest& c);
 
-// The root layer's conditions for a request. An open service is drawn from
-// the priors' services, an open number of edges from their size
-// distribution (restricted to sizes >= the requested depth); other open
-// attributes are left out for the model to choose. Throws
+// The root layer's conditions for a request. Open attributes (service,
+// number of edges, depth, latency) are copied from one training graph drawn
+// uniformly among those that agree with the attributes the request fixes
+// (CorpusPriors::roots: their joint distribution). Without such a graph (or
+// stats from before version 2), an open service is drawn from the priors'
+// services, an open number of edges from their size distribution
+// (restricted to sizes >= the requested depth), and depth and latency are
+// left out for the model to choose. Throws
 // std::invalid_argument for requests no graph can meet (e.g. depth > edges)
 // or when no service can be chosen.
 LayerConditions root_conditions(const GenerateRequest& r, const CorpusPriors& priors, Rng& rng);

@@ -1,6 +1,7 @@
 #include "generate/generator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "model/cpu_decoder.h"
 #endif
 #include "generate/instruction_constraint.h"
+#include "generate/jump_forward.h"
 #include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
@@ -51,8 +53,9 @@ struct Row {
   std::unique_ptr<SamplerChain> chain;
   ConstraintSampler* grammar = nullptr;  // the chain's grammar (constrained decoding)
   int32_t slot = -1;                     // CPU engine: the sequence's slot
-  std::vector<int> prompt;               // CPU engine: prompt tokens not yet fed
-  int32_t next_token = 0;                // CPU engine: the token to feed next
+  // Tokens not yet fed to the model: the prompt (CPU engine), then the
+  // sampled token and any tokens jump-forward appended after it.
+  std::vector<int> feed;
   std::string text;
   int64_t next_pos = 0, tokens = 0;
 };
@@ -121,7 +124,12 @@ void keep_rows(KVCache& c, const std::vector<int64_t>& idx) {
 class Decoder {
  public:
   Decoder(Llama& model, const Tokenizer& tok, const GeneratorOptions& opt, GenerateStats& stats)
-      : model_(model), tok_(tok), opt_(opt), stats_(stats), pieces_(tok.piece_texts()) {}
+      : model_(model),
+        tok_(tok),
+        opt_(opt),
+        stats_(stats),
+        pieces_(tok.piece_texts()),
+        forced_(tok) {}
 
   void run(const std::function<bool(SeqIn*)>& next,
            const std::function<void(SeqIn&, SeqOut)>& done) {
@@ -158,6 +166,26 @@ class Decoder {
     return r;
   }
 
+  // Jump-forward: appends the unit's forced continuation to the row (text,
+  // automaton, sampler history) and to the tokens to feed next.
+  void jump(Row& r) {
+    if (!r.grammar || !opt_.jump_forward) return;
+    auto t0 = std::chrono::steady_clock::now();
+    std::string forced = forced_text(r.grammar->unit());
+    stats_.constraint_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (forced.empty()) return;
+    for (int32_t t : forced_.tokenize(forced)) {
+      if (r.tokens >= r.in.max_tokens) return;
+      r.grammar->accept(t);
+      r.chain->accept(t);
+      r.text += pieces_[static_cast<size_t>(t)].text;
+      ++r.tokens;
+      ++stats_.forced_tokens;
+      r.feed.push_back(t);
+    }
+  }
+
 #ifdef TRACELM_WITH_CPU_DECODER
   // The CPU engine: every step is one CpuDecoder::forward over the new rows'
   // prompts and the other rows' last tokens.
@@ -176,36 +204,30 @@ class Decoder {
         if (!next(&in)) break;
         Row r = admit(std::move(in));
         r.slot = eng.add_slot();
-        r.prompt = tok_.encode(r.in.prompt, true, false);
-        stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
+        r.feed = tok_.encode(r.in.prompt, true, false);
+        stats_.prompt_tokens += static_cast<int64_t>(r.feed.size());
+        jump(r);
         rows.push_back(std::move(r));
       }
       if (rows.empty()) break;
       tokens.clear();
       for (Row& r : rows) {
-        if (!r.prompt.empty()) {
-          for (size_t i = 0; i < r.prompt.size(); ++i)
-            tokens.push_back({r.slot, r.prompt[i], i + 1 == r.prompt.size()});
-          r.prompt.clear();
-        } else {
-          tokens.push_back({r.slot, r.next_token, true});
-        }
+        for (size_t i = 0; i < r.feed.size(); ++i)
+          tokens.push_back({r.slot, r.feed[i], i + 1 == r.feed.size()});
+        r.feed.clear();
       }
       ++stats_.forward_calls;
       eng.forward(tokens);
       std::vector<Row> kept;
-      std::vector<int64_t> next_ids;
       for (size_t i = 0; i < rows.size(); ++i) {
         Row& r = rows[i];
-        next_ids.clear();
-        std::optional<SeqEnd> end = step(r, eng.logits(i), V, &next_ids);
+        std::optional<SeqEnd> end = step(r, eng.logits(i), V);
         if (end) {
           ++stats_.sequences;
           stats_.tokens += r.tokens;
           eng.release(r.slot);
           done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
         } else {
-          r.next_token = static_cast<int32_t>(next_ids[0]);
           kept.push_back(std::move(r));
         }
       }
@@ -236,6 +258,7 @@ class Decoder {
         SeqIn in;
         if (!next(&in)) break;
         fresh.push_back(admit(std::move(in)));
+        jump(fresh.back());
       }
       if (!fresh.empty()) {
         KVCache part;
@@ -247,17 +270,16 @@ class Decoder {
       if (rows.empty()) break;
       // One token per row.
       int64_t B = static_cast<int64_t>(rows.size());
-      std::vector<int64_t> keep, next_ids, next_pos;
+      std::vector<int64_t> keep;
       for (int64_t i = 0; i < B; ++i) {
         Row& r = rows[static_cast<size_t>(i)];
-        std::optional<SeqEnd> end = step(r, last[i].data_ptr<float>(), last.size(1), &next_ids);
+        std::optional<SeqEnd> end = step(r, last[i].data_ptr<float>(), last.size(1));
         if (end) {
           ++stats_.sequences;
           stats_.tokens += r.tokens;
           done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
         } else {
           keep.push_back(i);
-          next_pos.push_back(r.next_pos++);
         }
       }
       if (static_cast<int64_t>(keep.size()) < B) {
@@ -271,12 +293,28 @@ class Decoder {
         }
         keep_rows(cache, keep);
       }
-      int64_t n = static_cast<int64_t>(rows.size());
-      torch::Tensor ids = torch::tensor(next_ids, torch::kInt64).view({n, 1});
-      torch::Tensor pos = torch::tensor(next_pos, torch::kInt64).view({n, 1});
+      // Each row's tokens to feed (1, or more after a jump), left-padded.
+      int64_t n = static_cast<int64_t>(rows.size()), T = 1;
+      for (const Row& r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(r.feed.size()));
+      std::vector<int64_t> ids(static_cast<size_t>(n * T), 0), pos(ids.size(), 0),
+          valid(ids.size(), 0);
+      for (int64_t i = 0; i < n; ++i) {
+        Row& r = rows[static_cast<size_t>(i)];
+        int64_t pad = T - static_cast<int64_t>(r.feed.size());
+        for (size_t t = 0; t < r.feed.size(); ++t) {
+          size_t at = static_cast<size_t>(i * T + pad) + t;
+          ids[at] = r.feed[t];
+          pos[at] = r.next_pos++;
+          valid[at] = 1;
+        }
+        r.feed.clear();
+      }
       ++stats_.forward_calls;
-      last = model_->forward(ids, &cache, pos, torch::ones({n, 1}, torch::kBool))
-                 .select(1, 0)
+      last = model_
+                 ->forward(torch::tensor(ids, torch::kInt64).view({n, T}), &cache,
+                           torch::tensor(pos, torch::kInt64).view({n, T}),
+                           torch::tensor(valid, torch::kInt64).view({n, T}).to(torch::kBool))
+                 .select(1, T - 1)
                  .to(torch::kCPU)
                  .contiguous();  // (n, V) on the CPU for the samplers
     }
@@ -288,6 +326,9 @@ class Decoder {
     int64_t longest = 0;
     for (Row& r : fresh) {
       prompts.push_back(tok_.encode(r.in.prompt, true, false));
+      stats_.prompt_tokens += static_cast<int64_t>(prompts.back().size());
+      prompts.back().insert(prompts.back().end(), r.feed.begin(), r.feed.end());  // jumped
+      r.feed.clear();
       longest = std::max<int64_t>(longest, static_cast<int64_t>(prompts.back().size()));
     }
     int64_t B = static_cast<int64_t>(fresh.size());
@@ -302,7 +343,6 @@ class Decoder {
         valid[at] = 1;
       }
       fresh[r].next_pos = static_cast<int64_t>(prompts[r].size());
-      stats_.prompt_tokens += static_cast<int64_t>(prompts[r].size());
     }
     torch::Tensor tid = torch::tensor(ids, torch::kInt64).view({B, longest});
     torch::Tensor tpos = torch::tensor(pos, torch::kInt64).view({B, longest});
@@ -319,8 +359,7 @@ class Decoder {
 
   // Samples the row's next token (pick -> accept -> done?); returns how the
   // sequence ended, if it did.
-  std::optional<SeqEnd> step(Row& r, const float* logits, int64_t V,
-                             std::vector<int64_t>* next_ids) {
+  std::optional<SeqEnd> step(Row& r, const float* logits, int64_t V) {
     if (r.tokens >= r.in.max_tokens) return SeqEnd::kBudget;
     bool redrawn = false;
     int32_t t = r.chain->sample(logits, static_cast<size_t>(V), &redrawn);
@@ -337,7 +376,9 @@ class Decoder {
       for (std::string_view s : r.in.stops)
         if (r.text.ends_with(s)) return SeqEnd::kDone;
     }
-    next_ids->push_back(t);
+    r.feed.push_back(t);
+    jump(r);
+    if (r.grammar && r.grammar->done()) return SeqEnd::kDone;
     return std::nullopt;
   }
 
@@ -346,6 +387,7 @@ class Decoder {
   const GeneratorOptions& opt_;
   GenerateStats& stats_;
   const std::vector<PieceText>& pieces_;
+  ForcedTokens forced_;  // jump-forward's tokenization of forced text
 };
 
 }  // namespace

@@ -63,6 +63,9 @@ struct GeneratorOptions {
   // device). kAuto: kCpu for an fp32 model on the CPU, else kTorch.
   enum class Engine { kAuto, kCpu, kTorch };
   Engine engine = Engine::kAuto;
+  // Constrained: append the automaton's forced continuations without
+  // sampling them (generate/jump_forward.h).
+  bool jump_forward = true;
   ConstraintLimits limits;
 };
 
@@ -73,6 +76,7 @@ struct GenerateStats {
   int64_t prompt_tokens = 0;  // tokens prefilled
   int64_t masked_steps = 0;   // steps where the sampled token broke the constraint
   int64_t forward_calls = 0;
+  int64_t forced_tokens = 0;  // of `tokens`: appended by jump-forward, not sampled
   // Wall seconds spent in the constraint's own work: checking the sampled
   // token, masking and redrawing, advancing the automaton.
   double constraint_seconds = 0;

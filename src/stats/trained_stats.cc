@@ -23,17 +23,26 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   t.priors.num_edges.assign(edges.begin(), edges.end());
+  const size_t n = graphs.size(), keep = std::min(n, CorpusPriors::kMaxRoots);
+  for (size_t i = 0; i < keep; ++i) {  // evenly spaced: graph floor(i * n / keep)
+    const CallGraph& g = graphs[i * n / keep];
+    t.priors.roots.push_back(
+        {g.service, static_cast<int64_t>(g.edges.size()), g.depth(), g.latency()});
+  }
   return t;
 }
 
 nlohmann::json TrainedStats::to_json() const {
   nlohmann::json j;
   j["format"] = "tracelm-trained-stats";
-  j["version"] = 1;
+  j["version"] = 2;
   j["services"] = nlohmann::json::array();
   for (const auto& [s, n] : priors.services) j["services"].push_back({s, n});
   j["num_edges"] = nlohmann::json::object();
   for (const auto& [e, n] : priors.num_edges) j["num_edges"][std::to_string(e)] = n;
+  j["roots"] = nlohmann::json::array();
+  for (const auto& r : priors.roots)
+    j["roots"].push_back({r.service, r.num_edges, r.depth, r.latency});
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -60,6 +69,10 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
       for (const auto& [k, v] : edges->items())
         t.priors.num_edges.emplace_back(std::stoll(k), v.get<uint64_t>());
     std::sort(t.priors.num_edges.begin(), t.priors.num_edges.end());
+    if (j.contains("roots"))
+      for (const auto& r : j["roots"])
+        t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),
+                                  r.at(2).get<int64_t>(), r.at(3).get<int64_t>()});
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, 0, std::string("malformed stats.json: ") + e.what());
   } catch (const std::logic_error& e) {  // stoll

@@ -5,6 +5,8 @@
 //   {"format": "tracelm-trained-stats", "version": 1,
 //    "services": [["MS_27421", 312], ...],   // every root service, graphs, most first
 //    "num_edges": {"1": 40, "2": 113, ...},  // graphs by number of calls
+//    "roots": [["MS_27421", 5, 3, 120], ...], // (service, calls, depth, latency ms) of
+//                                              // up to kMaxRoots training graphs
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -29,6 +31,18 @@ namespace tracelm {
 struct CorpusPriors {
   std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs), most first
   std::vector<std::pair<int64_t, uint64_t>> num_edges;     // (edges, graphs), ascending edges
+  // The root conditions of training graphs, so that open requests are drawn
+  // from their joint distribution (a service's own sizes, depths and
+  // latencies) rather than from independent marginals. Every graph when the
+  // corpus has at most kMaxRoots, else an evenly spaced sample of kMaxRoots.
+  // Empty for stats.json files written before version 2.
+  struct Root {
+    std::string service;
+    int64_t num_edges = 0, depth = 0, latency = 0;
+    bool operator==(const Root&) const = default;
+  };
+  static constexpr size_t kMaxRoots = 20000;
+  std::vector<Root> roots;
 };
 
 struct TrainedStats {

@@ -216,6 +216,35 @@ TEST_F(Untrained, BothEnginesWriteTheSameGraphs) {
     }
 }
 
+// Jump-forward appends the tokens the constraint forces without a forward
+// pass each: fewer forwards per graph, graphs still complete and valid.
+TEST_F(Untrained, JumpForwardSkipsForcedTokens) {
+  ModelBundle b = bundle();
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  go.batch = 4;
+  go.limits.max_name = 10;
+  std::vector<GenerateRequest> reqs(6);
+  reqs[2].num_edges = 12;
+  reqs[2].depth = 3;
+  int64_t forwards[2] = {0, 0};
+  for (bool jump : {false, true}) {
+    go.jump_forward = jump;
+    RecursiveGenerator gen(b, go);
+    for (const GeneratedGraph& g : gen.generate(reqs, 4)) {
+      ASSERT_TRUE(g.complete) << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), /*strict=*/true));
+    }
+    forwards[jump] = gen.stats().forward_calls;
+    if (jump) {
+      EXPECT_GT(gen.stats().forced_tokens * 5, gen.stats().tokens);  // > 20% forced
+    } else {
+      EXPECT_EQ(gen.stats().forced_tokens, 0);
+    }
+  }
+  EXPECT_LT(forwards[1], forwards[0]);
+}
+
 // The same with instruction-format prompts and answers (scratchpad
 // included), and a requested call.
 TEST_F(Untrained, ConstrainedInstructionAnswersGiveValidGraphs) {
