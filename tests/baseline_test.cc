@@ -7,6 +7,7 @@
 #include "baseline/probabilistic.h"
 #include "core/validate.h"
 #include "corpus/graph_source.h"
+#include "eval/provenance.h"
 #include "ingest/ingest.h"
 #include "io/input_error.h"
 #include "test_util.h"
@@ -230,6 +231,25 @@ TEST(Baseline, CliFitAndGenerate) {
                            d.file("c.jsonl") + " -o " + d.file("l.jsonl"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(load_corpus(d.file("l.jsonl")).size(), 3u);
+  // Each set says how it was made, and evaluate shows it.
+  std::optional<SetProvenance> p = read_provenance(d.file("l.jsonl"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->protocol, "like");
+  EXPECT_EQ(p->generator, "probabilistic");
+  EXPECT_EQ(p->requests, 3u);
+  EXPECT_EQ(read_provenance(d.file("s.jsonl"))->protocol, "fixed");
+  EXPECT_EQ(read_provenance(d.file("g.jsonl"))->protocol, "open");
+  EXPECT_FALSE(read_provenance(d.file("c.jsonl")));
+  r = testing::run_tracelm(
+      "evaluate --real " + d.file("c.jsonl") + " --synthetic like=" + d.file("l.jsonl") +
+      " --synthetic open=" + d.file("g.jsonl") + " --synthetic none=" + d.file("c.jsonl") +
+      " --json " + d.file("e.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("protocol"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("like c.jsonl"), std::string::npos) << r.out;
+  EXPECT_NE(testing::read_file(d.file("e.json")).find("\"protocol\": \"open\""), std::string::npos);
+  testing::write_file(provenance_path(d.file("c.jsonl")), "{\"format\":\"tracelm-provenance\"}");
+  EXPECT_THROW(read_provenance(d.file("c.jsonl")), InputError);
   // Same seed, same file.
   r = testing::run_tracelm("baseline generate " + d.file("p.json") + " -n 300 --seed 9 -o " +
                            d.file("g2.jsonl"));

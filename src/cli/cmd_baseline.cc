@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
+#include "eval/provenance.h"
 #include "export/graph_writer.h"
 
 namespace tracelm::cli {
@@ -126,6 +127,15 @@ void add_generate(CLI::App& parent) {
       w.write(res.graph);
     }
     w.close();
+    SetProvenance prov{"probabilistic",
+                       !o->like.empty()                                          ? "like"
+                       : !o->service.empty() || o->num_edges > 0 || o->depth > 0 ? "fixed"
+                                                                                 : "open",
+                       o->like,
+                       o->model,
+                       o->seed,
+                       prompts.size()};
+    write_provenance(o->output, prov);
     double s = seconds_since(t0);
     if (!o->quiet) {
       std::fprintf(stderr, "wrote %llu graphs to %s (%.2f s, %.0f graphs/s)",

@@ -15,6 +15,7 @@
 #include "downstream/command.h"
 #include "downstream/report.h"
 #include "eval/metrics.h"
+#include "eval/provenance.h"
 #include "report/html_report.h"
 #include "report/summary_table.h"
 
@@ -64,6 +65,8 @@ void run_evaluate(EvaluateOpts* o) {
     std::vector<CallGraph> graphs;
     for_each_graph(path, CsvMode::kAsIs, [&](CallGraph&& g) { graphs.push_back(std::move(g)); });
     reps.push_back(RealismReport::compute(name, real, graphs, train.get(), opt));
+    if (std::optional<SetProvenance> p = read_provenance(path))
+      reps.back().protocol = protocol_label(*p);
     paths.push_back(path);
   }
   StructureSummary rs = StructureSummary::of(real);

@@ -12,6 +12,7 @@
 #include "cli/distributed_options.h"
 #include "corpus/corpus.h"
 #include "corpus/graph_source.h"
+#include "eval/provenance.h"
 #include "export/graph_writer.h"
 #include "generate/generator.h"
 #include "generate/requests.h"
@@ -193,6 +194,19 @@ void run_generate(GenerateOpts* o) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   GenerationSummary sum = summarize(std::move(gs), reqs);
   write_graphs(o->out, sum.graphs);
+  SetProvenance prov;
+  prov.generator = o->tabular           ? "tracelm-tabular"
+                   : o->gen.instruction ? "tracelm-instruction"
+                                        : "tracelm";
+  prov.protocol = !o->like.empty() ? "like"
+                  : r.service || r.num_edges || r.depth || r.latency || r.call || o->high_latency
+                      ? "fixed"
+                      : "open";
+  prov.like = o->like;
+  prov.model = o->model;
+  prov.seed = o->gen.sampling.seed;
+  prov.requests = reqs.size();
+  write_provenance(o->out, prov);
   print_summary(sum, st, s, o->out, r.call);
 }
 

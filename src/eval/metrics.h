@@ -177,6 +177,9 @@ struct StructureSummary {
 
 struct RealismReport {
   std::string name;
+  // How the set was made (eval/provenance.h: "like val.jsonl", "open",
+  // "fixed"); empty when the set has no provenance file.
+  std::string protocol;
   ValidationSummary validity;  // over all synthetic graphs
   uint64_t evaluated = 0;      // synthetic graphs in the distribution metrics
   PopularCalls popular;

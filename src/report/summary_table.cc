@@ -23,6 +23,9 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
     for (auto& r : reps) v.cells.push_back(cell(r));
     t.rows.push_back(std::move(v));
   };
+  if (std::any_of(reps.begin(), reps.end(), [](auto& r) { return !r.protocol.empty(); }))
+    row("protocol", 0, "",
+        [](const RealismReport& r) { return r.protocol.empty() ? std::string("?") : r.protocol; });
   row("graphs", 0, std::to_string(real.graphs),
       [](const RealismReport& r) { return std::to_string(r.validity.graphs); });
   row("valid (no error)", 0, "", [](const RealismReport& r) { return pct(r.validity_rate()); });
