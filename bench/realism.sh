@@ -25,8 +25,11 @@ echo "== ingest $data (20% held out by trace id)"
 $bin ingest "$data" -o "$out/train.jsonl" --val-output "$out/val.jsonl" --val-fraction 0.2 2>&1 | tail -2
 n_val=$(wc -l < "$out/val.jsonl")
 echo "== train the $preset preset for $minutes min"
+# Epochs high enough that the time budget ends the run (the schedule is fitted
+# to the budget); batch 16 and lr 1e-3 suit a corpus of ~1,000 graphs.
 $bin train --corpus "$out/train.jsonl" --val "$out/val.jsonl" --preset "$preset" \
-  --time-budget "$minutes" -q -o "$out/model" 2>&1 | tail -1
+  --time-budget "$minutes" --epochs 1000 --batch 16 --micro-batch 8 --lr 1e-3 --warmup 50 \
+  -q -o "$out/model" 2>&1 | tail -1
 echo "== generate ($n_val requests per protocol)"
 t0=$(date +%s.%N)
 $bin generate --model "$out/model" --like "$out/val.jsonl" -q -o "$out/tracelm-like.jsonl" 2>&1 | tail -3
