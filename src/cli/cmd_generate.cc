@@ -109,9 +109,16 @@ void add_generate(CLI::App& app) {
   c->add_option("--max-layer-tokens", o->gen.max_layer_tokens, "token budget of one layer")
       ->capture_default_str();
   c->add_flag(
-      "--any-names", [o](int64_t) { o->gen.known_names = false; },
+      "--any-names",
+      [o](int64_t) {
+        o->gen.known_names = false;
+        o->gen.known_calls = false;
+      },
       "constrained: destinations may be any name (default: only the callees of the training "
       "corpus, from the model's stats.json)");
+  c->add_flag("--known-calls", o->gen.known_calls,
+              "constrained: a caller calls only the callees it calls in the training corpus (when "
+              "it calls any there; default: any known name)");
   c->add_option("--format", o->format,
                 "prompt format: recursive (pre-trained model) or instruction (a model tuned with "
                 "--stage instruct: conditions as sentences, answers with the scratchpad)")

@@ -31,6 +31,21 @@ std::vector<std::string> ConditionStats::callees() const {
   return out;
 }
 
+std::map<std::string, std::vector<std::string>> ConditionStats::callees_by_caller() const {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [name, s] : services_)
+    for (const auto& [key, n] : s.calls) {
+      size_t a = key.find(' '), b = key.rfind(' ');  // "caller callee type"
+      if (a != std::string::npos && b > a)
+        out[key.substr(0, a)].push_back(key.substr(a + 1, b - a - 1));
+    }
+  for (auto& [caller, v] : out) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
+  return out;
+}
+
 void ConditionStats::finalize() {
   for (auto& [name, s] : services_) {
     if (s.latencies.empty()) continue;

@@ -38,6 +38,9 @@ class ConditionStats {
   uint64_t graphs(const std::string& service) const;
   // Every callee of every service's calls, sorted, without repeats.
   std::vector<std::string> callees() const;
+  // Per caller (USER included), the callees it calls in the corpus, sorted,
+  // without repeats.
+  std::map<std::string, std::vector<std::string>> callees_by_caller() const;
 
   nlohmann::json to_json() const;
   static ConditionStats from_json(const nlohmann::json& j);

@@ -421,6 +421,12 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     for (std::string& n : b.stats.callees())
       if (is_generatable_name(n) && !is_missing_marker(n)) names->push_back(std::move(n));
     b.names = std::move(names);
+    for (auto& [caller, callees] : b.stats.callees_by_caller()) {
+      auto v = std::make_shared<std::vector<std::string>>();
+      for (std::string& n : callees)
+        if (is_generatable_name(n) && !is_missing_marker(n)) v->push_back(std::move(n));
+      if (!v->empty()) b.callees_of[caller] = std::move(v);
+    }
   }
   return b;
 }
@@ -465,6 +471,10 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         bool ok = LayerSpec::from_attributes(j.announced, &spec, &why);
         spec.require = j.require;
         if (opt_.known_names) spec.names = b_.names;
+        if (opt_.known_calls && !spec.require) {
+          auto it = b_.callees_of.find(spec.start_node);
+          if (it != b_.callees_of.end()) spec.names = it->second;
+        }
         if (ok && opt_.instruction && !spec.num_edges) {
           ok = false;
           why =

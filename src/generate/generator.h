@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,13 @@ struct GeneratorOptions {
   // Constrained: destinations only from the training corpus's callees
   // (ModelBundle::names), when the model directory has them.
   bool known_names = true;
+  // Constrained: a layer's destinations only from the callees its caller
+  // calls in the training corpus (ModelBundle::callees_of), when the caller
+  // has any there and the layer has no required call; else known_names
+  // applies. Off by default: on the Alibaba split it moved popular-call KL
+  // only from 3.20 to 3.11 (docs/generation.md), the model's loss there is
+  // coverage of the real calls, not invented ones.
+  bool known_calls = false;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
@@ -95,6 +103,9 @@ struct ModelBundle {
   // The callees of the training corpus that the automaton can write, sorted
   // (empty without statistics).
   std::shared_ptr<const std::vector<std::string>> names;
+  // Per caller: the callees it calls in the training corpus (writable names
+  // only, sorted).
+  std::map<std::string, std::shared_ptr<const std::vector<std::string>>> callees_of;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

@@ -1,6 +1,8 @@
 // Recursive generation with a model that memorized a graph.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/validate.h"
 #include "corpus/corpus.h"
 #include "encode/recursive.h"
@@ -214,6 +216,32 @@ TEST_F(Untrained, BothEnginesWriteTheSameGraphs) {
       if (want.empty()) want = got;
       EXPECT_EQ(got, want) << "engine " << static_cast<int>(engine) << ", batch " << batch;
     }
+}
+
+// With known_calls, a caller that calls anything in the training corpus
+// calls only what it calls there.
+TEST_F(Untrained, KnownCallsKeepCallersToTheirTrainingCallees) {
+  ModelBundle b = bundle();
+  b.names = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C"});
+  b.callees_of["USER"] = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A"});
+  b.callees_of["A"] = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"B"});
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  go.known_calls = true;
+  GenerateRequest r;
+  r.num_edges = 6;
+  r.depth = 3;
+  RecursiveGenerator gen(b, go);
+  std::set<std::string> seen;
+  for (const GeneratedGraph& g : gen.generate(std::vector<GenerateRequest>(5, r), 2)) {
+    ASSERT_TRUE(g.complete) << g.error;
+    for (const Edge& e : g.graph.edges) {
+      if (e.caller == "USER") EXPECT_EQ(e.callee, "A");
+      if (e.caller == "A") EXPECT_EQ(e.callee, "B");
+      seen.insert(e.callee);
+    }
+  }
+  EXPECT_TRUE(seen.count("B"));  // depth 3: A -> B, and B calls any known name
 }
 
 // Jump-forward appends the tokens the constraint forces without a forward
