@@ -40,11 +40,11 @@ $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic training="$out/train.jsonl" \
   --calls tvae="$out/tvae-calls.csv" \
   --json "$out/metrics.json"
-jq -r '
-  [.synthetic[] | {key: .name, value: .popular_calls.kl}] | from_entries as $kl
-  | "popular-call KL (top 100 + other): tvae \($kl.tvae * 1000 | round / 1000), " +
-    "probabilistic-like \($kl["probabilistic-like"] * 1000 | round / 1000), " +
-    "probabilistic-open \($kl["probabilistic-open"] * 1000 | round / 1000), " +
-    "training (ceiling) \($kl.training * 1000 | round / 1000)\n" +
-    "ratio tvae / probabilistic-like: \($kl.tvae / $kl["probabilistic-like"] * 1000 | round / 1000) " +
-    "(the paper: 0.74 / 3.84 = 0.193)"' "$out/metrics.json"
+read -r kl_tvae kl_like kl_open kl_train < <(jq -r '
+  [.synthetic[] | {key: .name, value: .popular_calls.kl}] | from_entries
+  | [.tvae, .["probabilistic-like"], .["probabilistic-open"], .training] | @tsv' "$out/metrics.json")
+printf 'popular-call KL (top 100 + other): tvae %.3f, probabilistic-like %.3f, probabilistic-open %.3f, training graphs (ceiling) %.3f\n' \
+  "$kl_tvae" "$kl_like" "$kl_open" "$kl_train"
+printf 'ratio tvae / probabilistic-like: %.3f (the paper: 0.74 / 3.84 = 0.193); tvae / ceiling: %.3f\n' \
+  "$(awk -v a="$kl_tvae" -v b="$kl_like" 'BEGIN { print a / b }')" \
+  "$(awk -v a="$kl_tvae" -v b="$kl_train" 'BEGIN { print a / b }')"
