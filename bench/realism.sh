@@ -38,9 +38,8 @@ t1=$(date +%s.%N)
 $bin baseline fit "$out/train.jsonl" -o "$out/prob.json" 2>&1 | tail -1
 $bin baseline generate "$out/prob.json" --like "$out/val.jsonl" -q -o "$out/probabilistic-like.jsonl"
 $bin baseline generate "$out/prob.json" -n "$n_val" -q -o "$out/probabilistic-open.jsonl"
-n_calls=$(jq -s 'map(.num_edges) | add' "$out/val.jsonl")
 $bin baseline tvae train "$out/train.jsonl" -o "$out/tvae" --minutes "${TVAE_MINUTES:-3}" -q
-$bin baseline tvae generate "$out/tvae" -n "$n_calls" -q -o "$out/tvae-calls.csv"
+$bin baseline tvae generate "$out/tvae" --like "$out/val.jsonl" -q -o "$out/tvae-calls.csv"
 echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $((2 * n_val)) graphs"
 echo "== evaluate against $n_val held-out real graphs"
 $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \

@@ -52,7 +52,7 @@ void add_baseline_tvae(CLI::App& parent) {
   });
 
   struct GenOpts {
-    std::string model, output;
+    std::string model, output, like;
     int64_t n = 0;
     uint64_t seed = 1;
     bool quiet = false;
@@ -61,15 +61,20 @@ void add_baseline_tvae(CLI::App& parent) {
   CLI::App* gen = tvae->add_subcommand("generate", "sample calls (a calls CSV, not graphs)");
   gen->add_option("model", g->model, "model directory written by `baseline tvae train`")
       ->required();
-  gen->add_option("-n,--count", g->n, "number of calls")
-      ->required()
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  auto* n = gen->add_option("-n,--count", g->n, "number of calls")
+                ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  auto* like = gen->add_option("--like", g->like,
+                               "as many calls as the graphs of this corpus have edges (TVAE is "
+                               "unconditional: the count is all it takes from them)");
+  n->excludes(like);
   gen->add_option("-o,--output", g->output,
                   "calls CSV to write (caller,callee,type,depth,start_ms,response_ms)")
       ->required();
   gen->add_option("--seed", g->seed, "random seed")->capture_default_str();
   gen->add_flag("-q,--quiet", g->quiet, "no summary on stderr");
-  gen->callback([g] {
+  gen->callback([g, n, like] {
+    if (!*n && !*like) throw CLI::RequiredError("-n or --like");
+    if (!g->like.empty()) g->n = static_cast<int64_t>(count_calls(g->like));
     Tvae m = Tvae::load(g->model);
     std::vector<CallRow> rows = generate_tvae_calls(m, g->n, g->seed);
     write_calls_csv(g->output, rows);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "corpus/graph_source.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
 #include "io/input_error.h"
@@ -18,6 +19,12 @@ std::vector<CallRow> call_rows(const CallGraph& g) {
   for (const Edge& e : g.edges)
     out.push_back(CallRow{e.caller, e.callee, e.type, e.id.depth(), e.start_ms, e.duration_ms()});
   return out;
+}
+
+uint64_t count_calls(const std::string& corpus) {
+  uint64_t n = 0;
+  for_each_graph(corpus, CsvMode::kClean, [&](CallGraph&& g) { n += g.edges.size(); });
+  return n;
 }
 
 namespace {

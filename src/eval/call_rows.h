@@ -6,7 +6,8 @@
 //  - CallRow is one edge of a call graph on its own: caller, callee, type,
 //    depth (components of its rpc id, >= 1), start (ms from its trace's
 //    start) and response time (finish - start, ms).
-//  - call_rows(g): one row per edge of g, in edge order.
+//  - call_rows(g): one row per edge of g, in edge order. count_calls(path):
+//    the edges of all graphs of a corpus, read as `evaluate --real` reads it.
 //  - The calls CSV: the header line "caller,callee,type,depth,start_ms,
 //    response_ms", then one call per line (type: http, rpc, mc, db, mq).
 //    write_calls_csv() writes atomically (io/atomic_file.h);
@@ -43,6 +44,8 @@ struct CallRow {
 };
 
 std::vector<CallRow> call_rows(const CallGraph& g);
+// Edges of all graphs of a corpus (any graph input, as `evaluate --real` reads it).
+uint64_t count_calls(const std::string& corpus);
 
 inline constexpr const char* kCallsCsvHeader = "caller,callee,type,depth,start_ms,response_ms";
 void write_calls_csv(const std::string& path, const std::vector<CallRow>& rows);

@@ -227,6 +227,10 @@ TEST(Tvae, CommandsTrainGenerateAndEvaluateCalls) {
   ASSERT_EQ(r.status, 0) << r.out;
   std::vector<CallRow> rows = read_calls_csv(d.file("calls.csv"));
   EXPECT_EQ(rows.size(), 50u);
+  r = testing::run_tracelm("baseline tvae generate " + d.file("m") + " --like " +
+                           d.file("c.jsonl") + " -q -o " + d.file("like.csv"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_calls_csv(d.file("like.csv")).size(), 60u);  // the corpus's edges
   r = testing::run_tracelm("evaluate --real " + d.file("c.jsonl") +
                            " --calls tvae=" + d.file("calls.csv"));
   ASSERT_EQ(r.status, 0) << r.out;
