@@ -6,7 +6,10 @@
 #     service, edges, depth, latency: the paper's protocol, --like);
 #   tracelm-open / probabilistic-open: as many open requests, drawn from the
 #     training statistics;
-#   training: the real training graphs themselves (the ceiling).
+#   training: the real training graphs themselves (the ceiling);
+#   tvae: TVAE's calls (not graphs; trained for ${TVAE_MINUTES:-3} min), as
+#     many as the held-out graphs have edges: popular calls, heavy hitters and
+#     response time only (bench/tvae.sh runs it alone).
 # Usage: bench/realism.sh [TRAIN_MINUTES=10] [PRESET=small] [DATA=../shared/data/alibaba-v2022/callgraphs-train.csv]
 # Writes everything under ${OUT:-/tmp/tracelm-realism}. Needs build/tracelm.
 set -euo pipefail
@@ -38,6 +41,8 @@ t1=$(date +%s.%N)
 $bin baseline fit "$out/train.jsonl" -o "$out/prob.json" 2>&1 | tail -1
 $bin baseline generate "$out/prob.json" --like "$out/val.jsonl" -q -o "$out/probabilistic-like.jsonl"
 $bin baseline generate "$out/prob.json" -n "$n_val" -q -o "$out/probabilistic-open.jsonl"
+$bin baseline tvae train "$out/train.jsonl" -o "$out/tvae" --minutes "${TVAE_MINUTES:-3}" -q
+$bin baseline tvae generate "$out/tvae" --like "$out/val.jsonl" -q -o "$out/tvae-calls.csv"
 echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $((2 * n_val)) graphs"
 echo "== evaluate against $n_val held-out real graphs"
 $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
@@ -46,4 +51,5 @@ $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic tracelm-open="$out/tracelm-open.jsonl" \
   --synthetic probabilistic-open="$out/probabilistic-open.jsonl" \
   --synthetic training="$out/train.jsonl" \
+  --calls tvae="$out/tvae-calls.csv" \
   --json "$out/metrics.json" --report "$out/report.html"

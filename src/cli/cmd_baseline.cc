@@ -1,4 +1,5 @@
-// `tracelm baseline`: the probabilistic baseline (fit, generate).
+// `tracelm baseline`: the probabilistic baseline (fit, generate); `baseline
+// tvae` is in cmd_tvae.cc (libtorch).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -155,10 +156,14 @@ void add_generate(CLI::App& parent) {
 void add_baseline(CLI::App& app) {
   CLI::App* c = app.add_subcommand(
       "baseline",
-      "the probabilistic baseline (after Alibaba's call-graph generator): fit, generate");
+      "the baselines: probabilistic (after Alibaba's call-graph generator: fit, generate) "
+      "and, with libtorch, TVAE (tvae train|generate)");
   c->require_subcommand(1);
   add_fit(*c);
   add_generate(*c);
+#ifdef TRACELM_WITH_TORCH
+  add_baseline_tvae(*c);
+#endif
 }
 
 }  // namespace tracelm::cli

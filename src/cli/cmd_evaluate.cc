@@ -14,6 +14,7 @@
 #include "corpus/graph_source.h"
 #include "downstream/command.h"
 #include "downstream/report.h"
+#include "eval/call_rows.h"
 #include "eval/metrics.h"
 #include "eval/provenance.h"
 #include "report/html_report.h"
@@ -36,7 +37,7 @@ namespace {
 
 struct EvaluateOpts {
   std::string real, train, json, report;
-  std::vector<std::string> synthetic, downstream;
+  std::vector<std::string> synthetic, calls, downstream;
   bool all_graphs = false, quiet = false;
   size_t runs = 1;
   double epsilon = kKlEpsilon;
@@ -69,6 +70,14 @@ void run_evaluate(EvaluateOpts* o) {
       reps.back().protocol = protocol_label(*p);
     paths.push_back(path);
   }
+  for (const std::string& spec : o->calls) {  // calls-only sets (TVAE): eval/call_rows.h
+    size_t eq = spec.find('=');
+    std::string name = eq == std::string::npos ? stem(spec) : spec.substr(0, eq);
+    std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    reps.push_back(calls_report(name, real, read_calls_csv(path), opt));
+    paths.push_back(path);
+  }
+  if (reps.empty()) throw CLI::RequiredError("--synthetic or --calls");
   StructureSummary rs = StructureSummary::of(real);
   if (!o->quiet) std::fputs(summary_text(summary_table(reps, rs)).c_str(), stdout);
   if (!o->json.empty()) {
@@ -136,8 +145,10 @@ void add_evaluate(CLI::App& app) {
       "realism metrics of synthetic call graphs against real ones (docs/metrics.md): validity, "
       "popular-call KL, heavy hitters, normalized EMD, structure, memorization");
   c->add_option("--real", o->real, "real corpus (e.g. the validation split)")->required();
-  c->add_option("--synthetic", o->synthetic, "NAME=FILE, a synthetic corpus (repeatable)")
-      ->required();
+  c->add_option("--synthetic", o->synthetic, "NAME=FILE, a synthetic corpus (repeatable)");
+  c->add_option("--calls", o->calls,
+                "NAME=FILE, a synthetic set of calls, not graphs (calls CSV of `baseline tvae "
+                "generate`): popular calls, heavy hitters and response time only (repeatable)");
   c->add_option("--train", o->train, "training corpus, for memorization");
   c->add_option("--json", o->json, "write every metric as JSON to this file ('-' for stdout)");
   CLI::Option* report_opt =

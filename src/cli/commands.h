@@ -5,6 +5,7 @@
 //   encode                                cmd_encode.cc
 //   tokenizer                             cmd_tokenizer.cc
 //   baseline fit|generate                 cmd_baseline.cc
+//   baseline tvae train|generate          cmd_tvae.cc      (libtorch)
 //   evaluate                              cmd_evaluate.cc
 //   demo                                  cmd_demo.cc
 //   train score merge                     cmd_train.cc     (libtorch)
@@ -49,6 +50,7 @@ std::vector<tracelm::CallGraph> demo_train_and_generate(const std::string& train
                                                         int64_t n, uint64_t seed);
 void add_tokenizer(CLI::App& app);
 void add_baseline(CLI::App& app);
+void add_baseline_tvae(CLI::App& baseline);  // `baseline tvae` (cmd_tvae.cc, libtorch)
 void add_evaluate(CLI::App& app);
 void add_tasks(CLI::App& app);       // `tasks` (make, score; finetune, eval with libtorch)
 void add_downstream(CLI::App& app);  // `downstream critical|anomaly` (anomaly: libtorch)

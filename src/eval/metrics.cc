@@ -329,6 +329,7 @@ nlohmann::ordered_json RealismReport::to_json() const {
   nlohmann::ordered_json j;
   j["name"] = name;
   if (!protocol.empty()) j["protocol"] = protocol;
+  if (calls_only) j["calls_only"] = true;  // graph metrics not computed (eval/call_rows.h)
   nlohmann::ordered_json v;
   v["graphs"] = validity.graphs;
   v["valid"] = validity.valid_graphs;

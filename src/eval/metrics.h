@@ -191,6 +191,9 @@ struct RealismReport {
   nlohmann::ordered_json real_stats, synthetic_stats;  // CorpusStats::to_json
   std::optional<Memorization> memorization;            // when a training index is given
   RealismOptions options;
+  // A set of calls, not graphs (eval/call_rows.h calls_report): only the
+  // metrics defined on calls are computed; the others are n/a.
+  bool calls_only = false;
 
   double validity_rate() const;         // valid (no error) / graphs
   double strict_validity_rate() const;  // no violation at all / graphs

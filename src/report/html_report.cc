@@ -248,7 +248,8 @@ std::string sets_table(const std::vector<RealismReport>& reps, const ReportConte
     const RealismReport& r = reps[i];
     row(r.name, i < ctx.synthetic_paths.size() ? ctx.synthetic_paths[i] : std::string(),
         r.validity.graphs,
-        count(r.evaluated) + (r.options.valid_only ? " (valid ones)" : " (all)"));
+        r.calls_only ? fmt::format("{} calls (not graphs)", r.synthetic_structure.edges)
+                     : count(r.evaluated) + (r.options.valid_only ? " (valid ones)" : " (all)"));
   }
   return t + "</table>\n";
 }

@@ -24,19 +24,28 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
     t.rows.push_back(std::move(v));
   };
   if (std::any_of(reps.begin(), reps.end(), [](auto& r) { return !r.protocol.empty(); }))
-    row("protocol", 0, "",
-        [](const RealismReport& r) { return r.protocol.empty() ? std::string("?") : r.protocol; });
+    row("protocol", 0, "", [](const RealismReport& r) {
+      return !r.protocol.empty() ? r.protocol
+             : r.calls_only      ? std::string("calls")
+                                 : std::string("?");
+    });
+  // Rows about whole graphs: n/a for a calls-only set (eval/call_rows.h).
+  auto graph_cell = [](auto f) {
+    return [f](const RealismReport& r) { return r.calls_only ? std::string("n/a") : f(r); };
+  };
   row("graphs", 0, std::to_string(real.graphs),
-      [](const RealismReport& r) { return std::to_string(r.validity.graphs); });
-  row("valid (no error)", 0, "", [](const RealismReport& r) { return pct(r.validity_rate()); });
+      graph_cell([](const RealismReport& r) { return std::to_string(r.validity.graphs); }));
+  row("valid (no error)", 0, "",
+      graph_cell([](const RealismReport& r) { return pct(r.validity_rate()); }));
   row("strictly valid", 0, "",
-      [](const RealismReport& r) { return pct(r.strict_validity_rate()); });
+      graph_cell([](const RealismReport& r) { return pct(r.strict_validity_rate()); }));
   for (int i = 0; i < kNumRules; ++i) {
     bool any = false;
     for (auto& r : reps) any = any || r.validity.violations[i] != 0;
     if (!any) continue;
     row(fmt::format("{} (graphs)", rule_code(static_cast<Rule>(i))), 1, "",
-        [i](const RealismReport& r) { return std::to_string(r.validity.graphs_with[i]); });
+        graph_cell(
+            [i](const RealismReport& r) { return std::to_string(r.validity.graphs_with[i]); }));
   }
   row(fmt::format("popular calls KL (top {} + other)",
                   reps.empty() ? 0 : reps[0].popular.calls.size()),
@@ -71,14 +80,20 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
       });
     }
   row("mean edges per graph", 0, num(real.mean_edges),
-      [](const RealismReport& r) { return num(r.synthetic_structure.mean_edges); });
+      graph_cell([](const RealismReport& r) { return num(r.synthetic_structure.mean_edges); }));
   row("mean depth", 0, num(real.mean_depth),
-      [](const RealismReport& r) { return num(r.synthetic_structure.mean_depth); });
+      graph_cell([](const RealismReport& r) { return num(r.synthetic_structure.mean_depth); }));
   row("mean fan-out", 0, num(real.mean_fanout),
-      [](const RealismReport& r) { return num(r.synthetic_structure.mean_fanout); });
+      graph_cell([](const RealismReport& r) { return num(r.synthetic_structure.mean_fanout); }));
   row("memorized (= a training graph)", 0, "", [](const RealismReport& r) {
     return r.memorization ? pct(r.memorization->rate) : std::string("n/a");
   });
+  for (auto& r : reps)
+    if (r.calls_only)
+      t.notes.push_back(fmt::format(
+          "{}: calls, not graphs ({} calls): only the metrics defined on calls (popular calls, "
+          "heavy hitters, response time); the others are n/a",
+          r.name, r.synthetic_structure.edges));
   if (capped) t.notes.push_back("(*N: the real set has fewer than K microservices; K capped at N)");
   t.notes.push_back(
       fmt::format("KL(real || synthetic) over the real top calls + all other edges: natural log, "

@@ -8,6 +8,8 @@
 //    formatted ("97.3%", "0.125", "n/a", "" for "not meaningful"). Row labels
 //    are plain text (not escaped); an indent of 1 marks a row that details
 //    the one above it.
+//  - A calls-only report (RealismReport::calls_only, eval/call_rows.h) shows
+//    n/a on the rows about whole graphs, and a note says why.
 //  - All reports are expected to be computed against the same real set and
 //    with the same options (the heavy-hitter Ks and the EMD rows are taken
 //    from the first report). An empty list gives the rows that need no report.
