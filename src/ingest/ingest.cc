@@ -113,8 +113,6 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& patterns)
   return out;
 }
 
-namespace {
-
 uint64_t total_size(const std::vector<std::string>& inputs) {
   uint64_t n = 0;
   for (const std::string& p : inputs) {
@@ -123,6 +121,8 @@ uint64_t total_size(const std::vector<std::string>& inputs) {
   }
   return n;
 }
+
+namespace {
 
 }  // namespace
 

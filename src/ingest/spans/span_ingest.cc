@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ingest/ingest.h"
 #include "ingest/trace_spill.h"
 #include "io/byte_source.h"
 #include "io/csv.h"
@@ -328,6 +329,12 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
   so.partitions = opt.partitions;
   so.memory_budget = opt.memory_budget;
   TraceSpill spill(so);
+  // Progress on stderr (util/progress.h, as Alibaba ingestion): input bytes
+  // read (compressed bytes for compressed files) and spans, then traces built.
+  const uint64_t input_bytes = total_size(inputs);
+  Progress progress("ingest spans", input_bytes, opt.progress);
+  uint64_t done_bytes = 0;
+  ByteSource* current = nullptr;
   uint64_t seq = 0;
   std::string sum, sdm;
   auto add_span = [&](const Span& s) {
@@ -336,7 +343,8 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       mark_bad(spill, seq++, s.trace_id);
       return;
     }
-    ++st.spans_read;
+    if ((++st.spans_read & 0xffff) == 0 && current)
+      progress.update(done_bytes + current->file_bytes_read(), st.spans_read);
   };
   SpanSink sink;
   sink.on_span = [&](Span&& s) { add_span(s); };
@@ -349,6 +357,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
     for_each_stream(path, [&](ByteSource& raw0) {
       ++st.streams;
       ReadAheadSource raw(raw0);
+      current = &raw;  // its byte count is kept on this thread
       std::string head = read_head(raw, 64 << 10);
       SpanFormat f = detect_span_format(head);
       PrefixSource src(std::move(head), raw);
@@ -413,8 +422,12 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
         for (auto& [r, n] : js.bad_spans) st.bad_spans[r] += n;
         st.bytes += src.file_bytes_read();
       }
+      current = nullptr;
     });
+    done_bytes += total_size({path});
+    progress.update(done_bytes, st.spans_read);
   }
+  progress.finish();
   st.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   st.spilled_bytes = spill.spilled_bytes();
 
@@ -425,6 +438,8 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
   constexpr size_t kWindow = 4096;
   size_t threads = default_threads();
   std::vector<SpanGraph> window;
+  Progress progress2("build graphs", spill.stored_rows(), opt.progress, "spans");
+  uint64_t spans_done = 0;
   spill.for_each_partition([&](const TraceSpill::Partition& part) {
     for (size_t w0 = 0; w0 < part.num_traces(); w0 += kWindow) {
       size_t wn = std::min(kWindow, part.num_traces() - w0);
@@ -458,6 +473,8 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
           }
         }
       });
+      for (SpanGraph& g : window) spans_done += g.spans;
+      progress2.update(spans_done, st.traces + window.size());
       for (SpanGraph& g : window) {
         ++st.traces;
         st.duplicate_spans += g.duplicate_spans;
@@ -486,6 +503,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       }
     }
   });
+  progress2.finish();
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }
