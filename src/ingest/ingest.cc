@@ -122,10 +122,6 @@ uint64_t total_size(const std::vector<std::string>& inputs) {
   return n;
 }
 
-namespace {
-
-}  // namespace
-
 IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& opt,
                    const IngestCallbacks& cb) {
   auto t_start = std::chrono::steady_clock::now();
