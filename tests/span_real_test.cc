@@ -218,6 +218,13 @@ TEST(SpanReal, ExportOfImportKeepsServicesOperationsKindsAndTimings) {
   for (const Edge& e : g.edges) d.push_back(e.duration_ms());
   EXPECT_EQ(d, (std::vector<int64_t>{11, 8, 5, 3}));
 
+  REQUIRE_SHARED("data/trainticket/trainticket-2023-01-29-faultfree-08_50.spans.csv.gz");
+  Ingested tt = ingest_files(
+      {shared_path("data/trainticket/trainticket-2023-01-29-faultfree-08_50.spans.csv.gz")}, op);
+  ASSERT_GT(tt.graphs.size(), 50u);
+  expect_same_graphs(reimport(tt.graphs, "t.otlp.json", op), tt.graphs, true);
+  expect_same_graphs(reimport(tt.graphs, "t.jaeger.json", op), tt.graphs, false);
+
   REQUIRE_SHARED("data/deathstarbench-jaeger/media_microservices-load25.jaeger.json.gz");
   Ingested h = ingest_files(
       {shared_path("data/deathstarbench-jaeger/media_microservices-load25.jaeger.json.gz")}, op);
