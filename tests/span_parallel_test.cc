@@ -41,13 +41,16 @@ TEST(SpanParallel, TwoThreadsGiveTheSameCorpus) {
   std::vector<std::string> files = {
       dir + "/data/trainticket-sample/trainticket-2023-01-29-normal.spans.csv.gz",
       dir + "/tests/data/spans/table.csv"};
-  IngestRun one = ingest_with(files, 1), two = ingest_with(files, 2);
+  IngestRun one = ingest_with(files, 1), two = ingest_with(files, 2), three = ingest_with(files, 3);
   ASSERT_GT(one.graphs.size(), 1000u);
   EXPECT_EQ(one.stats, two.stats);
   EXPECT_EQ(one.rejected, two.rejected);
   EXPECT_FALSE(one.rejected.empty());  // the fixture's bad rows
   ASSERT_EQ(one.graphs.size(), two.graphs.size());
   for (size_t i = 0; i < one.graphs.size(); ++i) ASSERT_EQ(one.graphs[i], two.graphs[i]) << i;
+  EXPECT_EQ(one.stats, three.stats);
+  EXPECT_EQ(one.rejected, three.rejected);
+  EXPECT_TRUE(one.graphs == three.graphs);
 }
 
 }  // namespace

@@ -230,11 +230,10 @@ struct RowBatch {
   }
 };
 
-void parse_batch(RowBatch& b, const SpanTableReader& reader) {
-  if (b.rows.size() < b.size()) b.rows.resize(b.size());
+void parse_rows(RowBatch& b, const SpanTableReader& reader, size_t begin, size_t end) {
   std::vector<std::string_view> fields;
   std::string scratch;
-  for (size_t k = 0; k < b.size(); ++k) {
+  for (size_t k = begin; k < end; ++k) {
     SpanRowResult& r = b.rows[k];
     r.line_no = b.line_no[k];
     r.skip = false;
@@ -252,8 +251,16 @@ void parse_batch(RowBatch& b, const SpanTableReader& reader) {
   }
 }
 
-// Reads the rows after the header, parses them (on a second thread when
-// threads > 1) and calls on_row(result, raw line) for each, in input order.
+// Parses a batch on `threads` threads (contiguous parts).
+void parse_batch(RowBatch& b, const SpanTableReader& reader, size_t threads) {
+  if (b.rows.size() < b.size()) b.rows.resize(b.size());
+  parallel_for(b.size(), threads,
+               [&](size_t begin, size_t end) { parse_rows(b, reader, begin, end); });
+}
+
+// Reads the rows after the header, parses them (threads > 1: on threads - 1
+// other threads, while this one delivers the previous batch and reads the
+// next) and calls on_row(result, raw line) for each, in input order.
 void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t threads,
                      const std::function<void(const SpanRowResult&, std::string_view)>& on_row) {
   constexpr size_t kBatchLines = 16384, kBatchBytes = size_t{4} << 20;
@@ -276,7 +283,7 @@ void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t th
   RowBatch buf[3];
   if (threads <= 1) {
     while (fill(buf[0])) {
-      parse_batch(buf[0], reader);
+      parse_batch(buf[0], reader, 1);
       deliver(buf[0]);
     }
     return;
@@ -285,11 +292,12 @@ void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t th
   // thread delivers batch k and reads batch k+2.
   RowBatch *ready = &buf[0], *parsing = &buf[1], *reading = &buf[2];
   if (!fill(*ready)) return;
-  parse_batch(*ready, reader);
+  const size_t parsers = threads - 1;
+  parse_batch(*ready, reader, parsers);
   bool have_next = fill(*parsing);
   for (;;) {
     std::thread worker;
-    if (have_next) worker = std::thread([&, p = parsing] { parse_batch(*p, reader); });
+    if (have_next) worker = std::thread([&, p = parsing] { parse_batch(*p, reader, parsers); });
     bool more = false;
     std::exception_ptr err;
     try {

@@ -42,9 +42,10 @@ struct SpanIngestOptions {
   size_t partitions = 256;
   size_t max_line = 64 << 10;  // span-table lines
   bool progress = false;
-  // Threads parsing span-table rows (1: on the reading thread; 2: one more,
-  // parsing a batch while the reader spills the previous one). The result is
-  // the same for any value.
+  // Threads reading span tables: 1 = rows parsed on the reading thread;
+  // N > 1 = N - 1 other threads parse a batch while the reading thread
+  // spills the previous one and reads the next (2: both cores busy). The
+  // result is the same for any value.
   size_t parse_threads = 2;
   std::vector<LabelWindow> labels;
   std::string unlabelled = "normal";
