@@ -454,6 +454,7 @@ TEST(Export, CliWritesOtlpAndJaeger) {
   r = testing::run_tracelm("export " + tmp.file("c.jsonl") + " --format otlp --rate 0 -o " +
                            tmp.file("bad.json"));
   EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("traces per second > 0"), std::string::npos) << r.out;
   r = testing::run_tracelm("export " + tmp.file("c.jsonl") +
                            " --format otlp --start yesterday -o " + tmp.file("bad.json"));
   EXPECT_NE(r.status, 0);

@@ -1,4 +1,5 @@
 // Data subcommands: ingest, validate, stats, export, sample.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -269,7 +270,16 @@ void add_export(CLI::App& app) {
   c->add_option("--rate", o->rate,
                 "otlp, jaeger: traces per second for graphs without a start time of their own "
                 "(trace k starts k/rate s after the first)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            try {
+              double r = std::stod(v);
+              if (r > 0 && std::isfinite(r)) return "";
+            } catch (const std::exception&) {
+            }
+            return "expected a number of traces per second > 0, got '" + v + "'";
+          },
+          "RATE > 0"))
       ->capture_default_str();
   start_opt->excludes(base_opt);
   c->callback([o, base_opt, start_opt] {
