@@ -457,7 +457,9 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       return;
     }
     if ((++st.spans_read & 0xffff) == 0 && current)
-      progress.update(done_bytes + current->file_bytes_read(), st.spans_read);
+      progress.update(
+          done_bytes + current->file_bytes_read(), st.spans_read,
+          fmt::format("{} spans, file {} of {}", st.spans_read, st.files, inputs.size()));
   };
   SpanSink sink;
   sink.on_span = [&](Span&& s) { add_span(s); };
@@ -534,7 +536,8 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       current = nullptr;
     });
     done_bytes += total_size({path});
-    progress.update(done_bytes, st.spans_read);
+    progress.update(done_bytes, st.spans_read,
+                    fmt::format("{} spans, file {} of {}", st.spans_read, st.files, inputs.size()));
   }
   progress.finish();
   st.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -583,7 +586,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
         }
       });
       for (SpanGraph& g : window) spans_done += g.spans;
-      progress2.update(spans_done, st.traces + window.size());
+      progress2.update(spans_done, 0, fmt::format("{} traces", st.traces + window.size()));
       for (SpanGraph& g : window) {
         ++st.traces;
         st.duplicate_spans += g.duplicate_spans;
