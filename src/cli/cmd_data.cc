@@ -1,4 +1,5 @@
 // Data subcommands: ingest, validate, stats, export, sample.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "export/jaeger.h"
 #include "export/otlp.h"
 #include "ingest/ingest.h"
+#include "ingest/spans/labels.h"
 #include "sample/synthetic_raw.h"
 #include "stats/stats.h"
 
@@ -243,8 +245,9 @@ void add_stats(CLI::App& app) {
 
 void add_export(CLI::App& app) {
   struct Opts {
-    std::string input, output, format = "alibaba-csv";
+    std::string input, output, format = "alibaba-csv", start;
     int64_t base_ms = 0;
+    double rate = 10;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand("export", "write a corpus in another format");
@@ -252,27 +255,51 @@ void add_export(CLI::App& app) {
   c->add_option("--format", o->format,
                 "output format: alibaba-csv, jsonl (corpus), otlp (OpenTelemetry OTLP JSON, "
                 "one request), otlp-jsonl (one OTLP request per graph per line), jaeger "
-                "(Jaeger UI JSON)")
+                "(Jaeger UI JSON); span layout: docs/export.md")
       ->check(CLI::IsMember({"alibaba-csv", "jsonl", "otlp", "otlp-jsonl", "jaeger"}))
       ->capture_default_str();
   c->add_option("-o,--output", o->output, "output file ('-' for stdout)")->required();
-  CLI::Option* base_opt =
-      c->add_option("--base-ms", o->base_ms,
-                    "epoch milliseconds of each trace's start (alibaba-csv: default 0; otlp, "
-                    "jaeger: default 1700000000000)");
-  c->callback([o, base_opt] {
+  CLI::Option* base_opt = c->add_option(
+      "--base-ms", o->base_ms,
+      "epoch milliseconds: alibaba-csv, each trace's start (default 0); otlp, jaeger, the "
+      "first trace's start when the corpus has no start times (default 1700000000000)");
+  CLI::Option* start_opt =
+      c->add_option("--start", o->start,
+                    "otlp, jaeger: as --base-ms, as RFC 3339 (2023-11-14T22:13:20Z) or epoch "
+                    "seconds");
+  c->add_option("--rate", o->rate,
+                "otlp, jaeger: traces per second for graphs without a start time of their own "
+                "(trace k starts k/rate s after the first)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            try {
+              double r = std::stod(v);
+              if (r > 0 && std::isfinite(r)) return "";
+            } catch (const std::exception&) {
+            }
+            return "expected a number of traces per second > 0, got '" + v + "'";
+          },
+          "RATE > 0"))
+      ->capture_default_str();
+  start_opt->excludes(base_opt);
+  c->callback([o, base_opt, start_opt] {
     GraphWriterOptions wo;
+    wo.rate = o->rate;
     if (base_opt->count()) wo.base_ms = o->base_ms;
-    GraphWriter out(o->output, format_for_name(o->format), wo);
-    for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) { out.write(g); });
-    uint64_t refused = out.refused();
-    out.close();
-    if (refused)
+    if (start_opt->count()) {
+      int64_t ns = 0;
+      if (!parse_time_ns(o->start, &ns) || ns < 0)
+        throw CLI::ValidationError("--start",
+                                   "expected RFC 3339 or epoch seconds, got '" + o->start + "'");
+      wo.base_ms = ns / 1'000'000;
+    }
+    ExportCounts n = export_corpus(o->input, o->output, format_for_name(o->format), wo);
+    if (n.refused)
       std::fprintf(stderr, "refused %llu invalid graphs (tracelm validate lists them)\n",
-                   static_cast<unsigned long long>(refused));
+                   static_cast<unsigned long long>(n.refused));
     if (o->output != "-")
-      std::fprintf(stderr, "wrote %llu graphs to %s\n",
-                   static_cast<unsigned long long>(out.count()), o->output.c_str());
+      std::fprintf(stderr, "wrote %llu graphs to %s\n", static_cast<unsigned long long>(n.written),
+                   o->output.c_str());
   });
 }
 

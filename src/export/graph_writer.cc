@@ -4,6 +4,7 @@
 
 #include "core/validate.h"
 #include "corpus/corpus.h"
+#include "corpus/graph_source.h"
 #include "export/alibaba_csv.h"
 #include "export/jaeger.h"
 #include "export/otlp.h"
@@ -62,18 +63,19 @@ GraphWriter::GraphWriter(const std::string& path, GraphWriterOptions opt)
 GraphWriter::GraphWriter(const std::string& path, GraphFormat format, GraphWriterOptions opt)
     : file_(path), format_(format), enc_(std::make_unique<Encoders>()) {
   base_ms_ = opt.base_ms.value_or(format == GraphFormat::kAlibabaCsv ? 0 : kDefaultBaseEpochMs);
+  TraceTiming timing{base_ms_, opt.rate};
   switch (format_) {
     case GraphFormat::kAlibabaCsv:
       buf_ = std::string(kAlibabaCsvHeader) + "\n";
       break;
     case GraphFormat::kOtlp:
     case GraphFormat::kOtlpJsonl:
-      enc_->otlp = std::make_unique<OtlpJsonWriter>(
-          base_ms_, format_ == GraphFormat::kOtlp ? OtlpJsonWriter::Mode::kOneRequest
-                                                  : OtlpJsonWriter::Mode::kLines);
+      enc_->otlp = std::make_unique<OtlpJsonWriter>(timing, format_ == GraphFormat::kOtlp
+                                                                ? OtlpJsonWriter::Mode::kOneRequest
+                                                                : OtlpJsonWriter::Mode::kLines);
       break;
     case GraphFormat::kJaeger:
-      enc_->jaeger = std::make_unique<JaegerJsonWriter>(base_ms_);
+      enc_->jaeger = std::make_unique<JaegerJsonWriter>(timing);
       break;
     case GraphFormat::kCorpusJsonl:
       break;
@@ -133,6 +135,14 @@ uint64_t write_graphs(const std::string& path, const std::vector<CallGraph>& gra
   for (const CallGraph& g : graphs) w.write(g);
   w.close();
   return w.count();
+}
+
+ExportCounts export_corpus(const std::string& input, const std::string& output, GraphFormat format,
+                           const GraphWriterOptions& opt) {
+  GraphWriter w(output, format, opt);
+  for_each_graph(input, CsvMode::kClean, [&](CallGraph&& g) { w.write(g); });
+  w.close();
+  return {w.count(), w.refused()};
 }
 
 }  // namespace tracelm

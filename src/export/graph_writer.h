@@ -14,7 +14,8 @@
 // and the extensions it knows; a writer destroyed before close() leaves no
 // file behind. "-" writes to stdout (format by name only). The trace formats
 // (OTLP, Jaeger) refuse graphs that are not valid (core/validate.h; a span
-// would end before it starts): write() returns false and counts them.
+// would end before it starts): write() returns false and counts them. Their
+// span layout and timing: export/trace_layout.h, docs/export.md.
 #pragma once
 
 #include <cstdint>
@@ -35,9 +36,12 @@ GraphFormat format_for_name(std::string_view name);  // the names of the table a
 std::string_view format_name(GraphFormat f);
 
 struct GraphWriterOptions {
-  // Epoch milliseconds of each trace's start; default 0 for alibaba-csv and
-  // kDefaultBaseEpochMs (export/otlp.h) for OTLP and Jaeger.
+  // alibaba-csv: epoch milliseconds of each trace's start (default 0).
+  // OTLP, Jaeger: the start of the first trace that has no start time of its
+  // own (default kDefaultBaseEpochMs, export/trace_layout.h); such traces
+  // follow at `rate` per second. A graph with start_unix_ns keeps its start.
   std::optional<int64_t> base_ms;
+  double rate = 10;
 };
 
 class GraphWriter {
@@ -65,5 +69,13 @@ class GraphWriter {
 
 // Writes all graphs to `path` (format by extension); returns how many.
 uint64_t write_graphs(const std::string& path, const std::vector<CallGraph>& graphs);
+
+// `tracelm export`: every graph of `input` (a corpus, or a CallGraph CSV
+// cleaned first: corpus/graph_source.h) to `output` in `format`.
+struct ExportCounts {
+  uint64_t written = 0, refused = 0;
+};
+ExportCounts export_corpus(const std::string& input, const std::string& output, GraphFormat format,
+                           const GraphWriterOptions& opt);
 
 }  // namespace tracelm

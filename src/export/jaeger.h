@@ -5,30 +5,20 @@
 //   {"data":[{"traceID":"<32 hex>","spans":[SPAN,...],
 //     "processes":{"p1":{"serviceName":"MS_123","tags":[]},...},"warnings":null},...],
 //    "total":0,"limit":0,"offset":0,"errors":null}
-// One trace per graph (graphs without edges are not written), one process per
-// distinct callee microservice ("p1", "p2", ... in order of first
-// appearance), one span per edge, in edge order:
-//   {"traceID","spanID","operationName":"<type> <caller>-><callee>",
+// One trace per graph (graphs without edges are not written). The spans are
+// those of export/trace_layout.h, in its order, with the same ids, names,
+// times and attributes as the OTLP export (export/otlp.h); one process per
+// service ("p1", "p2", ... in order of first appearance):
+//   {"traceID","spanID","operationName",
 //    "references":[{"refType":"CHILD_OF","traceID","spanID":<parent span>}]
-//      (empty for a top-level edge or one whose parent is missing),
-//    "startTime": (base_epoch_ms + start_ms) * 1000 (microseconds since the epoch),
-//    "duration": (finish_ms - start_ms) * 1000 (microseconds; negative only for
-//      an invalid graph whose edge finishes before it starts),
-//    "tags":[{"key","type":"string","value"}],"logs":[],"processID":"pN",
-//    "warnings":null,"flags":1}
-// Ids, the base epoch and its range, and the attributes (as string tags) are
-// those of the OTLP export (export/otlp.h): the same graph at the same index
-// gets the same trace and span ids in both. One more tag: "span.kind" =
-// "server" (http, rpc, db, mc), "consumer" (mq) or "internal" (unknown).
+//      (empty for the root),
+//    "startTime": epoch microseconds, "duration": microseconds,
+//    "tags":[{"key","type":"string","value"}] (the attributes, then
+//      "span.kind" = "server", "client", "producer" or "consumer"),
+//    "logs":[],"processID":"pN","warnings":null,"flags":1}
 //
-// Reading (parse_jaeger_json) rebuilds graphs from the tags alone (rpc.id,
-// tracelm.caller/callee/type/service/trace_id); times = floor(us / 1000) -
-// base_epoch_ms for the start and for start + duration. Spans are grouped into
-// graphs by traceID (16 or 32 hex; graphs in order of first appearance);
-// edges are sorted by rpc id, then content. Processes, references and
-// operation names are checked for shape only. What is lost: as for OTLP.
-// Errors are messages naming the span (JSON path and spanID), never thrown;
-// nesting deeper than kMaxTraceJsonDepth is rejected before parsing.
+// Reading back: parse_jaeger_json() reads Jaeger JSON through the span
+// importer, as parse_otlp_json() reads OTLP (same guarantees).
 #pragma once
 
 #include <cstdint>
@@ -41,19 +31,18 @@
 
 namespace tracelm {
 
-std::string to_jaeger_json(const std::vector<CallGraph>& graphs,
-                           int64_t base_epoch_ms = kDefaultBaseEpochMs);
+std::string to_jaeger_json(const std::vector<CallGraph>& graphs, const TraceTiming& timing = {});
 
 // Streaming writer, as OtlpJsonWriter: add() appends one trace, finish()
-// closes the document. Throws std::out_of_range for times outside the range.
+// closes the document. add() throws as lay_out_trace() does.
 class JaegerJsonWriter {
  public:
-  explicit JaegerJsonWriter(int64_t base_epoch_ms = kDefaultBaseEpochMs);
+  explicit JaegerJsonWriter(TraceTiming timing = {});
   void add(const CallGraph& g, std::string& out);
   void finish(std::string& out);
 
  private:
-  int64_t base_;
+  TraceTiming timing_;
   uint64_t index_ = 0;
   bool started_ = false, any_ = false, finished_ = false;
 };
@@ -61,6 +50,6 @@ class JaegerJsonWriter {
 // Reads one document (or several one after another); appends the graphs to
 // *graphs. On failure returns false with *error set.
 bool parse_jaeger_json(std::string_view text, std::vector<CallGraph>* graphs, std::string* error,
-                       int64_t base_epoch_ms = kDefaultBaseEpochMs);
+                       NodeMode node = NodeMode::kService);
 
 }  // namespace tracelm

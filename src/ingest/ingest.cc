@@ -113,8 +113,6 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& patterns)
   return out;
 }
 
-namespace {
-
 uint64_t total_size(const std::vector<std::string>& inputs) {
   uint64_t n = 0;
   for (const std::string& p : inputs) {
@@ -123,8 +121,6 @@ uint64_t total_size(const std::vector<std::string>& inputs) {
   }
   return n;
 }
-
-}  // namespace
 
 IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& opt,
                    const IngestCallbacks& cb) {

@@ -72,6 +72,9 @@ struct IngestCallbacks {
 IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& opt,
                    const IngestCallbacks& cb);
 
+// Bytes of the input files (for progress; a file that cannot be stat'ed counts 0).
+uint64_t total_size(const std::vector<std::string>& inputs);
+
 // Expands shell-style globs ("data/CallGraph_*.tar.gz"); a pattern matching
 // nothing, or a missing plain path, throws InputError.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& patterns);

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ingest/ingest.h"
 #include "ingest/trace_spill.h"
 #include "io/byte_source.h"
 #include "io/csv.h"
@@ -201,6 +202,119 @@ void mark_bad(TraceSpill& spill, uint64_t seq, std::string_view trace_id) {
   spill.add(seq, r, RowReject::kMalformed);
 }
 
+// One parsed span-table row.
+struct SpanRowResult {
+  SpanRowError err = SpanRowError::kNone;
+  bool skip = false;  // a blank line
+  uint64_t line_no = 0;
+  Span span;
+  std::string trace;  // the row's trace id when it is rejected
+};
+
+// A batch of lines (copied) and their parses.
+struct RowBatch {
+  std::string text;
+  std::vector<size_t> begin;  // line k = text[begin[k], begin[k+1])
+  std::vector<uint64_t> line_no;
+  std::vector<uint8_t> overlong;
+  std::vector<SpanRowResult> rows;
+  size_t size() const { return line_no.size(); }
+  std::string_view line(size_t k) const {
+    return std::string_view(text).substr(begin[k], begin[k + 1] - begin[k]);
+  }
+  void clear() {
+    text.clear();
+    begin.assign(1, 0);
+    line_no.clear();
+    overlong.clear();
+  }
+};
+
+void parse_rows(RowBatch& b, const SpanTableReader& reader, size_t begin, size_t end) {
+  std::vector<std::string_view> fields;
+  std::string scratch;
+  for (size_t k = begin; k < end; ++k) {
+    SpanRowResult& r = b.rows[k];
+    r.line_no = b.line_no[k];
+    r.skip = false;
+    r.trace.clear();
+    if (b.overlong[k] || !split_csv_line(b.line(k), fields, scratch)) {
+      r.err = SpanRowError::kMalformed;
+      continue;
+    }
+    if (fields.size() == 1 && fields[0].empty()) {  // blank line
+      r.skip = true;
+      continue;
+    }
+    r.err = reader.parse(fields, &r.span);  // r.span keeps its buffers for the next batch
+    if (r.err != SpanRowError::kNone) r.trace.assign(reader.trace_of(fields));
+  }
+}
+
+// Parses a batch on `threads` threads (contiguous parts).
+void parse_batch(RowBatch& b, const SpanTableReader& reader, size_t threads) {
+  if (b.rows.size() < b.size()) b.rows.resize(b.size());
+  parallel_for(b.size(), threads,
+               [&](size_t begin, size_t end) { parse_rows(b, reader, begin, end); });
+}
+
+// Reads the rows after the header, parses them (threads > 1: on threads - 1
+// other threads, while this one delivers the previous batch and reads the
+// next) and calls on_row(result, raw line) for each, in input order.
+void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t threads,
+                     const std::function<void(const SpanRowResult&, std::string_view)>& on_row) {
+  constexpr size_t kBatchLines = 16384, kBatchBytes = size_t{4} << 20;
+  auto fill = [&](RowBatch& b) {
+    b.clear();
+    std::string_view line;
+    bool overlong = false;
+    while (b.size() < kBatchLines && b.text.size() < kBatchBytes && lines.next(&line, &overlong)) {
+      b.text += line;
+      b.begin.push_back(b.text.size());
+      b.line_no.push_back(lines.line_no());
+      b.overlong.push_back(overlong);
+    }
+    return b.size() > 0;
+  };
+  auto deliver = [&](const RowBatch& b) {
+    for (size_t k = 0; k < b.size(); ++k)
+      if (!b.rows[k].skip) on_row(b.rows[k], b.line(k));
+  };
+  RowBatch buf[3];
+  if (threads <= 1) {
+    while (fill(buf[0])) {
+      parse_batch(buf[0], reader, 1);
+      deliver(buf[0]);
+    }
+    return;
+  }
+  // Pipeline over three batches: the worker parses batch k+1 while this
+  // thread delivers batch k and reads batch k+2.
+  RowBatch *ready = &buf[0], *parsing = &buf[1], *reading = &buf[2];
+  if (!fill(*ready)) return;
+  const size_t parsers = threads - 1;
+  parse_batch(*ready, reader, parsers);
+  bool have_next = fill(*parsing);
+  for (;;) {
+    std::thread worker;
+    if (have_next) worker = std::thread([&, p = parsing] { parse_batch(*p, reader, parsers); });
+    bool more = false;
+    std::exception_ptr err;
+    try {
+      deliver(*ready);
+      if (have_next) more = fill(*reading);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    if (worker.joinable()) worker.join();
+    if (err) std::rethrow_exception(err);
+    if (!have_next) return;
+    std::swap(ready, parsing);    // the parsed batch is delivered next
+    std::swap(parsing, reading);  // the batch just read is parsed next
+    have_next = more;
+  }
+}
+
 void unspill(const SpillRow& r, Span& s) {
   s.parent_trace_id.clear();
   s.trace_id.assign(r.traceid);
@@ -328,6 +442,12 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
   so.partitions = opt.partitions;
   so.memory_budget = opt.memory_budget;
   TraceSpill spill(so);
+  // Progress on stderr (util/progress.h, as Alibaba ingestion): input bytes
+  // read (compressed bytes for compressed files) and spans, then traces built.
+  const uint64_t input_bytes = total_size(inputs);
+  Progress progress("ingest spans", input_bytes, opt.progress);
+  uint64_t done_bytes = 0;
+  ByteSource* current = nullptr;
   uint64_t seq = 0;
   std::string sum, sdm;
   auto add_span = [&](const Span& s) {
@@ -336,7 +456,10 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       mark_bad(spill, seq++, s.trace_id);
       return;
     }
-    ++st.spans_read;
+    if ((++st.spans_read & 0xffff) == 0 && current)
+      progress.update(
+          done_bytes + current->file_bytes_read(), st.spans_read,
+          fmt::format("{} spans, file {} of {}", st.spans_read, st.files, inputs.size()));
   };
   SpanSink sink;
   sink.on_span = [&](Span&& s) { add_span(s); };
@@ -349,6 +472,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
     for_each_stream(path, [&](ByteSource& raw0) {
       ++st.streams;
       ReadAheadSource raw(raw0);
+      current = &raw;  // its byte count is kept on this thread
       std::string head = read_head(raw, 64 << 10);
       SpanFormat f = detect_span_format(head);
       PrefixSource src(std::move(head), raw);
@@ -384,25 +508,21 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
         } catch (const std::invalid_argument& e) {
           throw InputError(src.name(), 1, e.what());
         }
-        Span s;
-        while (lines.next(&line, &overlong)) {
-          SpanRowError err = SpanRowError::kNone;
-          if (overlong || !split_csv_line(line, fields, scratch)) {
-            err = SpanRowError::kMalformed;
-          } else {
-            if (fields.size() == 1 && fields[0].empty()) continue;  // blank line
-            err = reader->parse(fields, &s);
+        // Rows are parsed in batches on a second thread while this one reads
+        // the next batch and spills the previous one (in input order, so the
+        // result does not depend on the threads).
+        auto on_row = [&](const SpanRowResult& r, std::string_view raw) {
+          if (r.err == SpanRowError::kNone) {
+            add_span(r.span);
+            return;
           }
-          if (err == SpanRowError::kNone) {
-            add_span(s);  // s keeps its buffers for the next row
-            continue;
-          }
-          ++st.rows_rejected[static_cast<int>(err)];
+          ++st.rows_rejected[static_cast<int>(r.err)];
           if (cb.on_rejected_row)
-            cb.on_rejected_row(src.name(), lines.line_no(), span_row_error_code(err), line);
-          if (err != SpanRowError::kMalformed && err != SpanRowError::kMissingId)
-            mark_bad(spill, seq++, reader->trace_of(fields));
-        }
+            cb.on_rejected_row(src.name(), r.line_no, span_row_error_code(r.err), raw);
+          if (r.err != SpanRowError::kMalformed && r.err != SpanRowError::kMissingId)
+            mark_bad(spill, seq++, r.trace);
+        };
+        parse_span_rows(lines, *reader, opt.parse_threads, on_row);
         st.bytes += lines.bytes();
       } else {
         JsonReadStats js;
@@ -413,8 +533,13 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
         for (auto& [r, n] : js.bad_spans) st.bad_spans[r] += n;
         st.bytes += src.file_bytes_read();
       }
+      current = nullptr;
     });
+    done_bytes += total_size({path});
+    progress.update(done_bytes, st.spans_read,
+                    fmt::format("{} spans, file {} of {}", st.spans_read, st.files, inputs.size()));
   }
+  progress.finish();
   st.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   st.spilled_bytes = spill.spilled_bytes();
 
@@ -425,6 +550,8 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
   constexpr size_t kWindow = 4096;
   size_t threads = default_threads();
   std::vector<SpanGraph> window;
+  Progress progress2("build graphs", spill.stored_rows(), opt.progress, "spans");
+  uint64_t spans_done = 0;
   spill.for_each_partition([&](const TraceSpill::Partition& part) {
     for (size_t w0 = 0; w0 < part.num_traces(); w0 += kWindow) {
       size_t wn = std::min(kWindow, part.num_traces() - w0);
@@ -458,6 +585,8 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
           }
         }
       });
+      for (SpanGraph& g : window) spans_done += g.spans;
+      progress2.update(spans_done, 0, fmt::format("{} traces", st.traces + window.size()));
       for (SpanGraph& g : window) {
         ++st.traces;
         st.duplicate_spans += g.duplicate_spans;
@@ -486,6 +615,7 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       }
     }
   });
+  progress2.finish();
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }

@@ -42,6 +42,11 @@ struct SpanIngestOptions {
   size_t partitions = 256;
   size_t max_line = 64 << 10;  // span-table lines
   bool progress = false;
+  // Threads reading span tables: 1 = rows parsed on the reading thread;
+  // N > 1 = N - 1 other threads parse a batch while the reading thread
+  // spills the previous one and reads the next (2: both cores busy). The
+  // result is the same for any value.
+  size_t parse_threads = 2;
   std::vector<LabelWindow> labels;
   std::string unlabelled = "normal";
   std::vector<std::string> keep_labels;  // empty = keep all
