@@ -268,12 +268,15 @@ class Decoder {
         for (Row& r : fresh) rows.push_back(std::move(r));
       }
       if (rows.empty()) break;
-      // One token per row.
+      // One token per row. A row still feeding jumped tokens is not sampled:
+      // the ragged cache takes one column per step, so rows feed their
+      // jumped tokens one per step (padding several would stay in the cache).
       int64_t B = static_cast<int64_t>(rows.size());
       std::vector<int64_t> keep;
       for (int64_t i = 0; i < B; ++i) {
         Row& r = rows[static_cast<size_t>(i)];
-        std::optional<SeqEnd> end = step(r, last[i].data_ptr<float>(), last.size(1));
+        std::optional<SeqEnd> end;
+        if (r.feed.empty()) end = step(r, last[i].data_ptr<float>(), last.size(1));
         if (end) {
           ++stats_.sequences;
           stats_.tokens += r.tokens;
@@ -293,28 +296,19 @@ class Decoder {
         }
         keep_rows(cache, keep);
       }
-      // Each row's tokens to feed (1, or more after a jump), left-padded.
-      int64_t n = static_cast<int64_t>(rows.size()), T = 1;
-      for (const Row& r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(r.feed.size()));
-      std::vector<int64_t> ids(static_cast<size_t>(n * T), 0), pos(ids.size(), 0),
-          valid(ids.size(), 0);
-      for (int64_t i = 0; i < n; ++i) {
-        Row& r = rows[static_cast<size_t>(i)];
-        int64_t pad = T - static_cast<int64_t>(r.feed.size());
-        for (size_t t = 0; t < r.feed.size(); ++t) {
-          size_t at = static_cast<size_t>(i * T + pad) + t;
-          ids[at] = r.feed[t];
-          pos[at] = r.next_pos++;
-          valid[at] = 1;
-        }
-        r.feed.clear();
+      int64_t n = static_cast<int64_t>(rows.size());
+      std::vector<int64_t> ids, pos;
+      for (Row& r : rows) {
+        ids.push_back(r.feed.front());
+        r.feed.erase(r.feed.begin());
+        pos.push_back(r.next_pos++);
       }
       ++stats_.forward_calls;
       last = model_
-                 ->forward(torch::tensor(ids, torch::kInt64).view({n, T}), &cache,
-                           torch::tensor(pos, torch::kInt64).view({n, T}),
-                           torch::tensor(valid, torch::kInt64).view({n, T}).to(torch::kBool))
-                 .select(1, T - 1)
+                 ->forward(torch::tensor(ids, torch::kInt64).view({n, 1}), &cache,
+                           torch::tensor(pos, torch::kInt64).view({n, 1}),
+                           torch::ones({n, 1}, torch::kBool))
+                 .select(1, 0)
                  .to(torch::kCPU)
                  .contiguous();  // (n, V) on the CPU for the samplers
     }
