@@ -56,6 +56,32 @@ std::string table_html(const ExperimentResult& r) {
   return h + "</table>\n";
 }
 
+// The primary metric per kind of positive (SourceOutcome::by_kind), when any.
+std::string kinds_html(const ExperimentResult& r) {
+  std::vector<std::string> kinds;
+  for (const SourceOutcome& s : r.rows)
+    for (const auto& [kind, m] : s.by_kind)
+      if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
+  if (kinds.empty()) return "";
+  std::sort(kinds.begin(), kinds.end());
+  std::string h = "<p>" + html_escape(r.metric_names.empty() ? "metric" : r.metric_names[0]) +
+                  " of the negative test samples against the positives of each kind (mean ± "
+                  "sd over seeds):</p>\n<table>\n<tr><th>app</th><th>training set</th>";
+  for (const std::string& k : kinds) h += "<th>" + html_escape(k) + "</th>";
+  h += "</tr>\n";
+  for (const SourceOutcome& s : r.rows) {
+    h += "<tr><td>" + html_escape(s.app) + "</td><td>" + html_escape(s.source) + "</td>";
+    for (const std::string& k : kinds) {
+      auto it = s.by_kind.find(k);
+      h += it == s.by_kind.end() ? std::string("<td>n/a</td>")
+                                 : "<td class=\"n\">" + fmt_v(it->second.mean, r.display_scale) +
+                                       " ± " + fmt_v(it->second.sd, r.display_scale) + "</td>";
+    }
+    h += "</tr>\n";
+  }
+  return h + "</table>\n";
+}
+
 GnuplotPlot chart(const ExperimentResult& r) {
   std::vector<std::string> apps, sources;
   std::map<std::pair<std::string, std::string>, const SourceOutcome*> cell;
@@ -119,7 +145,12 @@ std::string downstream_html(const std::vector<ExperimentResult>& results,
              "seed. As good as real: |mean gap| &lt;= max({}, 1.96 SE). Defined in "
              "docs/downstream.md of tracelm.</p>\n",
              r.seeds, fmt_v(r.tolerance, r.display_scale));
+    for (size_t a = 0; a < r.apps.size() && a < r.split_notes.size(); ++a)
+      if (!r.split_notes[a].empty())
+        h += "<p class=\"note\">Split of " + html_escape(r.apps[a].name) + " " +
+             html_escape(r.split_notes[a]) + ".</p>\n";
     h += table_html(r);
+    h += kinds_html(r);
     if (i < svgs.size()) {
       h += "<figure>\n" + inline_svg(svgs[i], fmt::format("ds{}-", i));
       if (h.back() != '\n') h += '\n';
