@@ -84,10 +84,20 @@ if [ -n "${MODEL:-}" ]; then
   echo "== tracelm: using the trained model $RUN"
 else
   RUN=$OUT/run
+  # The tokenizer: trained on the text of the instructions' graphs (what
+  # `train` would write for every graph: ~28 KB of text per TrainTicket graph,
+  # tens of minutes of SentencePiece on 2 busy cores for the whole pool).
+  echo "== tracelm: tokenizer on the text of the $n_like instruction graphs"
+  "$T" encode "$OUT/like.jsonl" --format recursive -o "$OUT/tok-rec.txt" > /dev/null
+  "$T" encode "$OUT/like.jsonl" --format instruction --instruction-fraction 1 \
+    -o "$OUT/tok-ins.txt" > /dev/null
+  cat "$OUT/tok-rec.txt" "$OUT/tok-ins.txt" > "$OUT/tok.txt"
+  "$T" tokenizer train "$OUT/tok.txt" -o "$OUT/tok.model" --vocab 2048 --max-sentences 200000 > /dev/null
+  rm -f "$OUT/tok-rec.txt" "$OUT/tok-ins.txt" "$OUT/tok.txt"
   echo "== tracelm: train on the $n_pool normal training graphs (tiny preset, $TRAIN_MINUTES min, as the demo trains)"
-  "$T" train --corpus "$OUT/pool-normal.jsonl" --preset tiny --time-budget "$TRAIN_MINUTES" \
-    --context 256 --batch 16 --micro-batch 8 --lr 2e-3 --warmup 20 --epochs 1000 \
-    --eval-every 100000 --save-every 100000 -o "$RUN" -q
+  "$T" train --corpus "$OUT/pool-normal.jsonl" --tokenizer "$OUT/tok.model" --preset tiny \
+    --time-budget "$TRAIN_MINUTES" --context 256 --batch 16 --micro-batch 8 --lr 2e-3 --warmup 20 \
+    --epochs 1000 --eval-every 100000 --save-every 100000 -o "$RUN" -q
 fi
 echo "   $(elapsed)"
 echo "== tracelm: generate --like the $n_like instructions (service, edges, depth, latency)"
