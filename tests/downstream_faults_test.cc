@@ -180,6 +180,45 @@ TEST(DownstreamFaults, MetricPerKindOfPositiveInResultJsonAndTable) {
   EXPECT_EQ(ExperimentResult::from_json(old).split, "trace");
 }
 
+TEST(DownstreamFaults, GapsAgainstANamedReference) {
+  std::vector<LabeledGraph> real = faulty_corpus();
+  ExperimentOptions opt;
+  opt.split = "time";
+  opt.apps.min_graphs = 10;
+  opt.apps.apps = 1;
+  opt.seeds = 2;
+  opt.bootstrap = 20;
+  opt.progress = false;
+  // "few": 20 graphs of the pool (aligned by trace id); a model trained on
+  // fewer than 40 graphs ranks by the opposite of B's latency.
+  TrainingSource few{"few", "few.jsonl", {}};
+  for (int i = 1; i <= 20; ++i) few.graphs.push_back(real[static_cast<size_t>(i)]);
+  TaskSpec t = latency_task();
+  TaskFn by_latency = t.run;
+  t.run = [by_latency](const GraphRefs& train, const GraphRefs& pool, const GraphRefs& test,
+                       uint64_t seed) {
+    TaskRun r = by_latency(train, pool, test, seed);
+    if (train.size() < 40)
+      for (double& s : r.score) s = -s;
+    return r;
+  };
+  opt.reference = "few";
+  ExperimentResult r = run_experiment(t, real, {{"real", "", {}}, few}, opt);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.reference, "few");
+  EXPECT_NEAR(r.rows[0].metrics[0].mean, 4.0 / 6.0, 1e-12);  // real: 50 graphs
+  EXPECT_NEAR(r.rows[1].metrics[0].mean, 2.0 / 6.0, 1e-12);  // few: 20 graphs
+  EXPECT_NEAR(r.rows[0].gap.mean, 2.0 / 6.0, 1e-12);         // real - few
+  EXPECT_EQ(r.rows[1].gap.mean, 0.0);
+  EXPECT_TRUE(r.rows[1].pass);
+  EXPECT_FALSE(r.rows[0].pass);
+  EXPECT_NE(r.table().find("gap to few ± SE"), std::string::npos) << r.table();
+  EXPECT_EQ(ExperimentResult::from_json(nlohmann::json::parse(r.to_json().dump())).reference,
+            "few");
+  opt.reference = "nobody";
+  EXPECT_THROW(run_experiment(t, real, {{"real", "", {}}, few}, opt), std::invalid_argument);
+}
+
 TEST(DownstreamFaults, PoolCommandWritesTheNormalTrainingGraphs) {
   testing::TempDir dir;
   {

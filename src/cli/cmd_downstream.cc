@@ -52,6 +52,10 @@ void add_common(CLI::App* c, CommonOpts& o) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   c->add_option("--seed", o.exp.base_seed, "first seed")->capture_default_str();
+  c->add_option("--reference", o.exp.reference,
+                "the training set the gaps are measured against (e.g. a sample of the real pool "
+                "of a synthetic set's size)")
+      ->capture_default_str();
   c->add_option("--bootstrap", o.exp.bootstrap, "paired bootstrap resamples per seed")
       ->capture_default_str();
   c->add_option("--json", o.files.json, "write the result as JSON ('-' for stdout)");

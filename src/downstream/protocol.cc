@@ -351,6 +351,13 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
   res.display_scale = spec.display_scale;
   res.seeds = opt.seeds;
   res.split = opt.split;
+  res.reference = opt.reference;
+  size_t ref = sources.size();
+  for (size_t s = 0; s < sources.size(); ++s)
+    if (sources[s].name == opt.reference) ref = s;
+  if (ref == sources.size())
+    throw std::invalid_argument("run_experiment: no training set named \"" + opt.reference +
+                                "\" (the reference of the gaps)");
   res.apps = choose_apps(real, opt.apps);
   if (res.apps.empty()) throw std::runtime_error("no app: the real corpus has no valid graph");
   const Metric& primary = spec.metrics[0];
@@ -372,17 +379,19 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
       GraphRefs pool, test;
       for (size_t i : split.train) pool.push_back(app_real[i]);
       for (size_t i : split.test) test.push_back(app_real[i]);
-      TaskRun real_run;
-      // Bootstrap resamples of the test samples, shared by every source of this seed.
-      std::vector<std::vector<size_t>> resamples;
+      // Every source first (the reference may come after others), then the
+      // gaps to the reference on shared bootstrap resamples of the test samples.
+      std::vector<TaskRun> runs(sources.size());
+      std::vector<SeedOutcome> outs(sources.size());
+      std::vector<bool> ran(sources.size(), false);
       for (size_t s = 0; s < sources.size(); ++s) {
         auto t0 = std::chrono::steady_clock::now();
-        SeedOutcome o;
+        SeedOutcome& o = outs[s];
         o.seed = seed;
         GraphRefs train = training_graphs(sources[s], app, app_real, split, seed, &o.note);
         o.train_graphs = train.size();
         o.test_graphs = test.size();
-        TaskRun run;
+        TaskRun& run = runs[s];
         if (train.empty()) {
           run.note = "no training graph";
         } else {
@@ -391,49 +400,14 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
         if (!run.note.empty()) o.note += "; " + run.note;
         o.train_samples = run.train_samples;
         o.train_positive_rate = run.train_positive_rate;
-        if (s == 0) {
-          real_run = run;
-          std::mt19937_64 rng(mix(seed, 0xB007));
-          size_t n = real_run.y.size();
-          if (n > 0)
-            for (size_t b = 0; b < opt.bootstrap; ++b) {
-              std::vector<size_t> r(n);
-              for (size_t& v : r) v = static_cast<size_t>(rng() % n);
-              resamples.push_back(std::move(r));
-            }
-        } else if (!train.empty() && run.y != real_run.y) {
+        if (s > 0 && !train.empty() && !runs[0].y.empty() && run.y != runs[0].y)
           throw std::logic_error("run_experiment: a task gave different test samples per source");
-        }
         o.test_samples = run.y.size();
         o.test_positive_rate = run.y.empty() ? std::nan("") : positive_rate(run.y);
-        bool ran = !train.empty() && !run.y.empty();
+        ran[s] = !train.empty() && !run.y.empty();
         for (const Metric& m : spec.metrics)
-          o.metrics.push_back(ran ? m.fn(run.score, run.y) : std::nan(""));
-        if (ran && run.kind.size() == run.y.size()) score_by_kind(primary, run, &o);
-        if (s > 0) {
-          if (!ran || real_run.y.empty()) {
-            o.gap = o.gap_se = std::nan("");
-          } else {
-            o.gap = o.metrics[0] - primary.fn(real_run.score, real_run.y);
-            std::vector<double> diffs;
-            std::vector<double> sa, sb;
-            std::vector<int> yy;
-            for (const auto& r : resamples) {
-              sa.clear();
-              sb.clear();
-              yy.clear();
-              for (size_t i : r) {
-                sa.push_back(run.score[i]);
-                sb.push_back(real_run.score[i]);
-                yy.push_back(run.y[i]);
-              }
-              double d = primary.fn(sa, yy) - primary.fn(sb, yy);
-              if (!std::isnan(d)) diffs.push_back(d);
-            }
-            o.gap_se = mean_sd(diffs).sd;
-          }
-        }
-        rows[s].seeds.push_back(o);
+          o.metrics.push_back(ran[s] ? m.fn(run.score, run.y) : std::nan(""));
+        if (ran[s] && run.kind.size() == run.y.size()) score_by_kind(primary, run, &o);
         ++done;
         if (opt.progress) {
           double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -447,6 +421,46 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
                        o.train_graphs, primary.name.c_str(), o.metrics[0], el,
                        all / static_cast<double>(done) * static_cast<double>(total - done));
         }
+      }
+      const TaskRun& ref_run = runs[ref];
+      std::vector<std::vector<size_t>> resamples;
+      {
+        std::mt19937_64 rng(mix(seed, 0xB007));
+        size_t n = ref_run.y.size();
+        if (n > 0)
+          for (size_t b = 0; b < opt.bootstrap; ++b) {
+            std::vector<size_t> r(n);
+            for (size_t& v : r) v = static_cast<size_t>(rng() % n);
+            resamples.push_back(std::move(r));
+          }
+      }
+      for (size_t s = 0; s < sources.size(); ++s) {
+        SeedOutcome& o = outs[s];
+        const TaskRun& run = runs[s];
+        if (s == ref) {
+          o.gap = o.gap_se = 0;
+        } else if (!ran[s] || !ran[ref]) {
+          o.gap = o.gap_se = std::nan("");
+        } else {
+          o.gap = o.metrics[0] - outs[ref].metrics[0];
+          std::vector<double> diffs;
+          std::vector<double> sa, sb;
+          std::vector<int> yy;
+          for (const auto& r : resamples) {
+            sa.clear();
+            sb.clear();
+            yy.clear();
+            for (size_t i : r) {
+              sa.push_back(run.score[i]);
+              sb.push_back(ref_run.score[i]);
+              yy.push_back(run.y[i]);
+            }
+            double d = primary.fn(sa, yy) - primary.fn(sb, yy);
+            if (!std::isnan(d)) diffs.push_back(d);
+          }
+          o.gap_se = mean_sd(diffs).sd;
+        }
+        rows[s].seeds.push_back(std::move(o));
       }
     }
     for (size_t s = 0; s < sources.size(); ++s) {
@@ -472,8 +486,8 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
       for (const auto& [kind, v] : kinds) r.by_kind[kind] = mean_sd(v);
       r.gap = mean_sd(gaps);
       r.gap_se = n ? std::sqrt(se2) / static_cast<double>(n) : std::nan("");
-      r.pass = s == 0 || (!std::isnan(r.gap.mean) &&
-                          std::fabs(r.gap.mean) <= std::max(spec.tolerance, 1.96 * r.gap_se));
+      r.pass = s == ref || (!std::isnan(r.gap.mean) &&
+                            std::fabs(r.gap.mean) <= std::max(spec.tolerance, 1.96 * r.gap_se));
       res.rows.push_back(std::move(r));
     }
   }
@@ -512,6 +526,7 @@ nlohmann::ordered_json ExperimentResult::to_json() const {
   j["criterion"] = "|mean gap of the primary metric to real| <= max(tolerance, 1.96 * SE)";
   j["seeds"] = seeds;
   j["split"] = split;
+  j["reference"] = reference;
   nlohmann::ordered_json apps_j = nlohmann::ordered_json::array();
   for (size_t i = 0; i < apps.size(); ++i) {
     const App& a = apps[i];
@@ -587,8 +602,9 @@ ExperimentResult ExperimentResult::from_json(const nlohmann::json& j) {
   r.tolerance = get_num(j, "tolerance");
   r.display_scale = get_num(j, "display_scale");
   r.seeds = need(j, "seeds").get<size_t>();
-  r.split =
-      j.value("split", std::string("trace"));  // absent in results written before the time split
+  // Both absent in results written before the time split and the reference.
+  r.split = j.value("split", std::string("trace"));
+  r.reference = j.value("reference", std::string("real"));
   for (const auto& a : need(j, "apps")) {
     r.apps.push_back({need(a, "name").get<std::string>(),
                       need(a, "services").get<std::vector<std::string>>(),
@@ -646,7 +662,7 @@ std::string ExperimentResult::table() const {
   std::vector<std::string> head = {"app", "training set", "train graphs", "test samples",
                                    "test pos %"};
   for (const std::string& m : metric_names) head.push_back(m + " (mean ± sd)");
-  head.push_back("gap to real ± SE");
+  head.push_back("gap to " + reference + " ± SE");
   head.push_back("pass");
   cells.push_back(head);
   for (const SourceOutcome& r : rows) {
@@ -661,8 +677,8 @@ std::string ExperimentResult::table() const {
                                     fmt::format("{:.0f}", ts / n),
                                     fmt::format("{:.1f}", 100 * pr / n)};
     for (const MeanSd& m : r.metrics) row.push_back(f(m.mean) + " ± " + f(m.sd));
-    row.push_back(r.source == "real" ? "-" : f(r.gap.mean) + " ± " + f(r.gap_se));
-    row.push_back(r.source == "real" ? "-" : (r.pass ? "yes" : "NO"));
+    row.push_back(r.source == reference ? "-" : f(r.gap.mean) + " ± " + f(r.gap_se));
+    row.push_back(r.source == reference ? "-" : (r.pass ? "yes" : "NO"));
     cells.push_back(row);
   }
   std::string out = fmt::format("{}: {}; labels: {}\n", task, model, labels);

@@ -30,7 +30,8 @@ std::string table_html(const ExperimentResult& r) {
       "<table>\n<tr><th>app</th><th>training set</th><th>train graphs</th>"
       "<th>test samples</th><th>test positives %</th>";
   for (const std::string& m : r.metric_names) h += "<th>" + html_escape(m) + " (mean ± sd)</th>";
-  h += "<th>gap to real ± SE</th><th>as good as real?</th></tr>\n";
+  h += "<th>gap to " + html_escape(r.reference) + " ± SE</th><th>as good as " +
+       html_escape(r.reference) + "?</th></tr>\n";
   for (const SourceOutcome& s : r.rows) {
     double tg = 0, ts = 0, pr = 0, n = s.seeds.empty() ? 1 : static_cast<double>(s.seeds.size());
     for (const SeedOutcome& o : s.seeds) {
@@ -45,7 +46,7 @@ std::string table_html(const ExperimentResult& r) {
     for (const MeanSd& m : s.metrics)
       h += "<td class=\"n\">" + fmt_v(m.mean, r.display_scale) + " ± " +
            fmt_v(m.sd, r.display_scale) + "</td>";
-    if (s.source == "real") {
+    if (s.source == r.reference) {
       h += "<td>-</td><td>-</td></tr>\n";
     } else {
       h += "<td class=\"n\">" + fmt_v(s.gap.mean, r.display_scale) + " ± " +
