@@ -434,6 +434,7 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
             resamples.push_back(std::move(r));
           }
       }
+      const double ref_metric = outs[ref].metrics.empty() ? std::nan("") : outs[ref].metrics[0];
       for (size_t s = 0; s < sources.size(); ++s) {
         SeedOutcome& o = outs[s];
         const TaskRun& run = runs[s];
@@ -442,7 +443,7 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
         } else if (!ran[s] || !ran[ref]) {
           o.gap = o.gap_se = std::nan("");
         } else {
-          o.gap = o.metrics[0] - outs[ref].metrics[0];
+          o.gap = o.metrics[0] - ref_metric;
           std::vector<double> diffs;
           std::vector<double> sa, sb;
           std::vector<int> yy;
