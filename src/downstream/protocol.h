@@ -157,8 +157,9 @@ struct ExperimentOptions {
 // run_experiment() draws it.
 Split app_split(const App& app, const GraphRefs& app_real, uint64_t seed,
                 const ExperimentOptions& opt);
-// Under the time split: "training pool <first> to <last>; test set <first> to
-// <last>" (UTC, seconds); empty under the trace split.
+// Under the time split: "by time: training pool <first> to <last> (N graphs);
+// test set <first> to <last> (M graphs)" (trace starts, UTC seconds); empty
+// under the trace split.
 std::string describe_split(const GraphRefs& app_real, const Split& split,
                            const std::string& split_kind);
 // The real training pool of every app for one seed (what the "real" source
@@ -172,7 +173,7 @@ struct SeedOutcome {
   size_t train_graphs = 0, test_graphs = 0, train_samples = 0, test_samples = 0;
   double train_positive_rate = 0, test_positive_rate = 0;
   std::vector<double> metrics;  // in TaskSpec order
-  double gap = 0;               // primary metric minus real's (0 for real)
+  double gap = 0;               // primary metric minus the reference's (0 for it)
   double gap_se = 0;            // bootstrap SE of gap
   std::string note;
   // TaskRun::kind: per kind of positive, the primary metric of all negatives
@@ -185,9 +186,9 @@ struct SourceOutcome {
   std::string app, source, path;
   std::vector<SeedOutcome> seeds;
   std::vector<MeanSd> metrics;            // over seeds, in TaskSpec order
-  MeanSd gap;                             // of the primary metric, over seeds (0 for real)
+  MeanSd gap;                             // of the primary metric, over seeds (0: reference)
   double gap_se = 0;                      // SE of the mean gap
-  bool pass = true;                       // the criterion (always true for real)
+  bool pass = true;                       // the criterion (always true for the reference)
   std::map<std::string, MeanSd> by_kind;  // SeedOutcome::by_kind over seeds
 };
 
@@ -205,7 +206,7 @@ struct ExperimentResult {
   nlohmann::ordered_json to_json() const;
   static ExperimentResult from_json(const nlohmann::json& j);
   // A plain-text table: one row per (app, source): n train/test, positive
-  // rate, each metric mean ± sd, gap to real ± SE, pass. When rows have
+  // rate, each metric mean ± sd, gap to the reference ± SE, pass. When rows have
   // by_kind values, a second table: the primary metric per kind of positive.
   std::string table() const;
 };
