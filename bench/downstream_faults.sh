@@ -10,7 +10,8 @@
 #
 # Usage: bench/downstream_faults.sh [OUT_DIR] [TRAIN_MINUTES]
 #   OUT_DIR        default bench-out/downstream-faults-$DATASET
-#   TRAIN_MINUTES  tracelm's training budget (default 3)
+#   TRAIN_MINUTES  tracelm's training budget (default 12: 1,046 s in all on the shared
+#                  2-core machine; 3 minutes give a much weaker model, docs/downstream.md)
 # Environment: TRACELM (binary, default build/tracelm); DATASET trainticket
 # (default: TrainTicket 2023-01-29, code and CPU faults) or onlineboutique
 # (Online Boutique 2022-08-22, CPU and network faults); SPANS and FAULTS
@@ -35,7 +36,7 @@ case "$DATASET" in
   *) echo "downstream faults bench: DATASET must be trainticket or onlineboutique" >&2; exit 2 ;;
 esac
 OUT=${1:-bench-out/downstream-faults-$DATASET}
-TRAIN_MINUTES=${2:-${TRAIN_MINUTES:-3}}
+TRAIN_MINUTES=${2:-${TRAIN_MINUTES:-12}}
 WINDOW=${WINDOW:-240}
 LIKE_MAX=${LIKE_MAX:-400}
 SEEDS=${SEEDS:-5}
