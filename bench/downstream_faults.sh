@@ -107,6 +107,9 @@ echo "== tracelm: generate --like the $n_like instructions (service, edges, dept
   > "$OUT/generate.log" 2>&1 || { tail -20 "$OUT/generate.log"; exit 1; }
 tail -3 "$OUT/generate.log"
 align "$OUT/tracelm.jsonl"
+echo "== how close the generated graphs are to the graphs they were made like (bench/twin_stats.py)"
+python3 bench/twin_stats.py "$OUT/like.jsonl" "tracelm=$OUT/tracelm.jsonl" \
+  "probabilistic=$OUT/probabilistic.jsonl" || true
 echo "   $(elapsed)"
 
 TRAIN=(--train "tracelm=$OUT/tracelm.jsonl" --train "probabilistic=$OUT/probabilistic.jsonl")
