@@ -61,40 +61,8 @@ PY
 n_like=$(wc -l < "$OUT/like.jsonl")
 
 # align OUT: gives each graph of OUT the trace id of the instruction (graph
-# of like.jsonl) it was made from. One graph per instruction: by order. Fewer
-# (a generator that drops failed graphs, keeping the order): each graph goes
-# to the next instruction with its service, edges and depth. Else OUT is left
-# unaligned (`tracelm downstream` then samples training sets).
-align() {
-  python3 - "$OUT/like.jsonl" "$1" <<'PY'
-import json, sys
-like = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-out = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-key = lambda g: (g["service"], g["num_edges"], g["depth"])
-ids = []
-if len(like) == len(out):
-    ids = [a.get("trace_id", "") for a in like]
-else:
-    i = 0
-    for g in out:
-        while i < len(like) and key(like[i]) != key(g):
-            i += 1
-        if i == len(like):
-            ids = None
-            break
-        ids.append(like[i].get("trace_id", ""))
-        i += 1
-if ids is None:
-    print(f"   {len(out)} graphs for {len(like)} instructions, not in instruction order: not aligned")
-    sys.exit(0)
-for g, t in zip(out, ids):
-    g["trace_id"] = t
-with open(sys.argv[2], "w") as f:
-    for g in out:
-        f.write(json.dumps(g) + "\n")
-print(f"   aligned {len(out)} graphs with their instructions ({len(like)} instructions)")
-PY
-}
+# of like.jsonl) it was made from (bench/align_like.py).
+align() { python3 bench/align_like.py "$OUT/like.jsonl" "$1"; }
 
 echo "== probabilistic baseline: fit on the real corpus, one graph per instruction"
 "$T" baseline fit "$OUT/real.jsonl" -o "$OUT/prob.json" -q

@@ -26,7 +26,7 @@ bool rule_anomalous(const VaeGraph& g, const std::unordered_map<std::string, dou
   return false;
 }
 
-bool field_anomalous(const std::string& label) { return !label.empty() && label != "normal"; }
+bool field_anomalous(const std::string& label) { return !is_normal_label(label); }
 
 TaskSpec anomaly_task(const AnomalyOptions& opt, const std::vector<LabeledGraph>& real) {
   if (opt.labels != "auto" && opt.labels != "rule" && opt.labels != "field")
@@ -87,6 +87,8 @@ TaskSpec anomaly_task(const AnomalyOptions& opt, const std::vector<LabeledGraph>
       return field ? field_anomalous(g->label) : rule_anomalous(v, q99);
     };
     for (size_t i = 0; i < test_v.size(); ++i) r.y.push_back(anomalous(test_v[i], test_k[i]));
+    if (field)  // ROC AUC per fault type as well
+      for (const LabeledGraph* g : test_k) r.kind.push_back(g->label.empty() ? "normal" : g->label);
     std::vector<VaeGraph> normal;
     for (size_t i = 0; i < train_v.size(); ++i)
       if (!anomalous(train_v[i], train_k[i])) normal.push_back(train_v[i]);

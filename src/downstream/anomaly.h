@@ -16,7 +16,9 @@
 //    normal (TraceVAE trains on normal traffic); a synthetic set without
 //    labels counts as normal under "field".
 //  - Metrics: ROC AUC (primary, the paper's), average precision (what
-//    TraceVAE's code reports as "auc"), best F1. Tolerance 0.02 AUC.
+//    TraceVAE's code reports as "auc"), best F1. Tolerance 0.02 AUC. Under
+//    "field" the ROC AUC is also given per label (the normal test graphs
+//    against the test graphs of one fault type: TaskRun::kind).
 //  - Deterministic for a seed and thread count.
 #pragma once
 

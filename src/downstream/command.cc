@@ -53,6 +53,33 @@ ExperimentResult run_downstream_command(const TaskFactory& make_task, const Comm
   return r;
 }
 
+PoolSummary write_real_training_pool(const std::string& real_path, const ExperimentOptions& opt,
+                                     uint64_t seed, bool normal_only, const std::string& out_path) {
+  std::vector<LabeledGraph> real = load_labeled_graphs(real_path);
+  if (real.empty()) throw InputError(real_path, 0, "no call graphs in the real corpus");
+  PoolSummary sum;
+  sum.real_graphs = real.size();
+  GraphRefs all = real_training_pool(real, opt, seed, false, &sum.apps);
+  for (const App& app : sum.apps) {
+    GraphRefs app_real = app_graphs(real, app);
+    sum.app_graphs += app_real.size();
+    sum.split_notes.push_back(
+        describe_split(app_real, app_split(app, app_real, seed, opt), opt.split));
+  }
+  sum.pool_graphs = all.size();
+  CorpusWriter out(out_path);
+  for (const LabeledGraph* g : all) {
+    if (normal_only && !is_normal_label(g->label)) {
+      ++sum.not_normal;
+      continue;
+    }
+    out.write(g->graph);
+  }
+  out.close();
+  sum.written = out.count();
+  return sum;
+}
+
 ExperimentResult read_experiment_result(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(path, 0, "cannot open the downstream result");

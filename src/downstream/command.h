@@ -36,6 +36,24 @@ using TaskFactory = std::function<TaskSpec(const std::vector<LabeledGraph>& real
 ExperimentResult run_downstream_command(const TaskFactory& make_task, const CommandFiles& files,
                                         const ExperimentOptions& opt);
 
+// The body of `tracelm downstream pool`: writes the real training pool of one
+// seed (real_training_pool(): the graphs the "real" source trains on, app by
+// app) as a corpus, e.g. the normal training graphs a generator is trained
+// on and asked to imitate (`generate --like`). Under the time split the pool
+// is the same for every seed. Returns what was written and why the rest was
+// left out.
+struct PoolSummary {
+  size_t real_graphs = 0;  // graphs in the real corpus
+  size_t app_graphs = 0;   // of them, in an app (valid, >= min_edges calls)
+  size_t pool_graphs = 0;  // of them, in the seed's training pool
+  size_t not_normal = 0;   // pool graphs left out by normal_only
+  size_t written = 0;
+  std::vector<App> apps;
+  std::vector<std::string> split_notes;  // per app (describe_split)
+};
+PoolSummary write_real_training_pool(const std::string& real_path, const ExperimentOptions& opt,
+                                     uint64_t seed, bool normal_only, const std::string& out_path);
+
 // Reads a JSON file written by run_downstream_command (--json); InputError
 // naming the file when it cannot be read or is not such a result.
 ExperimentResult read_experiment_result(const std::string& path);

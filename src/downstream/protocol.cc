@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <numeric>
 #include <random>
@@ -44,6 +46,53 @@ std::string stem_of(const std::string& path) {
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   size_t dot = base.find('.');
   return dot == std::string::npos || dot == 0 ? base : base.substr(0, dot);
+}
+
+// Columns padded to their widest cell (± counts one column), a rule under
+// the header row.
+std::string render_table(const std::vector<std::vector<std::string>>& cells) {
+  auto width = [](const std::string& s) {
+    size_t w = 0;
+    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+    return w;
+  };
+  std::vector<size_t> w;
+  for (const auto& row : cells)
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (w.size() <= c) w.push_back(0);
+      w[c] = std::max(w[c], width(row[c]));
+    }
+  std::string out;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    for (size_t c = 0; c < cells[i].size(); ++c) {
+      out += cells[i][c] + std::string(w[c] - width(cells[i][c]), ' ');
+      out += c + 1 < cells[i].size() ? "  " : "\n";
+    }
+    if (i == 0) {
+      size_t total = 0;
+      for (size_t c = 0; c < w.size(); ++c) total += w[c] + (c + 1 < w.size() ? 2 : 0);
+      out += std::string(total, '-') + "\n";
+    }
+  }
+  return out;
+}
+
+// SeedOutcome::by_kind of one run (TaskRun::kind set).
+void score_by_kind(const Metric& primary, const TaskRun& run, SeedOutcome* o) {
+  std::map<std::string, size_t> count;
+  for (size_t i = 0; i < run.y.size(); ++i)
+    if (run.y[i]) ++count[run.kind[i]];
+  for (const auto& [kind, n] : count) {
+    std::vector<double> score;
+    std::vector<int> y;
+    for (size_t i = 0; i < run.y.size(); ++i)
+      if (!run.y[i] || run.kind[i] == kind) {
+        score.push_back(run.score[i]);
+        y.push_back(run.y[i]);
+      }
+    o->by_kind[kind] = primary.fn(score, y);
+    o->positives_by_kind[kind] = n;
+  }
 }
 
 }  // namespace
@@ -144,6 +193,84 @@ Split split_app(size_t n, uint64_t seed, double test_fraction) {
   return s;
 }
 
+Split split_by_time(const std::vector<int64_t>& starts, double test_fraction,
+                    const std::string& what) {
+  size_t unknown = 0;
+  for (int64_t t : starts) unknown += t == 0;
+  if (unknown)
+    throw InputError(what, 0,
+                     fmt::format("the split by time needs every graph's start time "
+                                 "(\"start_unix_nano\", written by span import): {} of {} "
+                                 "graphs have none (use the split by trace)",
+                                 unknown, starts.size()));
+  size_t n = starts.size();
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](size_t a, size_t b) { return starts[a] < starts[b]; });
+  size_t n_test =
+      std::min(n, static_cast<size_t>(std::llround(static_cast<double>(n) * test_fraction)));
+  Split s;
+  s.train.assign(idx.begin(), idx.end() - static_cast<std::ptrdiff_t>(n_test));
+  s.test.assign(idx.end() - static_cast<std::ptrdiff_t>(n_test), idx.end());
+  return s;
+}
+
+bool is_normal_label(const std::string& label) { return label.empty() || label == "normal"; }
+
+Split app_split(const App& app, const GraphRefs& app_real, uint64_t seed,
+                const ExperimentOptions& opt) {
+  if (opt.split == "time") {
+    std::vector<int64_t> starts;
+    starts.reserve(app_real.size());
+    for (const LabeledGraph* g : app_real) starts.push_back(g->graph.start_unix_ns);
+    return split_by_time(starts, opt.test_fraction, "app " + app.name);
+  }
+  if (opt.split != "trace")
+    throw std::invalid_argument("the split must be \"trace\" or \"time\", not \"" + opt.split +
+                                "\"");
+  return split_app(app_real.size(), mix(seed, hash_name(app.name)), opt.test_fraction);
+}
+
+std::string describe_split(const GraphRefs& app_real, const Split& split,
+                           const std::string& split_kind) {
+  if (split_kind != "time") return "";
+  auto range = [&](const std::vector<size_t>& part) {
+    if (part.empty()) return std::string("empty");
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i : part) {
+      lo = std::min(lo, app_real[i]->graph.start_unix_ns);
+      hi = std::max(hi, app_real[i]->graph.start_unix_ns);
+    }
+    auto utc = [](int64_t ns) {
+      std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      return std::string(buf);
+    };
+    return utc(lo) + " to " + utc(hi);
+  };
+  return fmt::format("by time: training pool {} ({} graphs); test set {} ({} graphs)",
+                     range(split.train), split.train.size(), range(split.test), split.test.size());
+}
+
+GraphRefs real_training_pool(const std::vector<LabeledGraph>& real, const ExperimentOptions& opt,
+                             uint64_t seed, bool normal_only, std::vector<App>* apps_out) {
+  std::vector<App> apps = choose_apps(real, opt.apps);
+  GraphRefs out;
+  for (const App& app : apps) {
+    GraphRefs app_real = app_graphs(real, app);
+    Split split = app_split(app, app_real, seed, opt);
+    std::sort(split.train.begin(), split.train.end());
+    for (size_t i : split.train)
+      if (!normal_only || is_normal_label(app_real[i]->label)) out.push_back(app_real[i]);
+  }
+  if (apps_out) *apps_out = std::move(apps);
+  return out;
+}
+
 GraphRefs training_graphs(const TrainingSource& src, const App& app, const GraphRefs& app_real,
                           const Split& split, uint64_t seed, std::string* note) {
   GraphRefs out;
@@ -223,6 +350,14 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
   res.tolerance = spec.tolerance;
   res.display_scale = spec.display_scale;
   res.seeds = opt.seeds;
+  res.split = opt.split;
+  res.reference = opt.reference;
+  size_t ref = sources.size();
+  for (size_t s = 0; s < sources.size(); ++s)
+    if (sources[s].name == opt.reference) ref = s;
+  if (ref == sources.size())
+    throw std::invalid_argument("run_experiment: no training set named \"" + opt.reference +
+                                "\" (the reference of the gaps)");
   res.apps = choose_apps(real, opt.apps);
   if (res.apps.empty()) throw std::runtime_error("no app: the real corpus has no valid graph");
   const Metric& primary = spec.metrics[0];
@@ -239,21 +374,24 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
     }
     for (size_t k = 0; k < opt.seeds; ++k) {
       uint64_t seed = opt.base_seed + k;
-      Split split = split_app(app_real.size(), mix(seed, hash_name(app.name)), opt.test_fraction);
+      Split split = app_split(app, app_real, seed, opt);
+      if (k == 0) res.split_notes.push_back(describe_split(app_real, split, opt.split));
       GraphRefs pool, test;
       for (size_t i : split.train) pool.push_back(app_real[i]);
       for (size_t i : split.test) test.push_back(app_real[i]);
-      TaskRun real_run;
-      // Bootstrap resamples of the test samples, shared by every source of this seed.
-      std::vector<std::vector<size_t>> resamples;
+      // Every source first (the reference may come after others), then the
+      // gaps to the reference on shared bootstrap resamples of the test samples.
+      std::vector<TaskRun> runs(sources.size());
+      std::vector<SeedOutcome> outs(sources.size());
+      std::vector<bool> ran(sources.size(), false);
       for (size_t s = 0; s < sources.size(); ++s) {
         auto t0 = std::chrono::steady_clock::now();
-        SeedOutcome o;
+        SeedOutcome& o = outs[s];
         o.seed = seed;
         GraphRefs train = training_graphs(sources[s], app, app_real, split, seed, &o.note);
         o.train_graphs = train.size();
         o.test_graphs = test.size();
-        TaskRun run;
+        TaskRun& run = runs[s];
         if (train.empty()) {
           run.note = "no training graph";
         } else {
@@ -262,48 +400,14 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
         if (!run.note.empty()) o.note += "; " + run.note;
         o.train_samples = run.train_samples;
         o.train_positive_rate = run.train_positive_rate;
-        if (s == 0) {
-          real_run = run;
-          std::mt19937_64 rng(mix(seed, 0xB007));
-          size_t n = real_run.y.size();
-          if (n > 0)
-            for (size_t b = 0; b < opt.bootstrap; ++b) {
-              std::vector<size_t> r(n);
-              for (size_t& v : r) v = static_cast<size_t>(rng() % n);
-              resamples.push_back(std::move(r));
-            }
-        } else if (!train.empty() && run.y != real_run.y) {
+        if (s > 0 && !train.empty() && !runs[0].y.empty() && run.y != runs[0].y)
           throw std::logic_error("run_experiment: a task gave different test samples per source");
-        }
         o.test_samples = run.y.size();
         o.test_positive_rate = run.y.empty() ? std::nan("") : positive_rate(run.y);
-        bool ran = !train.empty() && !run.y.empty();
+        ran[s] = !train.empty() && !run.y.empty();
         for (const Metric& m : spec.metrics)
-          o.metrics.push_back(ran ? m.fn(run.score, run.y) : std::nan(""));
-        if (s > 0) {
-          if (!ran || real_run.y.empty()) {
-            o.gap = o.gap_se = std::nan("");
-          } else {
-            o.gap = o.metrics[0] - primary.fn(real_run.score, real_run.y);
-            std::vector<double> diffs;
-            std::vector<double> sa, sb;
-            std::vector<int> yy;
-            for (const auto& r : resamples) {
-              sa.clear();
-              sb.clear();
-              yy.clear();
-              for (size_t i : r) {
-                sa.push_back(run.score[i]);
-                sb.push_back(real_run.score[i]);
-                yy.push_back(run.y[i]);
-              }
-              double d = primary.fn(sa, yy) - primary.fn(sb, yy);
-              if (!std::isnan(d)) diffs.push_back(d);
-            }
-            o.gap_se = mean_sd(diffs).sd;
-          }
-        }
-        rows[s].seeds.push_back(o);
+          o.metrics.push_back(ran[s] ? m.fn(run.score, run.y) : std::nan(""));
+        if (ran[s] && run.kind.size() == run.y.size()) score_by_kind(primary, run, &o);
         ++done;
         if (opt.progress) {
           double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -317,6 +421,47 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
                        o.train_graphs, primary.name.c_str(), o.metrics[0], el,
                        all / static_cast<double>(done) * static_cast<double>(total - done));
         }
+      }
+      const TaskRun& ref_run = runs[ref];
+      std::vector<std::vector<size_t>> resamples;
+      {
+        std::mt19937_64 rng(mix(seed, 0xB007));
+        size_t n = ref_run.y.size();
+        if (n > 0)
+          for (size_t b = 0; b < opt.bootstrap; ++b) {
+            std::vector<size_t> r(n);
+            for (size_t& v : r) v = static_cast<size_t>(rng() % n);
+            resamples.push_back(std::move(r));
+          }
+      }
+      const double ref_metric = outs[ref].metrics.empty() ? std::nan("") : outs[ref].metrics[0];
+      for (size_t s = 0; s < sources.size(); ++s) {
+        SeedOutcome& o = outs[s];
+        const TaskRun& run = runs[s];
+        if (s == ref) {
+          o.gap = o.gap_se = 0;
+        } else if (!ran[s] || !ran[ref]) {
+          o.gap = o.gap_se = std::nan("");
+        } else {
+          o.gap = o.metrics[0] - ref_metric;
+          std::vector<double> diffs;
+          std::vector<double> sa, sb;
+          std::vector<int> yy;
+          for (const auto& r : resamples) {
+            sa.clear();
+            sb.clear();
+            yy.clear();
+            for (size_t i : r) {
+              sa.push_back(run.score[i]);
+              sb.push_back(ref_run.score[i]);
+              yy.push_back(run.y[i]);
+            }
+            double d = primary.fn(sa, yy) - primary.fn(sb, yy);
+            if (!std::isnan(d)) diffs.push_back(d);
+          }
+          o.gap_se = mean_sd(diffs).sd;
+        }
+        rows[s].seeds.push_back(std::move(o));
       }
     }
     for (size_t s = 0; s < sources.size(); ++s) {
@@ -336,10 +481,14 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
           ++n;
         }
       }
+      std::map<std::string, std::vector<double>> kinds;
+      for (const SeedOutcome& o : r.seeds)
+        for (const auto& [kind, v] : o.by_kind) kinds[kind].push_back(v);
+      for (const auto& [kind, v] : kinds) r.by_kind[kind] = mean_sd(v);
       r.gap = mean_sd(gaps);
       r.gap_se = n ? std::sqrt(se2) / static_cast<double>(n) : std::nan("");
-      r.pass = s == 0 || (!std::isnan(r.gap.mean) &&
-                          std::fabs(r.gap.mean) <= std::max(spec.tolerance, 1.96 * r.gap_se));
+      r.pass = s == ref || (!std::isnan(r.gap.mean) &&
+                            std::fabs(r.gap.mean) <= std::max(spec.tolerance, 1.96 * r.gap_se));
       res.rows.push_back(std::move(r));
     }
   }
@@ -377,12 +526,18 @@ nlohmann::ordered_json ExperimentResult::to_json() const {
   j["display_scale"] = display_scale;
   j["criterion"] = "|mean gap of the primary metric to real| <= max(tolerance, 1.96 * SE)";
   j["seeds"] = seeds;
+  j["split"] = split;
+  j["reference"] = reference;
   nlohmann::ordered_json apps_j = nlohmann::ordered_json::array();
-  for (const App& a : apps)
-    apps_j.push_back({{"name", a.name},
-                      {"services", a.services},
-                      {"graphs", a.graphs},
-                      {"min_edges", a.min_edges}});
+  for (size_t i = 0; i < apps.size(); ++i) {
+    const App& a = apps[i];
+    nlohmann::ordered_json aj = {{"name", a.name},
+                                 {"services", a.services},
+                                 {"graphs", a.graphs},
+                                 {"min_edges", a.min_edges}};
+    if (i < split_notes.size() && !split_notes[i].empty()) aj["split"] = split_notes[i];
+    apps_j.push_back(aj);
+  }
   j["apps"] = apps_j;
   nlohmann::ordered_json rows_j = nlohmann::ordered_json::array();
   for (const SourceOutcome& r : rows) {
@@ -402,6 +557,11 @@ nlohmann::ordered_json ExperimentResult::to_json() const {
     rj["gap_sd"] = num(r.gap.sd);
     rj["gap_se"] = num(r.gap_se);
     rj["pass"] = r.pass;
+    if (!r.by_kind.empty()) {
+      nlohmann::ordered_json bk = nlohmann::ordered_json::object();
+      for (const auto& [kind, m] : r.by_kind) bk[kind] = {{"mean", num(m.mean)}, {"sd", num(m.sd)}};
+      rj["by_kind"] = bk;
+    }
     nlohmann::ordered_json seeds_j = nlohmann::ordered_json::array();
     for (const SeedOutcome& o : r.seeds) {
       nlohmann::ordered_json sj;
@@ -419,6 +579,12 @@ nlohmann::ordered_json ExperimentResult::to_json() const {
       sj["gap"] = num(o.gap);
       sj["gap_se"] = num(o.gap_se);
       sj["note"] = o.note;
+      if (!o.by_kind.empty()) {
+        nlohmann::ordered_json bk = nlohmann::ordered_json::object();
+        for (const auto& [kind, v] : o.by_kind)
+          bk[kind] = {{"value", num(v)}, {"test_positives", o.positives_by_kind.at(kind)}};
+        sj["by_kind"] = bk;
+      }
       seeds_j.push_back(sj);
     }
     rj["per_seed"] = seeds_j;
@@ -437,10 +603,15 @@ ExperimentResult ExperimentResult::from_json(const nlohmann::json& j) {
   r.tolerance = get_num(j, "tolerance");
   r.display_scale = get_num(j, "display_scale");
   r.seeds = need(j, "seeds").get<size_t>();
-  for (const auto& a : need(j, "apps"))
+  // Both absent in results written before the time split and the reference.
+  r.split = j.value("split", std::string("trace"));
+  r.reference = j.value("reference", std::string("real"));
+  for (const auto& a : need(j, "apps")) {
     r.apps.push_back({need(a, "name").get<std::string>(),
                       need(a, "services").get<std::vector<std::string>>(),
                       need(a, "graphs").get<size_t>(), need(a, "min_edges").get<size_t>()});
+    r.split_notes.push_back(a.value("split", std::string()));
+  }
   for (const auto& rj : need(j, "results")) {
     SourceOutcome s;
     s.app = need(rj, "app").get<std::string>();
@@ -467,9 +638,17 @@ ExperimentResult ExperimentResult::from_json(const nlohmann::json& j) {
       o.gap = get_num(sj, "gap");
       o.gap_se = get_num(sj, "gap_se");
       o.note = need(sj, "note").get<std::string>();
+      if (sj.contains("by_kind"))
+        for (const auto& [kind, v] : sj["by_kind"].items()) {
+          o.by_kind[kind] = get_num(v, "value");
+          o.positives_by_kind[kind] = need(v, "test_positives").get<size_t>();
+        }
       s.seeds.push_back(std::move(o));
     }
     for (size_t m = 0; m < s.metrics.size(); ++m) s.metrics[m].n = s.seeds.size();
+    if (rj.contains("by_kind"))
+      for (const auto& [kind, v] : rj["by_kind"].items())
+        s.by_kind[kind] = {get_num(v, "mean"), get_num(v, "sd"), s.seeds.size()};
     r.rows.push_back(std::move(s));
   }
   return r;
@@ -484,7 +663,7 @@ std::string ExperimentResult::table() const {
   std::vector<std::string> head = {"app", "training set", "train graphs", "test samples",
                                    "test pos %"};
   for (const std::string& m : metric_names) head.push_back(m + " (mean ± sd)");
-  head.push_back("gap to real ± SE");
+  head.push_back("gap to " + reference + " ± SE");
   head.push_back("pass");
   cells.push_back(head);
   for (const SourceOutcome& r : rows) {
@@ -499,34 +678,55 @@ std::string ExperimentResult::table() const {
                                     fmt::format("{:.0f}", ts / n),
                                     fmt::format("{:.1f}", 100 * pr / n)};
     for (const MeanSd& m : r.metrics) row.push_back(f(m.mean) + " ± " + f(m.sd));
-    row.push_back(r.source == "real" ? "-" : f(r.gap.mean) + " ± " + f(r.gap_se));
-    row.push_back(r.source == "real" ? "-" : (r.pass ? "yes" : "NO"));
+    row.push_back(r.source == reference ? "-" : f(r.gap.mean) + " ± " + f(r.gap_se));
+    row.push_back(r.source == reference ? "-" : (r.pass ? "yes" : "NO"));
     cells.push_back(row);
   }
-  auto width = [](const std::string& s) {  // display columns (± is one)
-    size_t w = 0;
-    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
-    return w;
-  };
-  std::vector<size_t> w(head.size(), 0);
-  for (const auto& row : cells)
-    for (size_t c = 0; c < row.size(); ++c) w[c] = std::max(w[c], width(row[c]));
   std::string out = fmt::format("{}: {}; labels: {}\n", task, model, labels);
-  for (size_t i = 0; i < cells.size(); ++i) {
-    for (size_t c = 0; c < cells[i].size(); ++c) {
-      out += cells[i][c] + std::string(w[c] - width(cells[i][c]), ' ');
-      out += c + 1 < cells[i].size() ? "  " : "\n";
-    }
-    if (i == 0) {
-      size_t total = 0;
-      for (size_t c = 0; c < w.size(); ++c) total += w[c] + (c + 1 < w.size() ? 2 : 0);
-      out += std::string(total, '-') + "\n";
-    }
-  }
+  for (size_t i = 0; i < apps.size() && i < split_notes.size(); ++i)
+    if (!split_notes[i].empty())
+      out += fmt::format("split of {} {}\n", apps[i].name, split_notes[i]);
+  out += render_table(cells);
   out += fmt::format(
       "pass: |mean gap| <= max({}, 1.96 SE) over {} seeds; metrics{} on the same real test "
       "samples per seed\n",
       f(tolerance), seeds, display_scale > 1 ? " in points (%)" : "");
+  // The primary metric per kind of positive (e.g. per fault type).
+  std::vector<std::string> kinds;
+  for (const SourceOutcome& r : rows)
+    for (const auto& [kind, m] : r.by_kind)
+      if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
+  std::sort(kinds.begin(), kinds.end());
+  if (!kinds.empty()) {
+    std::vector<std::vector<std::string>> k_cells;
+    std::vector<std::string> k_head = {"app", "training set"};
+    for (const std::string& k : kinds) k_head.push_back(k);
+    k_cells.push_back(k_head);
+    for (const SourceOutcome& r : rows) {
+      std::vector<std::string> row = {r.app, r.source};
+      for (const std::string& k : kinds) {
+        auto it = r.by_kind.find(k);
+        if (it == r.by_kind.end()) {
+          row.push_back("n/a");
+          continue;
+        }
+        double pos = 0;
+        for (const SeedOutcome& o : r.seeds) {
+          auto p = o.positives_by_kind.find(k);
+          pos += p == o.positives_by_kind.end() ? 0 : static_cast<double>(p->second);
+        }
+        pos /= r.seeds.empty() ? 1 : static_cast<double>(r.seeds.size());
+        row.push_back(f(it->second.mean) + " ± " + f(it->second.sd) +
+                      fmt::format(" ({:.0f})", pos));
+      }
+      k_cells.push_back(row);
+    }
+    out += fmt::format(
+        "{} of the negatives against each kind of positive (mean ± sd; test positives of that "
+        "kind):\n",
+        metric_names.empty() ? std::string("metric") : metric_names[0]);
+    out += render_table(k_cells);
+  }
   return out;
 }
 

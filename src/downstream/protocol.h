@@ -17,7 +17,17 @@
 //    holding every service.
 //  - split_app(n, seed): a seeded shuffle of 0..n-1; the first
 //    round(n * test_fraction) indices are the test set, the rest the real
-//    training pool (paper ratio 5K:2K, test_fraction 2/7).
+//    training pool (paper ratio 5K:2K, test_fraction 2/7). This is the split
+//    "by trace" (the default).
+//  - split_by_time(starts): the split "by time": positions ordered by start
+//    time (ties: position); the latest round(n * test_fraction) are the test
+//    set, the earlier ones the training pool. The same for every seed (seeds
+//    then vary the model and the bootstrap only), so a generator trained once
+//    on the pool's graphs never saw a test graph. Throws InputError when a
+//    graph has no start time (start_unix_ns == 0).
+//  - app_split() applies ExperimentOptions::split; real_training_pool() gives
+//    the graphs the "real" source of one seed trains on, app by app (the
+//    graphs to train a generator on, or to generate "like").
 //  - training_graphs(): the graphs a model of (app, seed) trains on. For the
 //    source named "real": the real training pool. For any other source: its
 //    graphs whose service is one of the app's. When most of them (>= half)
@@ -29,7 +39,9 @@
 //  - run_experiment(): the source "real" must come first. For each app, seed
 //    (base_seed, base_seed + 1, ...) and source it calls the task once; every
 //    source of one (app, seed) is tested on the same real test samples. The
-//    primary metric's gap to real is the per-seed paired difference, averaged
+//    primary metric's gap to the reference source (ExperimentOptions::
+//    reference, "real" by default; std::invalid_argument when no source has
+//    that name) is the per-seed paired difference, averaged
 //    over seeds; its standard error comes from a paired bootstrap of the test
 //    samples (`bootstrap` resamples per seed, seeded). A source passes when
 //    |mean gap| <= max(tolerance, 1.96 * SE). Deterministic for a seed.
@@ -39,6 +51,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -75,6 +88,11 @@ struct Split {
   std::vector<size_t> train, test;  // positions in the app's graph list
 };
 Split split_app(size_t n, uint64_t seed, double test_fraction = 2.0 / 7.0);
+// starts: the graphs' start_unix_ns, in app order; `what` names them in errors.
+Split split_by_time(const std::vector<int64_t>& starts, double test_fraction,
+                    const std::string& what);
+// Normal traffic under the label field: no label, or "normal".
+bool is_normal_label(const std::string& label);
 
 struct TrainingSource {
   std::string name;  // "real", "tracelm", "probabilistic", ...
@@ -95,6 +113,10 @@ struct TaskRun {
   size_t train_samples = 0;   // samples the model was trained on
   double train_positive_rate = 0;
   std::string note;
+  // Optional, per test sample: its kind (e.g. the corpus label: "normal",
+  // "exception"). When set, the primary metric is also computed per kind of
+  // positive sample: all negatives against the positives of that kind.
+  std::vector<std::string> kind;
 };
 // train: the graphs to train on; pool: the real training pool (thresholds
 // come from it); test: the real test graphs.
@@ -122,30 +144,59 @@ struct ExperimentOptions {
   uint64_t base_seed = 1;
   size_t bootstrap = 1000;
   double test_fraction = 2.0 / 7.0;
+  // "trace" (seeded shuffle) or "time" (the latest graphs are the test set).
+  std::string split = "trace";
+  // The training set the gaps are measured against (it always passes):
+  // "real" (the real training pool), or e.g. a sample of the pool of a
+  // synthetic set's size.
+  std::string reference = "real";
   bool progress = true;  // one line per model on stderr
 };
+
+// The split of one app's graphs (app_graphs order) for one seed, as
+// run_experiment() draws it.
+Split app_split(const App& app, const GraphRefs& app_real, uint64_t seed,
+                const ExperimentOptions& opt);
+// Under the time split: "by time: training pool <first> to <last> (N graphs);
+// test set <first> to <last> (M graphs)" (trace starts, UTC seconds); empty
+// under the trace split.
+std::string describe_split(const GraphRefs& app_real, const Split& split,
+                           const std::string& split_kind);
+// The real training pool of every app for one seed (what the "real" source
+// trains on), app by app in app_graphs order; normal_only keeps the graphs
+// whose label is_normal_label().
+GraphRefs real_training_pool(const std::vector<LabeledGraph>& real, const ExperimentOptions& opt,
+                             uint64_t seed, bool normal_only, std::vector<App>* apps = nullptr);
 
 struct SeedOutcome {
   uint64_t seed = 0;
   size_t train_graphs = 0, test_graphs = 0, train_samples = 0, test_samples = 0;
   double train_positive_rate = 0, test_positive_rate = 0;
   std::vector<double> metrics;  // in TaskSpec order
-  double gap = 0;               // primary metric minus real's (0 for real)
+  double gap = 0;               // primary metric minus the reference's (0 for it)
   double gap_se = 0;            // bootstrap SE of gap
   std::string note;
+  // TaskRun::kind: per kind of positive, the primary metric of all negatives
+  // against those positives, and how many positives of that kind were tested.
+  std::map<std::string, double> by_kind;
+  std::map<std::string, size_t> positives_by_kind;
 };
 
 struct SourceOutcome {
   std::string app, source, path;
   std::vector<SeedOutcome> seeds;
-  std::vector<MeanSd> metrics;  // over seeds, in TaskSpec order
-  MeanSd gap;                   // of the primary metric, over seeds (0 for real)
-  double gap_se = 0;            // SE of the mean gap
-  bool pass = true;             // the criterion (always true for real)
+  std::vector<MeanSd> metrics;            // over seeds, in TaskSpec order
+  MeanSd gap;                             // of the primary metric, over seeds (0: reference)
+  double gap_se = 0;                      // SE of the mean gap
+  bool pass = true;                       // the criterion (always true for the reference)
+  std::map<std::string, MeanSd> by_kind;  // SeedOutcome::by_kind over seeds
 };
 
 struct ExperimentResult {
   std::string task, model, labels;
+  std::string split = "trace";           // ExperimentOptions::split
+  std::string reference = "real";        // ExperimentOptions::reference
+  std::vector<std::string> split_notes;  // per app: describe_split()
   std::vector<std::string> metric_names;
   double tolerance = 0, display_scale = 1;
   size_t seeds = 0;
@@ -155,7 +206,8 @@ struct ExperimentResult {
   nlohmann::ordered_json to_json() const;
   static ExperimentResult from_json(const nlohmann::json& j);
   // A plain-text table: one row per (app, source): n train/test, positive
-  // rate, each metric mean ± sd, gap to real ± SE, pass.
+  // rate, each metric mean ± sd, gap to the reference ± SE, pass. When rows have
+  // by_kind values, a second table: the primary metric per kind of positive.
   std::string table() const;
 };
 

@@ -30,7 +30,8 @@ std::string table_html(const ExperimentResult& r) {
       "<table>\n<tr><th>app</th><th>training set</th><th>train graphs</th>"
       "<th>test samples</th><th>test positives %</th>";
   for (const std::string& m : r.metric_names) h += "<th>" + html_escape(m) + " (mean ± sd)</th>";
-  h += "<th>gap to real ± SE</th><th>as good as real?</th></tr>\n";
+  h += "<th>gap to " + html_escape(r.reference) + " ± SE</th><th>as good as " +
+       html_escape(r.reference) + "?</th></tr>\n";
   for (const SourceOutcome& s : r.rows) {
     double tg = 0, ts = 0, pr = 0, n = s.seeds.empty() ? 1 : static_cast<double>(s.seeds.size());
     for (const SeedOutcome& o : s.seeds) {
@@ -45,13 +46,39 @@ std::string table_html(const ExperimentResult& r) {
     for (const MeanSd& m : s.metrics)
       h += "<td class=\"n\">" + fmt_v(m.mean, r.display_scale) + " ± " +
            fmt_v(m.sd, r.display_scale) + "</td>";
-    if (s.source == "real") {
+    if (s.source == r.reference) {
       h += "<td>-</td><td>-</td></tr>\n";
     } else {
       h += "<td class=\"n\">" + fmt_v(s.gap.mean, r.display_scale) + " ± " +
            fmt_v(s.gap_se, r.display_scale) + "</td><td>" +
            (s.pass ? "yes" : "<span class=\"warn\">no</span>") + "</td></tr>\n";
     }
+  }
+  return h + "</table>\n";
+}
+
+// The primary metric per kind of positive (SourceOutcome::by_kind), when any.
+std::string kinds_html(const ExperimentResult& r) {
+  std::vector<std::string> kinds;
+  for (const SourceOutcome& s : r.rows)
+    for (const auto& [kind, m] : s.by_kind)
+      if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
+  if (kinds.empty()) return "";
+  std::sort(kinds.begin(), kinds.end());
+  std::string h = "<p>" + html_escape(r.metric_names.empty() ? "metric" : r.metric_names[0]) +
+                  " of the negative test samples against the positives of each kind (mean ± "
+                  "sd over seeds):</p>\n<table>\n<tr><th>app</th><th>training set</th>";
+  for (const std::string& k : kinds) h += "<th>" + html_escape(k) + "</th>";
+  h += "</tr>\n";
+  for (const SourceOutcome& s : r.rows) {
+    h += "<tr><td>" + html_escape(s.app) + "</td><td>" + html_escape(s.source) + "</td>";
+    for (const std::string& k : kinds) {
+      auto it = s.by_kind.find(k);
+      h += it == s.by_kind.end() ? std::string("<td>n/a</td>")
+                                 : "<td class=\"n\">" + fmt_v(it->second.mean, r.display_scale) +
+                                       " ± " + fmt_v(it->second.sd, r.display_scale) + "</td>";
+    }
+    h += "</tr>\n";
   }
   return h + "</table>\n";
 }
@@ -119,7 +146,12 @@ std::string downstream_html(const std::vector<ExperimentResult>& results,
              "seed. As good as real: |mean gap| &lt;= max({}, 1.96 SE). Defined in "
              "docs/downstream.md of tracelm.</p>\n",
              r.seeds, fmt_v(r.tolerance, r.display_scale));
+    for (size_t a = 0; a < r.apps.size() && a < r.split_notes.size(); ++a)
+      if (!r.split_notes[a].empty())
+        h += "<p class=\"note\">Split of " + html_escape(r.apps[a].name) + " " +
+             html_escape(r.split_notes[a]) + ".</p>\n";
     h += table_html(r);
+    h += kinds_html(r);
     if (i < svgs.size()) {
       h += "<figure>\n" + inline_svg(svgs[i], fmt::format("ds{}-", i));
       if (h.back() != '\n') h += '\n';
