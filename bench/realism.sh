@@ -12,6 +12,8 @@
 #     response time only (bench/tvae.sh runs it alone).
 # Usage: bench/realism.sh [TRAIN_MINUTES=10] [PRESET=small] [DATA=../shared/data/alibaba-v2022/callgraphs-train.csv]
 # Writes everything under ${OUT:-/tmp/tracelm-realism}. Needs build/tracelm.
+# MODEL=DIR evaluates a model trained earlier on the same split instead of
+# training one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-10}
@@ -27,12 +29,18 @@ mkdir -p "$out"
 echo "== ingest $data (20% held out by trace id)"
 $bin ingest "$data" -o "$out/train.jsonl" --val-output "$out/val.jsonl" --val-fraction 0.2 2>&1 | tail -2
 n_val=$(wc -l < "$out/val.jsonl")
-echo "== train the $preset preset for $minutes min"
-# Epochs high enough that the time budget ends the run (the schedule is fitted
-# to the budget); batch 16 and lr 1e-3 suit a corpus of ~1,000 graphs.
-$bin train --corpus "$out/train.jsonl" --val "$out/val.jsonl" --preset "$preset" \
-  --time-budget "$minutes" --epochs 1000 --batch 16 --micro-batch 8 --lr 1e-3 --warmup 50 \
-  -q -o "$out/model" 2>&1 | tail -1
+if [ -n "${MODEL:-}" ]; then
+  # A model trained earlier on this split (e.g. by this script): no training.
+  echo "== model $MODEL (MODEL set: not trained here)"
+  rm -rf "$out/model" && ln -s "$(realpath "$MODEL")" "$out/model"
+else
+  echo "== train the $preset preset for $minutes min"
+  # Epochs high enough that the time budget ends the run (the schedule is fitted
+  # to the budget); batch 16 and lr 1e-3 suit a corpus of ~1,000 graphs.
+  $bin train --corpus "$out/train.jsonl" --val "$out/val.jsonl" --preset "$preset" \
+    --time-budget "$minutes" --epochs 1000 --batch 16 --micro-batch 8 --lr 1e-3 --warmup 50 \
+    -q -o "$out/model" 2>&1 | tail -1
+fi
 echo "== generate ($n_val requests per protocol)"
 t0=$(date +%s.%N)
 $bin generate --model "$out/model" --like "$out/val.jsonl" -q -o "$out/tracelm-like.jsonl" 2>&1 | tail -3
