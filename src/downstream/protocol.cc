@@ -22,6 +22,7 @@
 #include "io/byte_source.h"
 #include "io/input_error.h"
 #include "io/line_reader.h"
+#include "util/utc_time.h"
 
 namespace tracelm::downstream {
 namespace {
@@ -242,14 +243,7 @@ std::string describe_split(const GraphRefs& app_real, const Split& split,
       lo = std::min(lo, app_real[i]->graph.start_unix_ns);
       hi = std::max(hi, app_real[i]->graph.start_unix_ns);
     }
-    auto utc = [](int64_t ns) {
-      std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-      std::tm tm{};
-      gmtime_r(&t, &tm);
-      char buf[32];
-      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-      return std::string(buf);
-    };
+    auto utc = [](int64_t ns) { return utc_seconds_text(ns); };
     return utc(lo) + " to " + utc(hi);
   };
   return fmt::format("by time: training pool {} ({} graphs); test set {} ({} graphs)",

@@ -135,14 +135,7 @@ RealismReport calls_report(std::string name, const GraphSetProfile& real,
       std::vector<HeavyHitterPoint> h = tracelm::heavy_hitters(real, part, opt.heavy_hitter_ks);
       for (size_t k = 0; k < h.size(); ++k) acc[k].push_back(h[k].accuracy);
     }
-    for (size_t k = 0; k < acc.size(); ++k) {
-      double mean = 0, var = 0;
-      for (double a : acc[k]) mean += a / static_cast<double>(acc[k].size());
-      for (double a : acc[k]) var += (a - mean) * (a - mean) / static_cast<double>(acc[k].size());
-      r.heavy_hitters[k].accuracy = mean;
-      r.heavy_hitters[k].accuracy_sd = std::sqrt(var);
-      r.heavy_hitters[k].runs = opt.runs;
-    }
+    set_heavy_hitter_runs(r.heavy_hitters, acc);
   }
   // The same EMD names as RealismReport::compute() (the summary table takes
   // its rows from the first report); only the response time is defined on calls.

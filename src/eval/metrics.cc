@@ -125,6 +125,18 @@ std::vector<std::string> top_k(const std::map<std::string, uint64_t>& counts, si
   return out;
 }
 
+void set_heavy_hitter_runs(std::vector<HeavyHitterPoint>& points,
+                           const std::vector<std::vector<double>>& acc) {
+  for (size_t k = 0; k < acc.size() && k < points.size(); ++k) {
+    double mean = 0, var = 0;
+    for (double a : acc[k]) mean += a / static_cast<double>(acc[k].size());
+    for (double a : acc[k]) var += (a - mean) * (a - mean) / static_cast<double>(acc[k].size());
+    points[k].accuracy = mean;
+    points[k].accuracy_sd = std::sqrt(var);
+    points[k].runs = acc[k].size();
+  }
+}
+
 std::vector<HeavyHitterPoint> heavy_hitters(const GraphSetProfile& real,
                                             const GraphSetProfile& synthetic,
                                             const std::vector<size_t>& ks) {
@@ -303,14 +315,7 @@ RealismReport RealismReport::compute(std::string name, const GraphSetProfile& re
       std::vector<HeavyHitterPoint> h = tracelm::heavy_hitters(real, part, opt.heavy_hitter_ks);
       for (size_t k = 0; k < h.size(); ++k) acc[k].push_back(h[k].accuracy);
     }
-    for (size_t k = 0; k < acc.size(); ++k) {
-      double mean = 0, var = 0;
-      for (double a : acc[k]) mean += a / static_cast<double>(acc[k].size());
-      for (double a : acc[k]) var += (a - mean) * (a - mean) / static_cast<double>(acc[k].size());
-      r.heavy_hitters[k].accuracy = mean;
-      r.heavy_hitters[k].accuracy_sd = std::sqrt(var);
-      r.heavy_hitters[k].runs = opt.runs;
-    }
+    set_heavy_hitter_runs(r.heavy_hitters, acc);
   }
   r.emd.emplace_back("in_degree", normalized_emd(real.in_degree, syn.in_degree));
   r.emd.emplace_back("out_degree", normalized_emd(real.out_degree, syn.out_degree));

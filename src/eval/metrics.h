@@ -119,6 +119,10 @@ std::vector<HeavyHitterPoint> heavy_hitters(const GraphSetProfile& real,
                                             const GraphSetProfile& synthetic,
                                             const std::vector<size_t>& ks = {kHeavyHitterKs.begin(),
                                                                              kHeavyHitterKs.end()});
+// Sets each point's accuracy to the mean of its runs' accuracies
+// (acc[k][run]) and accuracy_sd to their standard deviation.
+void set_heavy_hitter_runs(std::vector<HeavyHitterPoint>& points,
+                           const std::vector<std::vector<double>>& acc);
 
 // ---- distances between 1-D distributions
 

@@ -12,6 +12,7 @@
 #include "io/csv.h"
 #include "io/input_error.h"
 #include "io/line_reader.h"
+#include "util/utc_time.h"
 
 namespace tracelm {
 
@@ -128,14 +129,7 @@ std::vector<LabelWindow> read_label_csv(const std::string& path) {
 
 std::string label_csv(const std::vector<LabelWindow>& ws) {
   std::string s = "start,end,label,service\n";
-  auto fmt_t = [](int64_t ns) {
-    std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return std::string(buf);
-  };
+  auto fmt_t = [](int64_t ns) { return utc_seconds_text(ns); };
   for (const LabelWindow& w : ws)
     s += fmt::format("{},{},{},{}\n", fmt_t(w.start_ns), fmt_t(w.end_ns), w.label, w.service);
   return s;
