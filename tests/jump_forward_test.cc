@@ -47,19 +47,6 @@ TEST(JumpForward, ForcedTextIsWhatEveryContinuationStartsWith) {
   EXPECT_EQ(forced_text(root_unit(1, 5), 4), "<lay");
 }
 
-// A child line's latency follows the format's rule (the root call's
-// response time under the root, the parent call's finish deeper), so the
-// automaton forces it.
-TEST(JumpForward, AChildLinesLatencyIsForcedByTheFormatsRule) {
-  LayerConstraint u = root_unit(3, 9);
-  ASSERT_TRUE(
-      u.feed("<layer>\n<edges>\n(communication starts at 0 milliseconds,"
-             "communication finishes at 9 milliseconds,type is http,destination is A,"
-             "edge_id is 0)\n</edges>\n<subgraph of edge_id 0>latency:"));
-  EXPECT_EQ(forced_text(u).substr(0, 2), "9/");
-  EXPECT_FALSE(u.accepts("8/"));
-}
-
 // Forced text is tokenized as the tokenizer tokenizes training text, and
 // only up to a point where what follows cannot change that.
 TEST(JumpForward, ForcedTextIsTokenizedAsTrainingTextIs) {

@@ -694,14 +694,8 @@ void LayerConstraint::open_child_value(State& s) const {
         int64_t l = sp.latency.value_or(lat);
         expect_int(s, Step::kSubVal, IntSet::range(l, l));
       } else {
-        // The format's rule (encode/recursive.cc, child_latency): under the
-        // root's call its response time, deeper the parent call's finish.
-        // Forced when it fits what the line already announced.
         int64_t lo = (s.known & (1u << kASca)) ? s.sub_start : e->start;
-        int64_t rule = sp.root ? e->finish - e->start : e->finish;
-        expect_int(s, Step::kSubVal,
-                   rule >= lo && rule <= e->finish ? IntSet::range(rule, rule)
-                                                   : IntSet::range(lo, e->finish));
+        expect_int(s, Step::kSubVal, IntSet::range(lo, e->finish));
       }
       return;
     }

@@ -17,9 +17,7 @@
 //    start_communication_at, latency, num_current_edges, remaining_depth,
 //    num_edges, num_subgraphs), with id, caller and start_node copied,
 //    start_edge_id >= 1, start_communication_at in [start_k, finish_k],
-//    latency the format's rule (finish_k - start_k under the root's call,
-//    finish_k deeper; any value in [that, finish_k] when the line's
-//    start_communication_at is already past it); remaining_depth <= RD-1 and one child
+//    latency in [that, finish_k]; remaining_depth <= RD-1 and one child
 //    exactly RD-1; child edge budgets summing to NE - N; num_subgraphs
 //    consistent with the child's own edges and depth (a child wider than 15
 //    edges is a split: 2-5 items).
