@@ -121,6 +121,54 @@ int64_t trace_start_ns(const CallGraph& g, uint64_t k, const TraceTiming& t) {
   return t.start_ms * 1'000'000 + static_cast<int64_t>(offset);
 }
 
+namespace {
+
+// The semantic-convention attributes of a call's spans (docs/export.md):
+// those both halves carry, and those of the client or the server half only.
+struct CallAttributes {
+  std::vector<std::pair<std::string_view, std::string>> both, client, server;
+};
+CallAttributes call_attributes(CallType type, const std::string& op, std::string_view callee_svc) {
+  CallAttributes a;
+  switch (type) {
+    case CallType::kHttp: {
+      std::string method = "_OTHER", route;
+      size_t sp = op.find(' ');
+      for (std::string_view m : kHttpMethods)
+        if (sp != std::string::npos && std::string_view(op).substr(0, sp) == m) {
+          method = std::string(m);
+          if (op.compare(sp + 1, 1, "/") == 0) route = op.substr(sp + 1);
+        }
+      if (route.empty() && !op.empty() && op[0] == '/') route = op;
+      a.both.emplace_back("http.request.method", method);
+      if (!route.empty()) a.server.emplace_back("http.route", route);
+      a.client.emplace_back("server.address", std::string(callee_svc));
+      break;
+    }
+    case CallType::kRpc:
+      a.both.emplace_back("rpc.system.name", is_grpc_method(op) ? "grpc" : "_OTHER");
+      if (!op.empty()) a.both.emplace_back("rpc.method", op);
+      a.client.emplace_back("server.address", std::string(callee_svc));
+      break;
+    case CallType::kDb:
+    case CallType::kMc:
+      a.both.emplace_back("db.system.name", db_system(type, callee_svc));
+      a.client.emplace_back("peer.service", std::string(callee_svc));
+      break;
+    case CallType::kMq:
+      a.both.emplace_back("messaging.system", "_OTHER");
+      a.both.emplace_back("messaging.destination.name", std::string(callee_svc));
+      a.client.emplace_back("messaging.operation.type", "send");
+      a.server.emplace_back("messaging.operation.type", "process");
+      break;
+    case CallType::kUnknown:
+      break;
+  }
+  return a;
+}
+
+}  // namespace
+
 TraceLayout lay_out_trace(const CallGraph& g, uint64_t k, const TraceTiming& t) {
   const int64_t t0 = trace_start_ns(g, k, t);
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
@@ -205,45 +253,10 @@ TraceLayout lay_out_trace(const CallGraph& g, uint64_t k, const TraceTiming& t) 
     std::string span_key = occurrence ? fmt::format("{}#{}", e.id.str(), occurrence) : e.id.str();
     const int64_t s_ns = at(e, e.start_ms), e_ns = at(e, e.finish_ms);
 
-    // Semantic-convention attributes of both halves.
-    std::vector<std::pair<std::string_view, std::string>> sem, client_only, server_only;
-    switch (e.type) {
-      case CallType::kHttp: {
-        std::string method = "_OTHER", route;
-        size_t sp = op.find(' ');
-        for (std::string_view m : kHttpMethods)
-          if (sp != std::string::npos && std::string_view(op).substr(0, sp) == m) {
-            method = std::string(m);
-            if (op.compare(sp + 1, 1, "/") == 0) route = op.substr(sp + 1);
-          }
-        if (route.empty() && !op.empty() && op[0] == '/') route = op;
-        sem.emplace_back("http.request.method", method);
-        if (!route.empty()) server_only.emplace_back("http.route", route);
-        client_only.emplace_back("server.address", std::string(callee_svc));
-        break;
-      }
-      case CallType::kRpc:
-        sem.emplace_back("rpc.system.name", is_grpc_method(op) ? "grpc" : "_OTHER");
-        if (!op.empty()) sem.emplace_back("rpc.method", op);
-        client_only.emplace_back("server.address", std::string(callee_svc));
-        break;
-      case CallType::kDb:
-      case CallType::kMc:
-        sem.emplace_back("db.system.name", db_system(e.type, callee_svc));
-        client_only.emplace_back("peer.service", std::string(callee_svc));
-        break;
-      case CallType::kMq:
-        sem.emplace_back("messaging.system", "_OTHER");
-        sem.emplace_back("messaging.destination.name", std::string(callee_svc));
-        client_only.emplace_back("messaging.operation.type", "send");
-        server_only.emplace_back("messaging.operation.type", "process");
-        break;
-      case CallType::kUnknown:
-        break;
-    }
+    const CallAttributes ca = call_attributes(e.type, op, callee_svc);
     auto attributes = [&](bool client, bool carries_call) {
-      std::vector<std::pair<std::string_view, std::string>> a = sem;
-      for (auto& kv : client ? client_only : server_only) a.push_back(kv);
+      std::vector<std::pair<std::string_view, std::string>> a = ca.both;
+      for (auto& kv : client ? ca.client : ca.server) a.push_back(kv);
       a.emplace_back("tracelm.type", std::string(type));
       if (carries_call) a.emplace_back("tracelm.rpc_id", e.id.str());
       if (carries_call && first_root) {
