@@ -162,6 +162,10 @@ void add_train(CLI::App& app) {
       ->check(CLI::IsMember({"tiny", "small", "base"}));
   c->add_option("--tokenizer", o->start.tokenizer,
                 "from scratch: tokenizer.model (else trained on the corpus)");
+  c->add_option("--name-tokens", o->start.name_tokens,
+                "from scratch, tokenizer trained here: keep the N most frequent callee names "
+                "whole (one token each)")
+      ->capture_default_str();
   c->add_option("--stage", o->cfg.stage, "pretrain or instruct")
       ->check(CLI::IsMember({"pretrain", "instruct"}))
       ->capture_default_str();

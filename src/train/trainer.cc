@@ -10,15 +10,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "core/validate.h"
 #include "encode/condition_stats.h"
 #include "encode/instruction.h"
 #include "encode/recursive.h"
 #include "encode/tabular.h"
+#include "generate/layer_constraint.h"
 #include "ingest/ingest.h"
 #include "io/atomic_file.h"
 #include "io/input_error.h"
@@ -492,7 +495,8 @@ namespace {
 // The tokenizer of a run (copied into out as tokenizer.model): the base
 // model's, the given one, or one trained on the text `write_text` writes.
 Tokenizer prepare_tokenizer(const TrainStart& start, const std::string& out,
-                            const std::function<void(AtomicFile&)>& write_text) {
+                            const std::function<void(AtomicFile&)>& write_text,
+                            const std::vector<std::string>& extra_symbols) {
   std::string tok_path;
   if (!start.base_dir.empty()) {
     tok_path = start.base_dir + "/tokenizer.model";
@@ -508,6 +512,9 @@ Tokenizer prepare_tokenizer(const TrainStart& start, const std::string& out,
     }
     TrainOptions to;
     to.vocab_size = 2048;
+    for (const std::string& sym : extra_symbols)
+      if (std::find(to.user_symbols.begin(), to.user_symbols.end(), sym) == to.user_symbols.end())
+        to.user_symbols.push_back(sym);
     train_tokenizer(text_path, out + "/tokenizer.model", to);
     ::unlink(text_path.c_str());
     tok_path = out + "/tokenizer.model";
@@ -519,9 +526,10 @@ Tokenizer prepare_tokenizer(const TrainStart& start, const std::string& out,
 
 // prepare_tokenizer() on rank 0 (the others wait and load its tokenizer.model).
 Tokenizer shared_tokenizer(const TrainStart& start, const std::string& out, GradientSync* sync,
-                           const std::function<void(AtomicFile&)>& write_text) {
-  if (!sync) return prepare_tokenizer(start, out, write_text);
-  if (sync->rank() == 0) prepare_tokenizer(start, out, write_text);
+                           const std::function<void(AtomicFile&)>& write_text,
+                           const std::vector<std::string>& extra_symbols = {}) {
+  if (!sync) return prepare_tokenizer(start, out, write_text, extra_symbols);
+  if (sync->rank() == 0) prepare_tokenizer(start, out, write_text, extra_symbols);
   sync->barrier();
   return Tokenizer::load(out + "/tokenizer.model");
 }
@@ -789,6 +797,24 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
 
 }  // namespace
 
+std::vector<std::string> name_symbols(const std::vector<CallGraph>& graphs, int64_t n) {
+  if (n <= 0) return {};
+  std::map<std::string, uint64_t> count;
+  for (const CallGraph& g : graphs)
+    for (const Edge& e : g.edges)
+      if (is_generatable_name(e.callee) && !is_missing_marker(e.callee)) ++count[e.callee];
+  std::vector<std::pair<std::string, uint64_t>> by(count.begin(), count.end());
+  std::stable_sort(by.begin(), by.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (static_cast<int64_t>(by.size()) > n) by.resize(static_cast<size_t>(n));
+  std::vector<std::string> out;
+  for (const auto& [name, c] : by) {
+    out.push_back(name);
+    out.push_back(" " + name);
+  }
+  return out;
+}
+
 TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<CallGraph>& val,
                         const TrainStart& start, const TrainConfig& cfg, const std::string& out,
                         bool resume) {
@@ -796,15 +822,19 @@ TrainResult train_model(const std::vector<CallGraph>& train, const std::vector<C
   parse_device(cfg.device);  // a device that is not there fails before any work
   retain_freed_memory();
   ::mkdir(out.c_str(), 0755);
-  Tokenizer tok = shared_tokenizer(start, out, cfg.sync, [&](AtomicFile& f) {
-    Rng rng(cfg.seed);
-    for (const CallGraph& g : train) {
-      f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng) : encode_recursive(g, {}, rng));
-      for (const InstructionSample& s : encode_instruction(g, nullptr, {}, rng))
-        f.write(s.question + s.answer);
-      if (&g - train.data() > 20000) break;
-    }
-  });
+  Tokenizer tok = shared_tokenizer(
+      start, out, cfg.sync,
+      [&](AtomicFile& f) {
+        Rng rng(cfg.seed);
+        for (const CallGraph& g : train) {
+          f.write(cfg.format == "tabular" ? encode_tabular(g, {}, rng)
+                                          : encode_recursive(g, {}, rng));
+          for (const InstructionSample& s : encode_instruction(g, nullptr, {}, rng))
+            f.write(s.question + s.answer);
+          if (&g - train.data() > 20000) break;
+        }
+      },
+      name_symbols(train, start.name_tokens));
   bool use_lora = false;
   Llama model = prepare_model(start, cfg, tok, &use_lora);
   ConditionStats stats;

@@ -129,7 +129,16 @@ struct TrainStart {
   std::string adapter_dir;  // optional: continue this LoRA adapter (instruct after pretrain)
   std::string preset;       // from scratch: "tiny", "small" or "base" (needs a tokenizer)
   std::string tokenizer;    // from scratch: tokenizer.model (trained on the corpus if empty)
+  // A tokenizer trained here keeps the corpus's most frequent callee names
+  // whole: up to this many names become user-defined pieces ("MS_48488" and
+  // " MS_48488"), so that the model writes a name as one token instead of
+  // digit by digit (0: none, names split as any text).
+  int64_t name_tokens = 0;
 };
+
+// The `n` most frequent callee names of the graphs (ties by name), as the
+// pieces a tokenizer keeps whole: each name, and the name after a space.
+std::vector<std::string> name_symbols(const std::vector<CallGraph>& graphs, int64_t n);
 
 // Process-wide (glibc malloc): large blocks come from the heap and freed
 // memory stays there, so that each training step reuses the previous step's

@@ -61,6 +61,50 @@ TrainConfig quick(int64_t steps) {
   return c;
 }
 
+// --name-tokens: the most frequent callee names, each also after a space,
+// writable names only, ties by name; a model trained with them writes each
+// of those names as one token.
+TEST(Train, NameSymbolsAreTheMostFrequentCallees) {
+  auto graph = [](std::vector<std::string> callees) {
+    CallGraph g;
+    g.service = "S_1";
+    std::string parent = "USER";
+    int i = 0;
+    for (const std::string& c : callees) {
+      Edge e;
+      e.id = i == 0 ? RpcId::parse("0").value() : RpcId::parse("0." + std::to_string(i)).value();
+      e.caller = i == 0 ? "USER" : callees[0];
+      e.callee = c;
+      e.type = CallType::kHttp;
+      g.edges.push_back(e);
+      ++i;
+    }
+    return g;
+  };
+  std::vector<CallGraph> gs = {graph({"MS_1", "MS_2", "MS_3", "UNKNOWN"}),
+                               graph({"MS_1", "MS_3", "bad name"}), graph({"MS_1"})};
+  EXPECT_EQ(name_symbols(gs, 2), (std::vector<std::string>{"MS_1", " MS_1", "MS_3", " MS_3"}));
+  EXPECT_EQ(name_symbols(gs, 10).size(), 6u);  // UNKNOWN and "bad name" are not names
+  EXPECT_TRUE(name_symbols(gs, 0).empty());
+  testing::TempDir tmp;
+  TrainStart start;
+  start.preset = "tiny";
+  start.name_tokens = 3;
+  TrainConfig cfg = quick_train_config(1, 1);
+  cfg.max_steps = 1;
+  cfg.eval_every = 0;
+  cfg.save_every = 0;
+  cfg.progress = false;
+  train_model(gs, gs, start, cfg, tmp.file("m"));
+  Tokenizer tok = Tokenizer::load(tmp.file("m/tokenizer.model"));
+  std::vector<std::string> pieces = tok.encode_pieces("destination is MS_3,start_node:MS_3/");
+  EXPECT_EQ(std::count_if(pieces.begin(), pieces.end(),
+                          [](const std::string& p) { return p.find("MS_3") != std::string::npos; }),
+            2)
+      << ::testing::PrintToString(pieces);
+  EXPECT_GE(tok.piece_to_id("MS_3"), 0);
+}
+
 TEST(Train, TinyModelOverfitsAHandfulOfGraphs) {
   testing::TempDir tmp;
   std::string tok = tiny_tokenizer(tmp);
