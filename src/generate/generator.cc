@@ -413,12 +413,12 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     b.priors = std::move(t.priors);
     auto names = std::make_shared<std::vector<std::string>>();
     for (std::string& n : b.stats.callees())
-      if (is_generatable_name(n) && !is_missing_marker(n)) names->push_back(std::move(n));
+      if (is_known_callee_name(n)) names->push_back(std::move(n));
     b.names = std::move(names);
     for (auto& [caller, callees] : b.stats.callees_by_caller()) {
       auto v = std::make_shared<std::vector<std::string>>();
       for (std::string& n : callees)
-        if (is_generatable_name(n) && !is_missing_marker(n)) v->push_back(std::move(n));
+        if (is_known_callee_name(n)) v->push_back(std::move(n));
       if (!v->empty()) b.callees_of[caller] = std::move(v);
     }
   }

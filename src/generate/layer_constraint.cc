@@ -192,6 +192,10 @@ bool LayerSpec::from_conditions(const LayerConditions& c, LayerSpec* out, std::s
   return true;
 }
 
+bool is_known_callee_name(std::string_view s) {
+  return is_generatable_name(s) && !is_missing_marker(s);
+}
+
 bool is_generatable_name(std::string_view s) {
   if (s.empty() || s.size() >= sizeof(LayerConstraint::EdgeRec::dest)) return false;
   for (unsigned char c : s)

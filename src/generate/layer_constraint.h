@@ -63,6 +63,9 @@ struct ConstraintLimits {
 // A destination name the automaton can write: 1-31 bytes of letters,
 // digits, '_', '.', '-' (the names of the Alibaba traces: MS_123, UNKNOWN).
 bool is_generatable_name(std::string_view s);
+// A corpus callee that generation may write: generatable and not a
+// missing-data marker (core/validate.h).
+bool is_known_callee_name(std::string_view s);
 
 // A call a unit must contain (a rare call the user asked for): an edge of
 // the layer to `dest`, of `type` (any type when empty). When `child_dest` is

@@ -16,7 +16,6 @@
 
 #include <fmt/format.h>
 
-#include "core/validate.h"
 #include "encode/condition_stats.h"
 #include "encode/instruction.h"
 #include "encode/recursive.h"
@@ -802,7 +801,7 @@ std::vector<std::string> name_symbols(const std::vector<CallGraph>& graphs, int6
   std::map<std::string, uint64_t> count;
   for (const CallGraph& g : graphs)
     for (const Edge& e : g.edges)
-      if (is_generatable_name(e.callee) && !is_missing_marker(e.callee)) ++count[e.callee];
+      if (is_known_callee_name(e.callee)) ++count[e.callee];
   std::vector<std::pair<std::string, uint64_t>> by(count.begin(), count.end());
   std::stable_sort(by.begin(), by.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
