@@ -16,8 +16,12 @@
 //   - jump-forward decoding (generate/jump_forward.h) on and off: the share
 //     of tokens appended without sampling, forwards per graph, and the
 //     speed-up over the reference (the torch engine without jump-forward,
-//     the decoding path the issue measured), with valid graphs per second
-//     per core (every run decodes on one thread).
+//     the decoding path the issue measured, every phrase order sampled),
+//     with valid graphs per second per core (one decoding thread);
+//   - the fixed phrase order (LayerSpec::fixed_order) against any order;
+//   - one decoding thread per core (GeneratorOptions::decode_threads): the
+//     speed-up over the reference and over one thread, and whether the
+//     graphs are the same as one thread's.
 // Usage: bench_generate [--model DIR] [-n GRAPHS] [--batch B] [--train-seconds S]
 #include <chrono>
 #include <cstdio>
@@ -33,6 +37,7 @@
 #include "ingest/ingest.h"
 #include "sample/synthetic_raw.h"
 #include "train/trainer.h"
+#include "util/parallel.h"
 
 using namespace tracelm;
 
@@ -45,6 +50,7 @@ double now() {
 struct Run {
   double seconds = 0;
   int64_t tokens = 0, masked = 0, graphs = 0, valid = 0, layers = 0, forwards = 0, forced = 0;
+  int64_t prompt = 0;  // prompt tokens fed (prefill)
   double constraint_seconds = 0, model_seconds = 0, matmul_seconds = 0;
 };
 
@@ -64,6 +70,7 @@ Run run(ModelBundle& b, GeneratorOptions go, const std::vector<GenerateRequest>&
   r.layers = gen.stats().sequences;
   r.forwards = gen.stats().forward_calls;
   r.forced = gen.stats().forced_tokens;
+  r.prompt = gen.stats().prompt_tokens;
   r.constraint_seconds = gen.stats().constraint_seconds;
   r.model_seconds = gen.stats().model_seconds;
   r.matmul_seconds = gen.stats().matmul_seconds;
@@ -75,12 +82,13 @@ Run run(ModelBundle& b, GeneratorOptions go, const std::vector<GenerateRequest>&
 void print(const char* name, const Run& r) {
   std::printf(
       "%-34s %7.2f s %8.0f tokens/s %7.2f graphs/s  valid %5.1f%%  masked %5.1f%% of sampled "
-      "steps  jumped %4.1f%%  %4.1f forwards/graph\n",
+      "steps  jumped %4.1f%%  %4.1f forwards/graph  %5.2f prompt tokens/token\n",
       name, r.seconds, r.tokens / r.seconds, r.graphs / r.seconds,
       100.0 * r.valid / std::max<int64_t>(1, r.graphs),
       100.0 * r.masked / std::max<int64_t>(1, r.tokens - r.forced),
       100.0 * r.forced / std::max<int64_t>(1, r.tokens),
-      static_cast<double>(r.forwards) / std::max<int64_t>(1, r.graphs));
+      static_cast<double>(r.forwards) / std::max<int64_t>(1, r.graphs),
+      static_cast<double>(r.prompt) / std::max<int64_t>(1, r.tokens));
 }
 
 std::string train_default(double seconds) {
@@ -152,6 +160,8 @@ int main(int argc, char** argv) {
   go.engine = GeneratorOptions::Engine::kTorch;
   go.batch = batch;
   go.jump_forward = false;
+  go.fixed_order = false;
+  go.decode_threads = 1;  // one decoding thread unless said otherwise
   Run ref = run(b, go, reqs);
   std::snprintf(name, sizeof name, "reference: torch, no jump, batch %lld",
                 static_cast<long long>(batch));
@@ -162,6 +172,11 @@ int main(int argc, char** argv) {
                 static_cast<long long>(batch));
   print(name, cpu_nojump);
   go.jump_forward = true;
+  Run any_order = run(b, go, reqs);
+  std::snprintf(name, sizeof name, "CPU engine, jump, any order, batch %lld",
+                static_cast<long long>(batch));
+  print(name, any_order);
+  go.fixed_order = true;
   go.engine = GeneratorOptions::Engine::kTorch;
   Run torch_run = run(b, go, reqs);
   std::vector<std::string> torch_graphs = last_graphs;
@@ -177,6 +192,17 @@ int main(int argc, char** argv) {
   Run con = run(b, go, reqs);
   std::snprintf(name, sizeof name, "constrained, batch %lld", static_cast<long long>(batch));
   print(name, con);
+  std::vector<std::string> con_graphs = last_graphs;
+  const size_t cores = default_threads();
+  go.decode_threads = static_cast<int>(cores);
+  Run par = run(b, go, reqs);
+  go.decode_threads = 1;
+  std::snprintf(name, sizeof name, "constrained, batch %lld x %zu threads",
+                static_cast<long long>(batch), cores);
+  print(name, par);
+  size_t same_threads = 0;
+  for (size_t i = 0; i < last_graphs.size(); ++i) same_threads += last_graphs[i] == con_graphs[i];
+  last_graphs = con_graphs;
   size_t same_engine = 0, same_batch = 0;
   for (size_t i = 0; i < last_graphs.size(); ++i) same_engine += last_graphs[i] == torch_graphs[i];
   for (size_t i = 0; i < one_graphs.size(); ++i) same_batch += one_graphs[i] == last_graphs[i];
@@ -196,12 +222,23 @@ int main(int argc, char** argv) {
               static_cast<double>(torch_run.forwards) / std::max<int64_t>(1, torch_run.graphs));
   std::printf(
       "jump-forward (CPU engine): %.1f%% of tokens appended without sampling, %.2fx tokens/s "
-      "over no jump; CPU engine + jump over the reference: %.2fx tokens/s, %.2fx valid "
-      "graphs/s (target 10x tokens/s)\n",
+      "over no jump; fixed phrase order: %.1f%% appended, %.2fx valid graphs/s over any "
+      "order\n",
+      100.0 * any_order.forced / std::max<int64_t>(1, any_order.tokens),
+      (any_order.tokens / any_order.seconds) / (cpu_nojump.tokens / cpu_nojump.seconds),
       100.0 * con.forced / std::max<int64_t>(1, con.tokens),
-      (con.tokens / con.seconds) / (cpu_nojump.tokens / cpu_nojump.seconds),
+      (con.valid / con.seconds) / std::max(1e-9, any_order.valid / any_order.seconds));
+  std::printf(
+      "one decoding thread over the reference: %.2fx tokens/s, %.2fx valid graphs/s\n",
       (con.tokens / con.seconds) / (ref.tokens / ref.seconds),
       (con.valid / con.seconds) / std::max(1e-9, ref.valid / ref.seconds));
+  std::printf(
+      "%zu decoding threads (one per core) over the reference: %.2fx tokens/s, %.2fx valid "
+      "graphs/s (target 10x tokens/s); %.2fx over one thread; %zu of %zu graphs identical to "
+      "one thread's\n",
+      cores, (par.tokens / par.seconds) / (ref.tokens / ref.seconds),
+      (par.valid / par.seconds) / std::max(1e-9, ref.valid / ref.seconds),
+      (par.tokens / par.seconds) / (con.tokens / con.seconds), same_threads, con_graphs.size());
   std::printf("valid graphs per second per core (one decoding thread): %.2f (target >= 50)\n",
               con.valid / con.seconds);
   go.constrained = false;

@@ -58,7 +58,8 @@ struct GenerateOpts {
   std::string model, adapter, out;
   int64_t n = 10;
   GeneratorOptions gen;
-  std::string service, rare_call, like, format = "recursive", engine = "auto";
+  std::string service, rare_call, like, format = "recursive", engine = "auto",
+                                             attribute_order = "fixed";
   int64_t edges = 0, depth = 0, latency = -1;
   bool unconstrained = false, constrained = false, no_jump_forward = false, high_latency = false,
        tabular = false;
@@ -133,6 +134,17 @@ void add_generate(CLI::App& app) {
       ->capture_default_str();
   c->add_flag("--no-jump-forward", o->no_jump_forward,
               "sample every token, also where the constraint allows only one continuation");
+  c->add_option("--attribute-order", o->attribute_order,
+                "constrained recursive units: the order of an edge's five phrases: fixed "
+                "(edge_id, type, destination, starts, finishes: their heads written by "
+                "jump-forward without sampling) or any (the model's choice)")
+      ->check(CLI::IsMember({"any", "fixed"}))
+      ->capture_default_str();
+  c->add_option("--threads", o->gen.decode_threads,
+                "decoding threads of the CPU engine, each with its own batch (0: one per "
+                "core); the graphs do not depend on it")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
   c->add_option("--device", o->device, "cpu, cuda or cuda:N (bf16 on a GPU)")
       ->capture_default_str();
@@ -151,6 +163,7 @@ void run_generate(GenerateOpts* o) {
   o->gen.constrained = !o->unconstrained;
   o->gen.instruction = o->format == "instruction";
   o->gen.jump_forward = !o->no_jump_forward;
+  o->gen.fixed_order = o->attribute_order == "fixed";
   o->gen.engine = o->engine == "cpu"     ? GeneratorOptions::Engine::kCpu
                   : o->engine == "torch" ? GeneratorOptions::Engine::kTorch
                                          : GeneratorOptions::Engine::kAuto;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,7 @@
 #include "io/input_error.h"
 #include "io/json_file.h"
 #include "model/run_dir.h"
+#include "util/parallel.h"
 
 namespace tracelm {
 
@@ -119,8 +122,65 @@ void keep_rows(KVCache& c, const std::vector<int64_t>& idx) {
   }
 }
 
-// Continuous-batching decoder over a model. `next` supplies sequences
-// (false when none is pending right now); `done` receives each result.
+// The sequences of one generate() call, shared by decoding loops on several
+// threads: the generator's `next` and `done` run under one lock. A loop
+// with no rows of its own waits for work while another loop still has rows
+// (finishing them may queue more, e.g. a layer's child units); when every
+// loop is idle and nothing is queued, all of them stop.
+class SharedWork {
+ public:
+  using Next = std::function<bool(SeqIn*)>;
+  using Done = std::function<void(SeqIn&, SeqOut)>;
+  SharedWork(const Next& next, const Done& done, size_t loops)
+      : next_(next), done_(done), busy_(loops) {}
+
+  // A sequence to decode; false when there is none now (a loop with rows,
+  // idle = false) or none will come (an idle loop).
+  bool next(SeqIn* in, bool idle) {
+    std::unique_lock<std::mutex> lock(m_);
+    if (!failed_ && next_(in)) return true;
+    if (!idle) return false;
+    --busy_;
+    while (true) {
+      if (busy_ == 0 || failed_) {
+        cv_.notify_all();
+        return false;
+      }
+      cv_.wait(lock);
+      if (!failed_ && next_(in)) {
+        ++busy_;
+        return true;
+      }
+    }
+  }
+  void done(SeqIn& in, SeqOut out) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      done_(in, std::move(out));
+    }
+    cv_.notify_all();
+  }
+  // A loop failed (its exception is rethrown after all loops stop): the
+  // others hand out no more work.
+  void abandon() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      failed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  const Next& next_;
+  const Done& done_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  size_t busy_;
+  bool failed_ = false;
+};
+
+// Continuous-batching decoder over a model: one decoding loop, taking its
+// sequences from `work`.
 class Decoder {
  public:
   Decoder(Llama& model, const Tokenizer& tok, const GeneratorOptions& opt, GenerateStats& stats)
@@ -131,23 +191,46 @@ class Decoder {
         pieces_(tok.piece_texts()),
         forced_(tok) {}
 
-  void run(const std::function<bool(SeqIn*)>& next,
-           const std::function<void(SeqIn&, SeqOut)>& done) {
+  // Decodes every sequence of `next` (false when none is pending right
+  // now), passing each result to `done`: on the CPU engine in
+  // opt.decode_threads loops (each with its own batch and engine over
+  // shared weights), else in one loop of the libtorch forward.
+  static void decode_all(Llama& model, const Tokenizer& tok, const GeneratorOptions& opt,
+                         GenerateStats& stats, const SharedWork::Next& next,
+                         const SharedWork::Done& done) {
 #ifdef TRACELM_WITH_CPU_DECODER
-    bool cpu = opt_.engine == GeneratorOptions::Engine::kCpu;
-    if (opt_.engine == GeneratorOptions::Engine::kAuto) {
-      torch::Tensor w = model_->model->embed_tokens->weight;
+    bool cpu = opt.engine == GeneratorOptions::Engine::kCpu;
+    if (opt.engine == GeneratorOptions::Engine::kAuto) {
+      torch::Tensor w = model->model->embed_tokens->weight;
       cpu = w.device().is_cpu() && w.scalar_type() == torch::kFloat32;
     }
     if (cpu) {
-      run_cpu(next, done);
+      torch::NoGradGuard no_grad;
+      SingleThreadBlas one_thread;
+      size_t loops = opt.decode_threads > 0 ? static_cast<size_t>(opt.decode_threads)
+                                            : default_threads();
+      std::shared_ptr<const CpuDecoder::Weights> weights = CpuDecoder(model).shared_weights();
+      SharedWork work(next, done, loops);
+      std::vector<GenerateStats> part(loops);
+      parallel_for(loops, loops, [&](size_t begin, size_t end) {
+        for (size_t k = begin; k < end; ++k) {
+          try {
+            Decoder(model, tok, opt, part[k]).run_cpu(weights, work);
+          } catch (...) {
+            work.abandon();
+            throw;
+          }
+        }
+      });
+      for (const GenerateStats& p : part) stats.add(p);
       return;
     }
 #else
-    if (opt_.engine == GeneratorOptions::Engine::kCpu)
+    if (opt.engine == GeneratorOptions::Engine::kCpu)
       throw std::invalid_argument("this build has no CPU decoding engine (no CBLAS)");
 #endif
-    run_torch(next, done);
+    SharedWork work(next, done, 1);
+    Decoder(model, tok, opt, stats).run_torch(work);
   }
 
  private:
@@ -189,11 +272,9 @@ class Decoder {
 #ifdef TRACELM_WITH_CPU_DECODER
   // The CPU engine: every step is one CpuDecoder::forward over the new rows'
   // prompts and the other rows' last tokens.
-  void run_cpu(const std::function<bool(SeqIn*)>& next,
-               const std::function<void(SeqIn&, SeqOut)>& done) {
+  void run_cpu(std::shared_ptr<const CpuDecoder::Weights> weights, SharedWork& work) {
     torch::NoGradGuard no_grad;
-    SingleThreadBlas one_thread;
-    CpuDecoder eng(model_);
+    CpuDecoder eng(std::move(weights));
     const int64_t V = eng.vocab();
     std::vector<Row> rows;
     std::vector<CpuDecoder::Token> tokens;
@@ -201,7 +282,7 @@ class Decoder {
     while (true) {
       while (rows.size() < batch) {
         SeqIn in;
-        if (!next(&in)) break;
+        if (!work.next(&in, rows.empty())) break;
         Row r = admit(std::move(in));
         r.slot = eng.add_slot();
         r.feed = tok_.encode(r.in.prompt, true, false);
@@ -226,7 +307,7 @@ class Decoder {
           ++stats_.sequences;
           stats_.tokens += r.tokens;
           eng.release(r.slot);
-          done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
+          work.done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
         } else {
           kept.push_back(std::move(r));
         }
@@ -238,8 +319,7 @@ class Decoder {
   }
 #endif
 
-  void run_torch(const std::function<bool(SeqIn*)>& next,
-                 const std::function<void(SeqIn&, SeqOut)>& done) {
+  void run_torch(SharedWork& work) {
     torch::NoGradGuard no_grad;
     int threads_before = torch::get_num_threads();
     if (opt_.threads > 0) torch::set_num_threads(opt_.threads);
@@ -256,7 +336,7 @@ class Decoder {
       std::vector<Row> fresh;
       while (static_cast<int64_t>(rows.size() + fresh.size()) < batch) {
         SeqIn in;
-        if (!next(&in)) break;
+        if (!work.next(&in, rows.empty() && fresh.empty())) break;
         fresh.push_back(admit(std::move(in)));
         jump(fresh.back());
       }
@@ -280,7 +360,7 @@ class Decoder {
         if (end) {
           ++stats_.sequences;
           stats_.tokens += r.tokens;
-          done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
+          work.done(r.in, SeqOut{std::move(r.text), r.tokens, *end});
         } else {
           keep.push_back(i);
         }
@@ -425,6 +505,18 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
   return b;
 }
 
+void GenerateStats::add(const GenerateStats& o) {
+  sequences += o.sequences;
+  tokens += o.tokens;
+  prompt_tokens += o.prompt_tokens;
+  masked_steps += o.masked_steps;
+  forward_calls += o.forward_calls;
+  forced_tokens += o.forced_tokens;
+  constraint_seconds += o.constraint_seconds;
+  model_seconds += o.model_seconds;
+  matmul_seconds += o.matmul_seconds;
+}
+
 std::string RecursiveGenerator::root_prompt(const GenerateRequest& r, Rng& rng) const {
   LayerConditions c = root_conditions(r, b_.priors, rng);
   return std::string(kGenerateGraph) + format_attributes(c.to_attributes(), nullptr, 0, {}) + "\n";
@@ -464,6 +556,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         std::string why;
         bool ok = LayerSpec::from_attributes(j.announced, &spec, &why);
         spec.require = j.require;
+        spec.fixed_order = opt_.fixed_order;
         if (opt_.known_names) spec.names = b_.names;
         if (opt_.known_calls && !spec.require) {
           auto it = b_.callees_of.find(spec.start_node);
@@ -522,8 +615,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
     open_layers[g] += as.pending() - before;
     closed(g);
   };
-  Decoder dec(b_.model, *b_.tokenizer, opt_, stats_);
-  dec.run(next, done);
+  Decoder::decode_all(b_.model, *b_.tokenizer, opt_, stats_, next, done);
   return as.take();
 }
 
@@ -576,8 +668,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
       g.error = "graph does not decode: " + err.what;
     }
   };
-  Decoder dec(b_.model, *b_.tokenizer, opt_, stats_);
-  dec.run(next, done);
+  Decoder::decode_all(b_.model, *b_.tokenizer, opt_, stats_, next, done);
   return out;
 }
 

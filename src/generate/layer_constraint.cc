@@ -38,7 +38,9 @@ using State = LayerConstraint::State;
 // The literals of docs/encodings.md §2.1 (tag names: encode/unit_format.h).
 constexpr std::string_view kOpenT[] = {"<layer>\n", "<split>\n"};
 constexpr std::string_view kEdgeT[] = {"(", "</edges>\n"};
-constexpr std::string_view kHeadT[] = {"edge_id is ", "destination is ", "type is ",
+// An edge's phrase heads in the encoding's own order (encode/text_format.cc),
+// the order LayerSpec::fixed_order writes them in.
+constexpr std::string_view kHeadT[] = {"edge_id is ", "type is ", "destination is ",
                                        "communication starts at ", "communication finishes at "};
 constexpr std::string_view kTypeT[] = {"http", "rpc", "mc", "db", "mq"};
 constexpr std::string_view kSubsT[] = {"<subgraph of edge_id ", "</layer>"};
@@ -78,7 +80,7 @@ TableView table(uint8_t t) {
       return {kAttrT, 10};
   }
 }
-enum Phrase : uint8_t { kPEdgeId, kPDest, kPType, kPStart, kPFinish };
+enum Phrase : uint8_t { kPEdgeId, kPType, kPDest, kPStart, kPFinish };
 
 bool spec_is_split(const LayerSpec& sp) {
   return sp.num_current_edges && is_split(*sp.num_current_edges);
@@ -426,9 +428,22 @@ bool LayerConstraint::feed_byte(State& s, unsigned char ch) const {
   return false;
 }
 
+namespace {
+
+// The options still open (a bit set over a choice table): all of them, or
+// with a fixed order only the first.
+uint16_t next_in_order(uint16_t left, bool fixed) {
+  return fixed ? static_cast<uint16_t>(left & (~left + 1u)) : left;
+}
+
+}  // namespace
+
 void LayerConstraint::open_phrase(State& s) const {
-  uint8_t alive = s.phrases_left;
-  expect_choice(s, Step::kPhraseHead, kTHead, alive);
+  expect_choice(s, Step::kPhraseHead, kTHead, next_in_order(s.phrases_left, spec_->fixed_order));
+}
+
+void LayerConstraint::open_child_attr(State& s) const {
+  expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
 }
 
 namespace {
@@ -729,7 +744,7 @@ void LayerConstraint::complete_child_line(State& s) const {
         s.more_lines_min = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
         s.more_lines_max = sp.num_subgraphs ? s.more_lines_min : s.width_left - 1;
         s.sub_k = 0;
-        expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
+        open_child_attr(s);
       } else {
         int64_t last_id = s.edges[static_cast<size_t>(s.nedges - 1)].id;
         int64_t after = sp.num_subgraphs ? *sp.num_subgraphs - s.subs_done - 1 : 0;
@@ -759,7 +774,7 @@ void LayerConstraint::complete_child_line(State& s) const {
       return;
     }
     case Step::kSubGt:
-      expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
+      open_child_attr(s);
       return;
     case Step::kSubAttr:
       open_child_value(s);
@@ -793,7 +808,7 @@ void LayerConstraint::complete_child_line(State& s) const {
     }
     case Step::kSubSep: {
       if (s.attrs_left) {
-        expect_choice(s, Step::kSubAttr, kTAttr, s.attrs_left);
+        open_child_attr(s);
         return;
       }
       ChildBudget b = budget();

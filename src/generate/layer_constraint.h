@@ -6,16 +6,17 @@
 //
 // What it enforces, for a layer with conditions (sid, N, NE, S, RD, sca, lat):
 //  - "<layer>" when N <= 15, "<split>" when N > 15; exactly N edges with
-//    edge ids sid, sid+1, ...; each edge's five phrases once (any order);
+//    edge ids sid, sid+1, ...; each edge's five phrases once (any order, or
+//    the encoding's edge_id, type, destination, starts, finishes with
+//    LayerSpec::fixed_order);
 //    destinations are plain names (letters, digits, _ . -), not a
 //    missing-data marker; types http rpc mc db mq;
 //    the first edge starts at sca, every edge sca <= start <= finish <= lat;
 //    at the root (start_node USER, no caller), finish - start = latency.
 //  - Exactly S "<subgraph of edge_id k>" lines (any number up to the edges
 //    when S is unknown), k an edge of the layer, increasing; each line's
-//    attributes in one fixed order (id, caller, start_node, start_edge_id,
-//    start_communication_at, latency, num_current_edges, remaining_depth,
-//    num_edges, num_subgraphs), with id, caller and start_node copied,
+//    ten attributes once, in any order, with id, caller and start_node
+//    copied,
 //    start_edge_id >= 1, start_communication_at in [start_k, finish_k],
 //    latency in [that, finish_k]; remaining_depth <= RD-1 and one child
 //    exactly RD-1; child edge budgets summing to NE - N; num_subgraphs
@@ -96,6 +97,13 @@ struct LayerSpec {
   // has not yet learned its names cannot invent any. Names the automaton
   // cannot write (is_generatable_name) are ignored.
   std::shared_ptr<const std::vector<std::string>> names;
+  // When set: an edge's five phrases come in the encoding's order (edge_id,
+  // type, destination, starts, finishes) instead of any order, so that their
+  // heads are forced text that jump-forward appends without sampling. The
+  // training text shuffles them, so the order is one the model has seen.
+  // Child lines keep the model's order: fixing theirs too made fan-out worse
+  // (docs/generation.md).
+  bool fixed_order = false;
   // Fails when `require` cannot be met under these conditions.
   bool check_require(std::string* error) const;
   // Fails (with a message) on a malformed value or conditions that no unit
@@ -217,6 +225,7 @@ class LayerConstraint : public UnitConstraint {
   int64_t latest_finish() const;  // the latest a call of the unit may finish
   void open_subs(State& s) const;
   void open_phrase(State& s) const;
+  void open_child_attr(State& s) const;  // the name of a child-line attribute
   bool known_names() const { return spec_->names && !spec_->names->empty(); }
   bool req_pending(const State& s) const;      // no edge met the requirement yet
   bool req_sub_pending(const State& s) const;  // its edge's subgraph line is still due

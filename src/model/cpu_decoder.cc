@@ -59,6 +59,21 @@ using GetThreads = int (*)();
 
 }  // namespace
 
+struct CpuDecoder::Weights {
+  struct Layer {
+    std::vector<float> attn_norm, mlp_norm;  // (C)
+    std::vector<float> wqkv;                 // (H*D + 2*K*D, C): q, k, v rows
+    std::vector<float> wo;                   // (C, H*D)
+    std::vector<float> wgu;                  // (2*I, C): gate, up rows
+    std::vector<float> wdown;                // (C, I)
+  };
+  int64_t C, H, K, D, I, vocab, layers;
+  double eps;
+  std::vector<float> embed, final_norm, lm_head;  // (V, C), (C), (V, C)
+  std::vector<Layer> layer;
+  std::vector<float> inv_freq;  // (D/2)
+};
+
 SingleThreadBlas::SingleThreadBlas() {
   auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
@@ -72,27 +87,31 @@ SingleThreadBlas::~SingleThreadBlas() {
   if (set && before_ > 0) set(before_);
 }
 
-CpuDecoder::CpuDecoder(const Llama& model) {
+namespace {
+
+std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model) {
+  auto w = std::make_shared<CpuDecoder::Weights>();
   const LlamaConfig& c = model->config();
-  C_ = c.hidden_size;
-  H_ = c.num_attention_heads;
-  K_ = c.num_key_value_heads;
-  D_ = c.head_dim();
-  I_ = c.intermediate_size;
-  vocab_ = c.vocab_size;
-  layers_ = c.num_hidden_layers;
-  eps_ = c.rms_norm_eps;
-  if (H_ % K_ != 0) throw std::invalid_argument("attention heads must be a multiple of kv heads");
+  w->C = c.hidden_size;
+  w->H = c.num_attention_heads;
+  w->K = c.num_key_value_heads;
+  w->D = c.head_dim();
+  w->I = c.intermediate_size;
+  w->vocab = c.vocab_size;
+  w->layers = c.num_hidden_layers;
+  w->eps = c.rms_norm_eps;
+  if (w->H % w->K != 0)
+    throw std::invalid_argument("attention heads must be a multiple of kv heads");
   Llama m = model;  // a handle: shares the modules
   LlamaBody body = m->model;
   if (body->embed_tokens->weight.device().type() != torch::kCPU)
     throw std::invalid_argument("CpuDecoder needs a model on the CPU");
-  embed_ = vec_of(body->embed_tokens->weight);
-  final_norm_ = vec_of(body->norm->weight);
-  lm_head_ = m->lm_head.is_empty() ? embed_ : weight_of(m->lm_head);
-  for (int64_t l = 0; l < layers_; ++l) {
+  w->embed = vec_of(body->embed_tokens->weight);
+  w->final_norm = vec_of(body->norm->weight);
+  w->lm_head = m->lm_head.is_empty() ? w->embed : weight_of(m->lm_head);
+  for (int64_t l = 0; l < w->layers; ++l) {
     BlockImpl* b = body->layers[static_cast<size_t>(l)]->as<BlockImpl>();
-    Layer L;
+    CpuDecoder::Weights::Layer L;
     L.attn_norm = vec_of(b->input_layernorm->weight);
     L.mlp_norm = vec_of(b->post_attention_layernorm->weight);
     L.wqkv = concat({weight_of(b->self_attn->q_proj), weight_of(b->self_attn->k_proj),
@@ -100,13 +119,22 @@ CpuDecoder::CpuDecoder(const Llama& model) {
     L.wo = weight_of(b->self_attn->o_proj);
     L.wgu = concat({weight_of(b->mlp->gate_proj), weight_of(b->mlp->up_proj)});
     L.wdown = weight_of(b->mlp->down_proj);
-    layer_.push_back(std::move(L));
+    w->layer.push_back(std::move(L));
   }
   // inv_freq[i] = theta^(-2i/D), computed in double then rounded, as HF does.
-  for (int64_t i = 0; i < D_ / 2; ++i)
-    inv_freq_.push_back(static_cast<float>(
-        std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(D_))));
+  for (int64_t i = 0; i < w->D / 2; ++i)
+    w->inv_freq.push_back(static_cast<float>(
+        std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(w->D))));
+  return w;
 }
+
+}  // namespace
+
+CpuDecoder::CpuDecoder(const Llama& model) : w_(weights_of(model)) {}
+
+CpuDecoder::CpuDecoder(std::shared_ptr<const Weights> weights) : w_(std::move(weights)) {}
+
+int64_t CpuDecoder::vocab() const { return w_->vocab; }
 
 int32_t CpuDecoder::add_slot() {
   for (size_t i = 0; i < slots_.size(); ++i)
@@ -117,8 +145,8 @@ int32_t CpuDecoder::add_slot() {
     }
   Slot s;
   s.used = true;
-  s.k.resize(static_cast<size_t>(layers_));
-  s.v.resize(static_cast<size_t>(layers_));
+  s.k.resize(static_cast<size_t>(w_->layers));
+  s.v.resize(static_cast<size_t>(w_->layers));
   slots_.push_back(std::move(s));
   return static_cast<int32_t>(slots_.size() - 1);
 }
@@ -131,9 +159,9 @@ void CpuDecoder::release(int32_t slot) {
 void CpuDecoder::reserve(Slot& s, int64_t n) {
   if (n <= s.capacity) return;
   int64_t cap = std::max<int64_t>({n, 2 * s.capacity, 256});
-  for (int64_t l = 0; l < layers_; ++l) {
-    s.k[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * K_ * D_));
-    s.v[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * K_ * D_));
+  for (int64_t l = 0; l < w_->layers; ++l) {
+    s.k[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * w_->K * w_->D));
+    s.v[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * w_->K * w_->D));
   }
   s.capacity = cap;
 }
@@ -142,11 +170,11 @@ void CpuDecoder::rope(float* x, int64_t heads, int64_t pos) {
   // Hugging Face's rotate_half: (a, b) -> (a cos - b sin, b cos + a sin) for
   // the pairs (j, j + D/2); angles in fp32 as torch computes them, tabulated
   // per position on first use.
-  const int64_t half = D_ / 2;
+  const int64_t half = w_->D / 2;
   while (static_cast<int64_t>(cos_.size()) < (pos + 1) * half) {
     float p = static_cast<float>(static_cast<int64_t>(cos_.size()) / half);
     for (int64_t j = 0; j < half; ++j) {
-      float ang = p * inv_freq_[static_cast<size_t>(j)];
+      float ang = p * w_->inv_freq[static_cast<size_t>(j)];
       cos_.push_back(std::cos(ang));
       sin_.push_back(std::sin(ang));
     }
@@ -154,7 +182,7 @@ void CpuDecoder::rope(float* x, int64_t heads, int64_t pos) {
   const float* cs = cos_.data() + pos * half;
   const float* sn = sin_.data() + pos * half;
   for (int64_t h = 0; h < heads; ++h) {
-    float* v = x + h * D_;
+    float* v = x + h * w_->D;
     for (int64_t j = 0; j < half; ++j) {
       float a = v[j], b = v[j + half];
       v[j] = a * cs[j] - b * sn[j];
@@ -175,16 +203,16 @@ void CpuDecoder::matmul(const float* x, const float* w, float* y, int64_t n, int
 // head are one (group x D) block, so each key/value head is two products:
 // scores (group, len) = Q K^T and out (group, D) = softmax(scores) V.
 void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t len, float* out) {
-  const int64_t NKV = K_ * D_, group = H_ / K_;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D_)));
+  const int64_t NKV = w_->K * w_->D, group = w_->H / w_->K;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(w_->D)));
   const float* kc = s.k[static_cast<size_t>(l)].data();
   const float* vc = s.v[static_cast<size_t>(l)].data();
   grow(scores_, static_cast<size_t>(group * len));
   float* sc = scores_.data();
-  const int g = static_cast<int>(group), n = static_cast<int>(len), d = static_cast<int>(D_);
-  for (int64_t kvh = 0; kvh < K_; ++kvh) {
-    const float* q = q_all + kvh * group * D_;  // heads kvh*group .. +group-1
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g, n, d, scale, q, d, kc + kvh * D_,
+  const int g = static_cast<int>(group), n = static_cast<int>(len), d = static_cast<int>(w_->D);
+  for (int64_t kvh = 0; kvh < w_->K; ++kvh) {
+    const float* q = q_all + kvh * group * w_->D;  // heads kvh*group .. +group-1
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g, n, d, scale, q, d, kc + kvh * w_->D,
                 static_cast<int>(NKV), 0.0f, sc, n);
     for (int64_t r = 0; r < group; ++r) {
       float* row = sc + r * len;
@@ -197,15 +225,15 @@ void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t le
       const float inv = 1.0f / z;
       for (int64_t t = 0; t < len; ++t) row[t] *= inv;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g, d, n, 1.0f, sc, n, vc + kvh * D_,
-                static_cast<int>(NKV), 0.0f, out + kvh * group * D_, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g, d, n, 1.0f, sc, n, vc + kvh * w_->D,
+                static_cast<int>(NKV), 0.0f, out + kvh * group * w_->D, d);
   }
 }
 
 void CpuDecoder::forward(const std::vector<Token>& tokens) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t NQ = H_ * D_, NKV = K_ * D_, NQKV = NQ + 2 * NKV;
+  const int64_t NQ = w_->H * w_->D, NKV = w_->K * w_->D, NQKV = NQ + 2 * NKV;
   const size_t un = static_cast<size_t>(n);
   // Positions: each slot's tokens follow its current length, in order.
   std::vector<int64_t> pos(un);
@@ -217,29 +245,29 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
     Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
     reserve(s, s.length);
   }
-  grow(x_, un * static_cast<size_t>(C_));
-  grow(xn_, un * static_cast<size_t>(C_));
+  grow(x_, un * static_cast<size_t>(w_->C));
+  grow(xn_, un * static_cast<size_t>(w_->C));
   grow(qkv_, un * static_cast<size_t>(NQKV));
   grow(att_, un * static_cast<size_t>(NQ));
-  grow(gu_, un * static_cast<size_t>(2 * I_));
-  grow(act_, un * static_cast<size_t>(I_));
-  grow(tmp_, un * static_cast<size_t>(C_));
+  grow(gu_, un * static_cast<size_t>(2 * w_->I));
+  grow(act_, un * static_cast<size_t>(w_->I));
+  grow(tmp_, un * static_cast<size_t>(w_->C));
   for (size_t i = 0; i < un; ++i) {
     int32_t id = tokens[i].id;
-    if (id < 0 || id >= vocab_) throw std::out_of_range("CpuDecoder: token id out of range");
-    std::copy_n(embed_.data() + static_cast<size_t>(id) * static_cast<size_t>(C_), C_,
-                x_.data() + i * static_cast<size_t>(C_));
+    if (id < 0 || id >= w_->vocab) throw std::out_of_range("CpuDecoder: token id out of range");
+    std::copy_n(w_->embed.data() + static_cast<size_t>(id) * static_cast<size_t>(w_->C), w_->C,
+                x_.data() + i * static_cast<size_t>(w_->C));
   }
-  for (int64_t l = 0; l < layers_; ++l) {
-    const Layer& L = layer_[static_cast<size_t>(l)];
+  for (int64_t l = 0; l < w_->layers; ++l) {
+    const Weights::Layer& L = w_->layer[static_cast<size_t>(l)];
     // Attention: norm, q k v in one product, RoPE, append k v, attend.
     for (int64_t i = 0; i < n; ++i)
-      rms_norm(x_.data() + i * C_, L.attn_norm.data(), xn_.data() + i * C_, C_, eps_);
-    matmul(xn_.data(), L.wqkv.data(), qkv_.data(), n, NQKV, C_);
+      rms_norm(x_.data() + i * w_->C, L.attn_norm.data(), xn_.data() + i * w_->C, w_->C, w_->eps);
+    matmul(xn_.data(), L.wqkv.data(), qkv_.data(), n, NQKV, w_->C);
     for (size_t i = 0; i < un; ++i) {
       float* q = qkv_.data() + i * static_cast<size_t>(NQKV);
-      rope(q, H_, pos[i]);
-      rope(q + NQ, K_, pos[i]);
+      rope(q, w_->H, pos[i]);
+      rope(q + NQ, w_->K, pos[i]);
       Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
       size_t at = static_cast<size_t>(pos[i] * NKV);
       std::copy_n(q + NQ, NKV, s.k[static_cast<size_t>(l)].data() + at);
@@ -249,32 +277,32 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
       attend(qkv_.data() + i * static_cast<size_t>(NQKV),
              slots_[static_cast<size_t>(tokens[i].slot)], l, pos[i] + 1,
              att_.data() + i * static_cast<size_t>(NQ));
-    matmul(att_.data(), L.wo.data(), tmp_.data(), n, C_, NQ);
-    for (size_t j = 0; j < un * static_cast<size_t>(C_); ++j) x_[j] += tmp_[j];
+    matmul(att_.data(), L.wo.data(), tmp_.data(), n, w_->C, NQ);
+    for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
     // SwiGLU MLP: gate and up in one product.
     for (int64_t i = 0; i < n; ++i)
-      rms_norm(x_.data() + i * C_, L.mlp_norm.data(), xn_.data() + i * C_, C_, eps_);
-    matmul(xn_.data(), L.wgu.data(), gu_.data(), n, 2 * I_, C_);
+      rms_norm(x_.data() + i * w_->C, L.mlp_norm.data(), xn_.data() + i * w_->C, w_->C, w_->eps);
+    matmul(xn_.data(), L.wgu.data(), gu_.data(), n, 2 * w_->I, w_->C);
     for (int64_t i = 0; i < n; ++i) {
-      const float* g = gu_.data() + i * 2 * I_;
-      const float* u = g + I_;
-      float* a = act_.data() + i * I_;
-      for (int64_t j = 0; j < I_; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+      const float* g = gu_.data() + i * 2 * w_->I;
+      const float* u = g + w_->I;
+      float* a = act_.data() + i * w_->I;
+      for (int64_t j = 0; j < w_->I; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
     }
-    matmul(act_.data(), L.wdown.data(), tmp_.data(), n, C_, I_);
-    for (size_t j = 0; j < un * static_cast<size_t>(C_); ++j) x_[j] += tmp_[j];
+    matmul(act_.data(), L.wdown.data(), tmp_.data(), n, w_->C, w_->I);
+    for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
   }
   // Final norm and the LM head, only for the rows whose logits are wanted.
   size_t m = 0;
   for (size_t i = 0; i < un; ++i)
     if (tokens[i].logits) {
-      rms_norm(x_.data() + i * static_cast<size_t>(C_), final_norm_.data(),
-               xn_.data() + m * static_cast<size_t>(C_), C_, eps_);
+      rms_norm(x_.data() + i * static_cast<size_t>(w_->C), w_->final_norm.data(),
+               xn_.data() + m * static_cast<size_t>(w_->C), w_->C, w_->eps);
       ++m;
     }
-  grow(logits_, m * static_cast<size_t>(vocab_));
+  grow(logits_, m * static_cast<size_t>(w_->vocab));
   if (m > 0)
-    matmul(xn_.data(), lm_head_.data(), logits_.data(), static_cast<int64_t>(m), vocab_, C_);
+    matmul(xn_.data(), w_->lm_head.data(), logits_.data(), static_cast<int64_t>(m), w_->vocab, w_->C);
   forward_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

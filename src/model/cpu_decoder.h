@@ -27,10 +27,12 @@
 //    on the other slots in the call (up to BLAS rounding).
 //  - Only for fp32 models on the CPU; the model is read once, at
 //    construction (later changes to it are not seen).
-//  - Not thread-safe (one engine per decoding loop).
+//  - Not thread-safe (one engine per decoding loop). Engines on several
+//    threads share one copy of the weights: CpuDecoder(shared_weights()).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/llama.h"
@@ -55,7 +57,12 @@ class SingleThreadBlas {
 
 class CpuDecoder {
  public:
+  // The model's weights as the engine reads them (immutable once built).
+  struct Weights;
   explicit CpuDecoder(const Llama& model);
+  // Another engine over the same weights (e.g. on another thread).
+  explicit CpuDecoder(std::shared_ptr<const Weights> weights);
+  std::shared_ptr<const Weights> shared_weights() const { return w_; }
 
   struct Token {
     int32_t slot;  // the sequence (add_slot())
@@ -65,24 +72,19 @@ class CpuDecoder {
   // Appends the tokens; afterwards logits(i) holds the i-th requested
   // row of logits (in the order of the tokens with logits = true).
   void forward(const std::vector<Token>& tokens);
-  const float* logits(size_t i) const { return logits_.data() + i * static_cast<size_t>(vocab_); }
+  const float* logits(size_t i) const {
+    return logits_.data() + i * static_cast<size_t>(vocab());
+  }
 
   int32_t add_slot();  // an empty sequence (reuses released slots)
   void release(int32_t slot);
   int64_t length(int32_t slot) const { return slots_[static_cast<size_t>(slot)].length; }
-  int64_t vocab() const { return vocab_; }
+  int64_t vocab() const;
   // Wall seconds inside forward(), and the part of them in matrix products.
   double forward_seconds() const { return forward_s_; }
   double matmul_seconds() const { return matmul_s_; }
 
  private:
-  struct Layer {
-    std::vector<float> attn_norm, mlp_norm;  // (C)
-    std::vector<float> wqkv;                 // (H*D + 2*K*D, C): q, k, v rows
-    std::vector<float> wo;                   // (C, H*D)
-    std::vector<float> wgu;                  // (2*I, C): gate, up rows
-    std::vector<float> wdown;                // (C, I)
-  };
   struct Slot {
     int64_t length = 0, capacity = 0;
     bool used = false;
@@ -91,16 +93,12 @@ class CpuDecoder {
   void reserve(Slot& s, int64_t n);
   void rope(float* x, int64_t heads, int64_t pos);  // in place, heads x D
   void attend(const float* q, const Slot& s, int64_t layer, int64_t len, float* out);  // (H*D)
+  void matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C);
 
-  int64_t C_, H_, K_, D_, I_, vocab_, layers_;
-  double eps_;
-  std::vector<float> embed_, final_norm_, lm_head_;  // (V, C), (C), (V, C)
-  std::vector<Layer> layer_;
-  std::vector<float> inv_freq_;   // (D/2)
+  std::shared_ptr<const Weights> w_;
   std::vector<float> cos_, sin_;  // (positions, D/2), grown on use
   std::vector<Slot> slots_;
   double forward_s_ = 0, matmul_s_ = 0;
-  void matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C);
   // Work buffers, grown as needed: (n, .) for n tokens in a call.
   std::vector<float> x_, xn_, qkv_, att_, gu_, act_, tmp_, logits_, scores_;
 };

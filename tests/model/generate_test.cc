@@ -311,25 +311,36 @@ TEST_F(Untrained, ConstrainedInstructionAnswersGiveValidGraphs) {
   }
 }
 
-TEST_F(Untrained, SeededGenerationIsTheSameForAnyBatchSize) {
+// Each layer's sampling has its own seed, so neither the batch size nor the
+// number of decoding threads (each with its own batch) changes the graphs.
+TEST_F(Untrained, SeededGenerationIsTheSameForAnyBatchSizeAndThreads) {
   ModelBundle b = bundle();
   GeneratorOptions go;
   go.sampling.temperature = 0.9;
   go.limits.max_name = 8;
-  std::vector<GenerateRequest> reqs(5);
+  std::vector<GenerateRequest> reqs(7);
   reqs[1].num_edges = 6;
   reqs[3].depth = 3;
+  reqs[5].num_edges = 12;
   std::vector<std::vector<GeneratedGraph>> runs;
-  for (int64_t batch : {1, 3, 16}) {
+  std::vector<GenerateStats> stats;  // summed over threads
+  for (auto [batch, threads] : std::vector<std::pair<int64_t, int>>{{1, 1}, {3, 1}, {16, 1},
+                                                                    {2, 3}, {1, 4}}) {
     go.batch = batch;
+    go.decode_threads = threads;
     RecursiveGenerator gen(b, go);
     runs.push_back(gen.generate(reqs, 42));
+    stats.push_back(gen.stats());
   }
-  for (size_t r = 1; r < runs.size(); ++r)
+  for (size_t r = 1; r < runs.size(); ++r) {
+    EXPECT_EQ(stats[r].sequences, stats[0].sequences) << "run " << r;
+    EXPECT_EQ(stats[r].tokens, stats[0].tokens) << "run " << r;
+    EXPECT_EQ(stats[r].forced_tokens, stats[0].forced_tokens) << "run " << r;
     for (size_t i = 0; i < reqs.size(); ++i) {
       EXPECT_TRUE(runs[r][i].complete);
-      EXPECT_EQ(runs[r][i].graph, runs[0][i].graph) << "batch run " << r << ", graph " << i;
+      EXPECT_EQ(runs[r][i].graph, runs[0][i].graph) << "run " << r << ", graph " << i;
     }
+  }
 }
 
 TEST_F(Untrained, GeneratedGraphsSurviveOtlpAndJaeger) {
