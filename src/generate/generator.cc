@@ -12,9 +12,7 @@
 #include "encode/instruction.h"
 #include "encode/tabular.h"
 #include "generate/constraint_sampler.h"
-#ifdef TRACELM_WITH_CPU_DECODER
 #include "model/cpu_decoder.h"
-#endif
 #include "generate/instruction_constraint.h"
 #include "generate/jump_forward.h"
 #include "io/atomic_file.h"
@@ -198,7 +196,6 @@ class Decoder {
   static void decode_all(Llama& model, const Tokenizer& tok, const GeneratorOptions& opt,
                          GenerateStats& stats, const SharedWork::Next& next,
                          const SharedWork::Done& done) {
-#ifdef TRACELM_WITH_CPU_DECODER
     bool cpu = opt.engine == GeneratorOptions::Engine::kCpu;
     if (opt.engine == GeneratorOptions::Engine::kAuto) {
       torch::Tensor w = model->model->embed_tokens->weight;
@@ -206,7 +203,6 @@ class Decoder {
     }
     if (cpu) {
       torch::NoGradGuard no_grad;
-      SingleThreadBlas one_thread;
       size_t loops = opt.decode_threads > 0 ? static_cast<size_t>(opt.decode_threads)
                                             : default_threads();
       std::shared_ptr<const CpuDecoder::Weights> weights = CpuDecoder(model).shared_weights();
@@ -225,10 +221,6 @@ class Decoder {
       for (const GenerateStats& p : part) stats.add(p);
       return;
     }
-#else
-    if (opt.engine == GeneratorOptions::Engine::kCpu)
-      throw std::invalid_argument("this build has no CPU decoding engine (no CBLAS)");
-#endif
     SharedWork work(next, done, 1);
     Decoder(model, tok, opt, stats).run_torch(work);
   }
@@ -269,7 +261,6 @@ class Decoder {
     }
   }
 
-#ifdef TRACELM_WITH_CPU_DECODER
   // The CPU engine: every step is one CpuDecoder::forward over the new rows'
   // prompts and the other rows' last tokens.
   void run_cpu(std::shared_ptr<const CpuDecoder::Weights> weights, SharedWork& work) {
@@ -317,7 +308,6 @@ class Decoder {
     stats_.model_seconds += eng.forward_seconds();
     stats_.matmul_seconds += eng.matmul_seconds();
   }
-#endif
 
   void run_torch(SharedWork& work) {
     torch::NoGradGuard no_grad;

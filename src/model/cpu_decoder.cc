@@ -1,8 +1,5 @@
 #include "model/cpu_decoder.h"
 
-#include <cblas.h>
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,13 +32,6 @@ std::vector<float> concat(std::initializer_list<std::vector<float>> parts) {
   return out;
 }
 
-// y (n, N) = x (n, C) W^T, W (N, C) row-major.
-void matmul_t(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(N),
-              static_cast<int>(C), 1.0f, x, static_cast<int>(C), w, static_cast<int>(C), 0.0f, y,
-              static_cast<int>(N));
-}
-
 void rms_norm(const float* x, const float* w, float* y, int64_t C, double eps) {
   float ss = 0;
   for (int64_t j = 0; j < C; ++j) ss += x[j] * x[j];
@@ -54,38 +44,24 @@ void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-using SetThreads = void (*)(int);
-using GetThreads = int (*)();
-
 }  // namespace
 
 struct CpuDecoder::Weights {
+  // Products' weights packed once (model/cpu_kernels.h); shapes (out, in).
   struct Layer {
     std::vector<float> attn_norm, mlp_norm;  // (C)
-    std::vector<float> wqkv;                 // (H*D + 2*K*D, C): q, k, v rows
-    std::vector<float> wo;                   // (C, H*D)
-    std::vector<float> wgu;                  // (2*I, C): gate, up rows
-    std::vector<float> wdown;                // (C, I)
+    PackedMatrix wqkv;                       // (H*D + 2*K*D, C): q, k, v rows
+    PackedMatrix wo;                         // (C, H*D)
+    PackedMatrix wgu;                        // (2*I, C): gate, up rows
+    PackedMatrix wdown;                      // (C, I)
   };
   int64_t C, H, K, D, I, vocab, layers;
   double eps;
-  std::vector<float> embed, final_norm, lm_head;  // (V, C), (C), (V, C)
+  std::vector<float> embed, final_norm;  // (V, C), (C)
+  PackedMatrix lm_head;                  // (V, C)
   std::vector<Layer> layer;
   std::vector<float> inv_freq;  // (D/2)
 };
-
-SingleThreadBlas::SingleThreadBlas() {
-  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (!get || !set) return;
-  before_ = get();
-  set(1);
-}
-
-SingleThreadBlas::~SingleThreadBlas() {
-  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (set && before_ > 0) set(before_);
-}
 
 namespace {
 
@@ -108,17 +84,23 @@ std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model) {
     throw std::invalid_argument("CpuDecoder needs a model on the CPU");
   w->embed = vec_of(body->embed_tokens->weight);
   w->final_norm = vec_of(body->norm->weight);
-  w->lm_head = m->lm_head.is_empty() ? w->embed : weight_of(m->lm_head);
+  auto pack = [](const std::vector<float>& v, int64_t rows, int64_t cols) {
+    return pack_matrix(v.data(), rows, cols);
+  };
+  const int64_t NQKV = (w->H + 2 * w->K) * w->D;
+  w->lm_head = pack(m->lm_head.is_empty() ? w->embed : weight_of(m->lm_head), w->vocab, w->C);
   for (int64_t l = 0; l < w->layers; ++l) {
     BlockImpl* b = body->layers[static_cast<size_t>(l)]->as<BlockImpl>();
     CpuDecoder::Weights::Layer L;
     L.attn_norm = vec_of(b->input_layernorm->weight);
     L.mlp_norm = vec_of(b->post_attention_layernorm->weight);
-    L.wqkv = concat({weight_of(b->self_attn->q_proj), weight_of(b->self_attn->k_proj),
-                     weight_of(b->self_attn->v_proj)});
-    L.wo = weight_of(b->self_attn->o_proj);
-    L.wgu = concat({weight_of(b->mlp->gate_proj), weight_of(b->mlp->up_proj)});
-    L.wdown = weight_of(b->mlp->down_proj);
+    L.wqkv = pack(concat({weight_of(b->self_attn->q_proj), weight_of(b->self_attn->k_proj),
+                          weight_of(b->self_attn->v_proj)}),
+                  NQKV, w->C);
+    L.wo = pack(weight_of(b->self_attn->o_proj), w->C, w->H * w->D);
+    L.wgu = pack(concat({weight_of(b->mlp->gate_proj), weight_of(b->mlp->up_proj)}), 2 * w->I,
+                 w->C);
+    L.wdown = pack(weight_of(b->mlp->down_proj), w->C, w->I);
     w->layer.push_back(std::move(L));
   }
   // inv_freq[i] = theta^(-2i/D), computed in double then rounded, as HF does.
@@ -191,42 +173,25 @@ void CpuDecoder::rope(float* x, int64_t heads, int64_t pos) {
   }
 }
 
-void CpuDecoder::matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C) {
+void CpuDecoder::matmul(const float* x, int64_t n, const PackedMatrix& w, float* y) {
   auto t0 = std::chrono::steady_clock::now();
-  matmul_t(x, w, y, n, N, C);
+  matmul_packed(x, n, w, y);
   matmul_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Causal attention of one token: for each head, softmax(q k^T / sqrt(D))
-// over the slot's first `len` keys of layer l (this token's included), times
-// the values. Grouped-query: the `group` query heads that share a key/value
-// head are one (group x D) block, so each key/value head is two products:
-// scores (group, len) = Q K^T and out (group, D) = softmax(scores) V.
+// Causal attention of one token: each query head over the slot's first
+// `len` keys and values of layer l (this token's included); the `group`
+// query heads of a key/value head share its cache rows.
 void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t len, float* out) {
-  const int64_t NKV = w_->K * w_->D, group = w_->H / w_->K;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(w_->D)));
+  const int64_t K = w_->K, D = w_->D, NKV = K * D, group = w_->H / K;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   const float* kc = s.k[static_cast<size_t>(l)].data();
   const float* vc = s.v[static_cast<size_t>(l)].data();
-  grow(scores_, static_cast<size_t>(group * len));
-  float* sc = scores_.data();
-  const int g = static_cast<int>(group), n = static_cast<int>(len), d = static_cast<int>(w_->D);
-  for (int64_t kvh = 0; kvh < w_->K; ++kvh) {
-    const float* q = q_all + kvh * group * w_->D;  // heads kvh*group .. +group-1
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g, n, d, scale, q, d, kc + kvh * w_->D,
-                static_cast<int>(NKV), 0.0f, sc, n);
-    for (int64_t r = 0; r < group; ++r) {
-      float* row = sc + r * len;
-      float mx = *std::max_element(row, row + len);
-      float z = 0;
-      for (int64_t t = 0; t < len; ++t) {
-        row[t] = std::exp(row[t] - mx);
-        z += row[t];
-      }
-      const float inv = 1.0f / z;
-      for (int64_t t = 0; t < len; ++t) row[t] *= inv;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g, d, n, 1.0f, sc, n, vc + kvh * w_->D,
-                static_cast<int>(NKV), 0.0f, out + kvh * group * w_->D, d);
+  grow(scores_, static_cast<size_t>(len));
+  for (int64_t h = 0; h < w_->H; ++h) {
+    const int64_t kvh = h / group;
+    attend_head(q_all + h * D, kc + kvh * D, vc + kvh * D, NKV, len, D, scale, scores_.data(),
+                out + h * D);
   }
 }
 
@@ -263,7 +228,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
     // Attention: norm, q k v in one product, RoPE, append k v, attend.
     for (int64_t i = 0; i < n; ++i)
       rms_norm(x_.data() + i * w_->C, L.attn_norm.data(), xn_.data() + i * w_->C, w_->C, w_->eps);
-    matmul(xn_.data(), L.wqkv.data(), qkv_.data(), n, NQKV, w_->C);
+    matmul(xn_.data(), n, L.wqkv, qkv_.data());
     for (size_t i = 0; i < un; ++i) {
       float* q = qkv_.data() + i * static_cast<size_t>(NQKV);
       rope(q, w_->H, pos[i]);
@@ -277,19 +242,19 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
       attend(qkv_.data() + i * static_cast<size_t>(NQKV),
              slots_[static_cast<size_t>(tokens[i].slot)], l, pos[i] + 1,
              att_.data() + i * static_cast<size_t>(NQ));
-    matmul(att_.data(), L.wo.data(), tmp_.data(), n, w_->C, NQ);
+    matmul(att_.data(), n, L.wo, tmp_.data());
     for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
     // SwiGLU MLP: gate and up in one product.
     for (int64_t i = 0; i < n; ++i)
       rms_norm(x_.data() + i * w_->C, L.mlp_norm.data(), xn_.data() + i * w_->C, w_->C, w_->eps);
-    matmul(xn_.data(), L.wgu.data(), gu_.data(), n, 2 * w_->I, w_->C);
+    matmul(xn_.data(), n, L.wgu, gu_.data());
     for (int64_t i = 0; i < n; ++i) {
       const float* g = gu_.data() + i * 2 * w_->I;
       const float* u = g + w_->I;
       float* a = act_.data() + i * w_->I;
       for (int64_t j = 0; j < w_->I; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
     }
-    matmul(act_.data(), L.wdown.data(), tmp_.data(), n, w_->C, w_->I);
+    matmul(act_.data(), n, L.wdown, tmp_.data());
     for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
   }
   // Final norm and the LM head, only for the rows whose logits are wanted.
@@ -302,7 +267,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
     }
   grow(logits_, m * static_cast<size_t>(w_->vocab));
   if (m > 0)
-    matmul(xn_.data(), w_->lm_head.data(), logits_.data(), static_cast<int64_t>(m), w_->vocab, w_->C);
+    matmul(xn_.data(), static_cast<int64_t>(m), w_->lm_head, logits_.data());
   forward_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -1,10 +1,10 @@
 // A decoding engine for small Llama models on CPUs, after llm.c and
-// llama.cpp: the model's weights copied once into contiguous fp32 matrices
-// (LoRA adapters merged), every sequence's keys and values in its own
-// growing buffer (a token appends one row; nothing earlier is copied), and
-// one forward pass over any mix of sequences and tokens made of a few large
-// matrix products (OpenBLAS sgemm) and plain loops, with no per-op dispatch
-// and no allocation once the buffers have grown.
+// llama.cpp: the model's weights copied once into fp32 matrices packed for
+// its product kernel (LoRA adapters merged; model/cpu_kernels.h), every
+// sequence's keys and values in its own growing buffer (a token appends one
+// row; nothing earlier is copied), and one forward pass over any mix of
+// sequences and tokens made of a few matrix products and plain loops, with
+// no per-op dispatch and no allocation once the buffers have grown.
 //
 // Why: decoding a 3 M-parameter model is a few MFLOP per token; libtorch's
 // per-op overhead, its KV-cache concatenation (O(length) copies per step)
@@ -24,7 +24,7 @@
 //    the call are consecutive positions, in the order given) and computes
 //    exactly the model's forward (Llama::forward, fp32; tests compare logits
 //    within 1e-4). Rows do not interact: a sequence's logits do not depend
-//    on the other slots in the call (up to BLAS rounding).
+//    on the other slots in the call.
 //  - Only for fp32 models on the CPU; the model is read once, at
 //    construction (later changes to it are not seen).
 //  - Not thread-safe (one engine per decoding loop). Engines on several
@@ -35,25 +35,10 @@
 #include <memory>
 #include <vector>
 
+#include "model/cpu_kernels.h"
 #include "model/llama.h"
 
 namespace tracelm {
-
-// While alive, OpenBLAS runs its products on the calling thread only (found
-// at run time with dlsym; a no-op for other BLAS libraries). Decoding's
-// products are small: OpenBLAS's worker threads spin more than they help
-// (bench/generate_bench.cc: matrix products took 79% of the forward time
-// with its threads, 27% without).
-class SingleThreadBlas {
- public:
-  SingleThreadBlas();
-  ~SingleThreadBlas();
-  SingleThreadBlas(const SingleThreadBlas&) = delete;
-  SingleThreadBlas& operator=(const SingleThreadBlas&) = delete;
-
- private:
-  int before_ = 0;
-};
 
 class CpuDecoder {
  public:
@@ -93,7 +78,7 @@ class CpuDecoder {
   void reserve(Slot& s, int64_t n);
   void rope(float* x, int64_t heads, int64_t pos);  // in place, heads x D
   void attend(const float* q, const Slot& s, int64_t layer, int64_t len, float* out);  // (H*D)
-  void matmul(const float* x, const float* w, float* y, int64_t n, int64_t N, int64_t C);
+  void matmul(const float* x, int64_t n, const PackedMatrix& w, float* y);  // y = x W^T, timed
 
   std::shared_ptr<const Weights> w_;
   std::vector<float> cos_, sin_;  // (positions, D/2), grown on use

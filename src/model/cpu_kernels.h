@@ -1,0 +1,61 @@
+// Matrix products for the CPU decoding engine (model/cpu_decoder.h), made
+// for what decoding asks: a few to a few dozen token rows times a fixed
+// weight matrix. A general BLAS packs the weight matrix into its kernel's
+// layout on every call (OpenBLAS's sgemm_incopy took 22% of `generate`'s
+// time); here the weights are packed once, when the engine is built, and the
+// product streams them in that layout.
+//
+// Layout: W (N, C) row-major (out x in, as torch stores a Linear weight)
+// becomes panels of 16 output rows: panel p holds W[16p + j][k] at
+// (p*C + k)*16 + j, rows past N zero. A product keeps a tile of up to 8
+// token rows x 32 outputs in registers and runs k over C.
+//
+// Contract:
+//  - matmul_packed(x, n, W, y): y (n, N) = x (n, C) W^T, exactly the sums of
+//    products in k order with fused multiply-adds where the CPU has them
+//    (results differ from BLAS by rounding only; tests compare within 1e-5
+//    relative).
+//  - The instruction set is chosen once at run time (AVX-512, AVX2+FMA, or
+//    plain C++ vectors): the same build runs on any x86-64 CPU.
+//  - attend_head: one head's causal attention over a sequence's cached keys
+//    and values, in plain loops (the per-head BLAS calls it replaces cost
+//    more in call overhead than in arithmetic).
+//  - Thread-safe: a PackedMatrix is immutable; products on several threads
+//    may share it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tracelm {
+
+struct PackedMatrix {
+  int64_t rows = 0, cols = 0;  // N, C of the original (N, C) matrix
+  std::vector<float> panels;   // ceil(N/16) panels of (C, 16)
+};
+
+constexpr int64_t kPanel = 16;
+
+// Packs W (N, C) row-major.
+PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols);
+
+// y (n, N) = x (n, C) W^T; x rows have stride C, y rows stride N.
+void matmul_packed(const float* x, int64_t n, const PackedMatrix& w, float* y);
+
+// Causal attention of one query head over `len` cached positions:
+// out (D) = softmax(scale * q . k_t, t < len) . V, where k_t and v_t are rows
+// of k and v with stride `stride` floats; `scores` holds len floats of work.
+void attend_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
+                 int64_t D, float scale, float* scores, float* out);
+
+// The instruction set the kernels use on this CPU: "avx512", "avx2" or
+// "generic".
+std::string kernel_isa();
+
+// The product with a named instruction set; false (y untouched) when this
+// CPU lacks it. For tests that compare the paths.
+bool matmul_packed_isa(const std::string& isa, const float* x, int64_t n, const PackedMatrix& w,
+                       float* y);
+
+}  // namespace tracelm
