@@ -324,8 +324,8 @@ TEST_F(Untrained, SeededGenerationIsTheSameForAnyBatchSizeAndThreads) {
   reqs[5].num_edges = 12;
   std::vector<std::vector<GeneratedGraph>> runs;
   std::vector<GenerateStats> stats;  // summed over threads
-  for (auto [batch, threads] : std::vector<std::pair<int64_t, int>>{{1, 1}, {3, 1}, {16, 1},
-                                                                    {2, 3}, {1, 4}}) {
+  for (auto [batch, threads] :
+       std::vector<std::pair<int64_t, int>>{{1, 1}, {3, 1}, {16, 1}, {2, 3}, {1, 4}}) {
     go.batch = batch;
     go.decode_threads = threads;
     RecursiveGenerator gen(b, go);

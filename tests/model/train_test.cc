@@ -102,9 +102,8 @@ TEST(Train, NameSymbolsAreTheMostFrequentCalleesAndServices) {
   std::vector<std::string> pieces =
       tok.encode_pieces("destination is MS_2,start_node:MS_2/id:S_1/");
   auto count = [&](const std::string& name) {
-    return std::count_if(pieces.begin(), pieces.end(), [&](const std::string& p) {
-      return p.find(name) != std::string::npos;
-    });
+    return std::count_if(pieces.begin(), pieces.end(),
+                         [&](const std::string& p) { return p.find(name) != std::string::npos; });
   };
   EXPECT_EQ(count("MS_2"), 2) << ::testing::PrintToString(pieces);
   EXPECT_EQ(count("S_1"), 1) << ::testing::PrintToString(pieces);
