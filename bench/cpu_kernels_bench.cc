@@ -44,8 +44,11 @@ int main(int argc, char** argv) {
   // One thread, as the engine decodes one batch per thread (OpenBLAS only).
   if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     set(1);
-  const Shape shapes[] = {{"qkv", 384, 192}, {"o", 192, 192}, {"gate+up", 1024, 192},
-                          {"down", 192, 512}, {"lm head", 1984, 192}};
+  const Shape shapes[] = {{"qkv", 384, 192},
+                          {"o", 192, 192},
+                          {"gate+up", 1024, 192},
+                          {"down", 192, 512},
+                          {"lm head", 1984, 192}};
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::printf("kernel instruction set: %s; one thread; %d forwards per figure\n",

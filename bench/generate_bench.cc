@@ -228,10 +228,9 @@ int main(int argc, char** argv) {
       (any_order.tokens / any_order.seconds) / (cpu_nojump.tokens / cpu_nojump.seconds),
       100.0 * con.forced / std::max<int64_t>(1, con.tokens),
       (con.valid / con.seconds) / std::max(1e-9, any_order.valid / any_order.seconds));
-  std::printf(
-      "one decoding thread over the reference: %.2fx tokens/s, %.2fx valid graphs/s\n",
-      (con.tokens / con.seconds) / (ref.tokens / ref.seconds),
-      (con.valid / con.seconds) / std::max(1e-9, ref.valid / ref.seconds));
+  std::printf("one decoding thread over the reference: %.2fx tokens/s, %.2fx valid graphs/s\n",
+              (con.tokens / con.seconds) / (ref.tokens / ref.seconds),
+              (con.valid / con.seconds) / std::max(1e-9, ref.valid / ref.seconds));
   std::printf(
       "%zu decoding threads (one per core) over the reference: %.2fx tokens/s, %.2fx valid "
       "graphs/s (target 10x tokens/s); %.2fx over one thread; %zu of %zu graphs identical to "

@@ -59,7 +59,7 @@ struct GenerateOpts {
   int64_t n = 10;
   GeneratorOptions gen;
   std::string service, rare_call, like, format = "recursive", engine = "auto",
-                                             attribute_order = "fixed";
+                                        attribute_order = "fixed";
   int64_t edges = 0, depth = 0, latency = -1;
   bool unconstrained = false, constrained = false, no_jump_forward = false, high_latency = false,
        tabular = false;

@@ -12,12 +12,12 @@
 #include "encode/instruction.h"
 #include "encode/tabular.h"
 #include "generate/constraint_sampler.h"
-#include "model/cpu_decoder.h"
 #include "generate/instruction_constraint.h"
 #include "generate/jump_forward.h"
 #include "io/atomic_file.h"
 #include "io/input_error.h"
 #include "io/json_file.h"
+#include "model/cpu_decoder.h"
 #include "model/run_dir.h"
 #include "util/parallel.h"
 
@@ -203,8 +203,8 @@ class Decoder {
     }
     if (cpu) {
       torch::NoGradGuard no_grad;
-      size_t loops = opt.decode_threads > 0 ? static_cast<size_t>(opt.decode_threads)
-                                            : default_threads();
+      size_t loops =
+          opt.decode_threads > 0 ? static_cast<size_t>(opt.decode_threads) : default_threads();
       std::shared_ptr<const CpuDecoder::Weights> weights = CpuDecoder(model).shared_weights();
       SharedWork work(next, done, loops);
       std::vector<GenerateStats> part(loops);

@@ -98,8 +98,8 @@ std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model) {
                           weight_of(b->self_attn->v_proj)}),
                   NQKV, w->C);
     L.wo = pack(weight_of(b->self_attn->o_proj), w->C, w->H * w->D);
-    L.wgu = pack(concat({weight_of(b->mlp->gate_proj), weight_of(b->mlp->up_proj)}), 2 * w->I,
-                 w->C);
+    L.wgu =
+        pack(concat({weight_of(b->mlp->gate_proj), weight_of(b->mlp->up_proj)}), 2 * w->I, w->C);
     L.wdown = pack(weight_of(b->mlp->down_proj), w->C, w->I);
     w->layer.push_back(std::move(L));
   }
@@ -266,8 +266,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
       ++m;
     }
   grow(logits_, m * static_cast<size_t>(w_->vocab));
-  if (m > 0)
-    matmul(xn_.data(), static_cast<int64_t>(m), w_->lm_head, logits_.data());
+  if (m > 0) matmul(xn_.data(), static_cast<int64_t>(m), w_->lm_head, logits_.data());
   forward_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -57,9 +57,7 @@ class CpuDecoder {
   // Appends the tokens; afterwards logits(i) holds the i-th requested
   // row of logits (in the order of the tokens with logits = true).
   void forward(const std::vector<Token>& tokens);
-  const float* logits(size_t i) const {
-    return logits_.data() + i * static_cast<size_t>(vocab());
-  }
+  const float* logits(size_t i) const { return logits_.data() + i * static_cast<size_t>(vocab()); }
 
   int32_t add_slot();  // an empty sequence (reuses released slots)
   void release(int32_t slot);

@@ -127,16 +127,15 @@ TRACELM_INLINE void attend(const float* q, const float* k, const float* v, int64
 }
 
 __attribute__((target("avx512f,fma"))) void attend_avx512(const float* q, const float* k,
-                                                           const float* v, int64_t stride,
-                                                           int64_t len, int64_t D, float scale,
-                                                           float* sc, float* out) {
+                                                          const float* v, int64_t stride,
+                                                          int64_t len, int64_t D, float scale,
+                                                          float* sc, float* out) {
   attend(q, k, v, stride, len, D, scale, sc, out);
 }
 
-__attribute__((target("avx2,fma"))) void attend_avx2(const float* q, const float* k,
-                                                      const float* v, int64_t stride, int64_t len,
-                                                      int64_t D, float scale, float* sc,
-                                                      float* out) {
+__attribute__((target("avx2,fma"))) void attend_avx2(const float* q, const float* k, const float* v,
+                                                     int64_t stride, int64_t len, int64_t D,
+                                                     float scale, float* sc, float* out) {
   attend(q, k, v, stride, len, D, scale, sc, out);
 }
 
@@ -146,12 +145,12 @@ void attend_generic(const float* q, const float* k, const float* v, int64_t stri
 }
 
 __attribute__((target("avx512f,fma"))) void product_avx512(const float* x, int64_t n,
-                                                            const PackedMatrix& w, float* y) {
+                                                           const PackedMatrix& w, float* y) {
   product<8, 2>(x, n, w, y);  // 16 of 32 registers accumulate
 }
 
 __attribute__((target("avx2,fma"))) void product_avx2(const float* x, int64_t n,
-                                                       const PackedMatrix& w, float* y) {
+                                                      const PackedMatrix& w, float* y) {
   product<4, 1>(x, n, w, y);  // 8 of 16 registers accumulate
 }
 
@@ -160,8 +159,8 @@ void product_generic(const float* x, int64_t n, const PackedMatrix& w, float* y)
 }
 
 using Product = void (*)(const float*, int64_t, const PackedMatrix&, float*);
-using Attend = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t,
-                        float, float*, float*);
+using Attend = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t, float,
+                        float*, float*);
 
 struct Isa {
   const char* name;
