@@ -141,9 +141,15 @@ void CpuDecoder::release(int32_t slot) {
 void CpuDecoder::reserve(Slot& s, int64_t n) {
   if (n <= s.capacity) return;
   int64_t cap = std::max<int64_t>({n, 2 * s.capacity, 256});
+  cap = (cap + kPanel - 1) / kPanel * kPanel;  // whole blocks of 16 key columns
+  const int64_t rows = w_->K * w_->D;          // rows of the transposed keys
   for (int64_t l = 0; l < w_->layers; ++l) {
-    s.k[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * w_->K * w_->D));
-    s.v[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * w_->K * w_->D));
+    std::vector<float>& k = s.k[static_cast<size_t>(l)];
+    std::vector<float> kt(static_cast<size_t>(cap * rows), 0.0f);
+    for (int64_t r = 0; r < rows && s.capacity > 0; ++r)
+      std::copy_n(k.data() + r * s.capacity, s.capacity, kt.data() + r * cap);
+    k = std::move(kt);
+    s.v[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * rows));
   }
   s.capacity = cap;
 }
@@ -185,13 +191,13 @@ void CpuDecoder::matmul(const float* x, int64_t n, const PackedMatrix& w, float*
 void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t len, float* out) {
   const int64_t K = w_->K, D = w_->D, NKV = K * D, group = w_->H / K;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  const float* kc = s.k[static_cast<size_t>(l)].data();
+  const float* kt = s.k[static_cast<size_t>(l)].data();
   const float* vc = s.v[static_cast<size_t>(l)].data();
-  grow(scores_, static_cast<size_t>(len));
+  grow(scores_, static_cast<size_t>(s.capacity));
   for (int64_t h = 0; h < w_->H; ++h) {
     const int64_t kvh = h / group;
-    attend_head(q_all + h * D, kc + kvh * D, vc + kvh * D, NKV, len, D, scale, scores_.data(),
-                out + h * D);
+    attend_head(q_all + h * D, kt + kvh * D * s.capacity, s.capacity, vc + kvh * D, NKV, len, D,
+                scale, scores_.data(), out + h * D);
   }
 }
 
@@ -234,9 +240,10 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
       rope(q, w_->H, pos[i]);
       rope(q + NQ, w_->K, pos[i]);
       Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
-      size_t at = static_cast<size_t>(pos[i] * NKV);
-      std::copy_n(q + NQ, NKV, s.k[static_cast<size_t>(l)].data() + at);
-      std::copy_n(q + NQ + NKV, NKV, s.v[static_cast<size_t>(l)].data() + at);
+      float* kt = s.k[static_cast<size_t>(l)].data();
+      for (int64_t r = 0; r < NKV; ++r) kt[r * s.capacity + pos[i]] = q[NQ + r];
+      std::copy_n(q + NQ + NKV, NKV,
+                  s.v[static_cast<size_t>(l)].data() + static_cast<size_t>(pos[i] * NKV));
     }
     for (size_t i = 0; i < un; ++i)
       attend(qkv_.data() + i * static_cast<size_t>(NQKV),
@@ -252,7 +259,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
       const float* g = gu_.data() + i * 2 * w_->I;
       const float* u = g + w_->I;
       float* a = act_.data() + i * w_->I;
-      for (int64_t j = 0; j < w_->I; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+      swiglu_rows(g, u, a, w_->I);
     }
     matmul(act_.data(), n, L.wdown, tmp_.data());
     for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];

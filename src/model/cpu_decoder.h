@@ -71,7 +71,8 @@ class CpuDecoder {
   struct Slot {
     int64_t length = 0, capacity = 0;
     bool used = false;
-    std::vector<std::vector<float>> k, v;  // per layer: (capacity, K*D)
+    // Per layer: keys transposed (K*D, capacity), values (capacity, K*D).
+    std::vector<std::vector<float>> k, v;
   };
   void reserve(Slot& s, int64_t n);
   void rope(float* x, int64_t heads, int64_t pos);  // in place, heads x D

@@ -24,6 +24,40 @@ TRACELM_INLINE v16 load16(const float* p) {
   return v;
 }
 
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+// e^x of 16 floats (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, a degree-6
+// polynomial in r, times 2^n; within 2 ulp of expf over [-87, 88], x
+// clamped to that range).
+TRACELM_INLINE v16 exp16(v16 x) {
+  const v16 hi = v16{} + 88.3762626647949f, lo = v16{} - 87.3365447504f;
+  x = x > hi ? hi : x;
+  x = x < lo ? lo : x;
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  v16 n = (x * 1.44269504088896341f + magic) - magic;
+  v16 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  v16 p = v16{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
+  return p * reinterpret_cast<v16&>(e);
+}
+
+// out = silu(g) * u = g / (1 + e^-g) * u over n floats.
+TRACELM_INLINE void swiglu(const float* g, const float* u, float* out, int64_t n) {
+  int64_t j = 0;
+  for (; j + kPanel <= n; j += kPanel) {
+    v16 gv = load16(g + j);
+    v16 o = gv / (exp16(-gv) + 1.0f) * load16(u + j);
+    std::memcpy(out + j, &o, sizeof o);
+  }
+  for (; j < n; ++j) out[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+}
+
 // Rows r0 .. r0+R-1 of y, outputs of panels p0 .. p0+P-1: R x P registers
 // of sums over k.
 template <int R, int P>
@@ -89,59 +123,127 @@ TRACELM_INLINE void product(const float* x, int64_t n, const PackedMatrix& w, fl
   }
 }
 
-TRACELM_INLINE float dot(const float* a, const float* b, int64_t D) {
-  int64_t j = 0;
-  v16 acc = v16{};
-  for (; j + kPanel <= D; j += kPanel) acc += load16(a + j) * load16(b + j);
-  float s = 0;
-  for (int i = 0; i < kPanel; ++i) s += acc[i];
-  for (; j < D; ++j) s += a[j] * b[j];
-  return s;
-}
-
-// out += p * v over D floats.
-TRACELM_INLINE void axpy(float p, const float* v, float* out, int64_t D) {
-  int64_t j = 0;
-  for (; j + kPanel <= D; j += kPanel) {
-    v16 o = load16(out + j) + load16(v + j) * p;
-    std::memcpy(out + j, &o, sizeof o);
+// out[0 .. 16*NV) = c * sum over t < len of p[t] * v_t[0 .. 16*NV), the sums
+// kept in registers: U interleaved sets of NV, so that U * NV independent
+// multiply-add chains hide their latency.
+template <int NV>
+TRACELM_INLINE void weighted_rows(const float* p, const float* v, int64_t vstride, int64_t len,
+                                  float c, float* out) {
+  constexpr int U = NV >= 8 ? 1 : NV >= 4 ? 2 : 4;
+  v16 acc[U][NV];
+#pragma GCC unroll 4
+  for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) acc[u][i] = v16{};
+  int64_t t = 0;
+  for (; t + U <= len; t += U)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) {
+      const float s = p[t + u];
+      const float* row = v + (t + u) * vstride;
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[u][i] += load16(row + i * kPanel) * s;
+    }
+  for (; t < len; ++t)
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) acc[0][i] += load16(v + t * vstride + i * kPanel) * p[t];
+#pragma GCC unroll 8
+  for (int i = 0; i < NV; ++i) {
+#pragma GCC unroll 4
+    for (int u = 1; u < U; ++u) acc[0][i] += acc[u][i];
+    acc[0][i] *= c;
+    std::memcpy(out + i * kPanel, &acc[0][i], sizeof(v16));
   }
-  for (; j < D; ++j) out[j] += p * v[j];
 }
 
-TRACELM_INLINE void attend(const float* q, const float* k, const float* v, int64_t stride,
-                           int64_t len, int64_t D, float scale, float* sc, float* out) {
-  float mx = -3.4e38f;
-  for (int64_t t = 0; t < len; ++t) {
-    sc[t] = scale * dot(q, k + t * stride, D);
-    mx = std::max(mx, sc[t]);
+// sc[t0 .. t0+16*B) = scale * q . k_t: B blocks of 16 positions at once (B
+// independent chains over D; each key row read 16*B floats at a time).
+template <int B>
+TRACELM_INLINE void score_blocks(const float* q, const float* kt, int64_t ldk, int64_t t0,
+                                 int64_t D, float scale, float* sc) {
+  v16 acc[B];
+#pragma GCC unroll 4
+  for (int b = 0; b < B; ++b) acc[b] = v16{};
+  for (int64_t j = 0; j < D; ++j) {
+    const float qj = q[j];
+    const float* row = kt + j * ldk + t0;
+#pragma GCC unroll 4
+    for (int b = 0; b < B; ++b) acc[b] += load16(row + b * kPanel) * qj;
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < B; ++b) {
+    acc[b] *= scale;
+    std::memcpy(sc + t0 + b * kPanel, &acc[b], sizeof(v16));
+  }
+}
+
+template <int NV>
+TRACELM_INLINE void weighted_rows_n(int nv, const float* p, const float* v, int64_t vstride,
+                                    int64_t len, float c, float* out) {
+  if constexpr (NV > 1) {
+    if (nv < NV) return weighted_rows_n<NV - 1>(nv, p, v, vstride, len, c, out);
+  }
+  weighted_rows<NV>(p, v, vstride, len, c, out);
+}
+
+TRACELM_INLINE void attend(const float* q, const float* kt, int64_t ldk, const float* v,
+                           int64_t vstride, int64_t len, int64_t D, float scale, float* sc,
+                           float* out) {
+  const int64_t padded = (len + kPanel - 1) / kPanel * kPanel;
+  int64_t t0 = 0;
+  for (; t0 + 4 * kPanel <= padded; t0 += 4 * kPanel) score_blocks<4>(q, kt, ldk, t0, D, scale, sc);
+  for (; t0 < padded; t0 += kPanel) score_blocks<1>(q, kt, ldk, t0, D, scale, sc);
+  float mx = sc[0];
+  for (int64_t t = 1; t < len; ++t) mx = std::max(mx, sc[t]);
+  for (int64_t t = 0; t < padded; t += kPanel) {  // past len: unused
+    v16 e = exp16(load16(sc + t) - mx);
+    std::memcpy(sc + t, &e, sizeof e);
   }
   float z = 0;
-  for (int64_t t = 0; t < len; ++t) {
-    sc[t] = std::exp(sc[t] - mx);
-    z += sc[t];
-  }
+  for (int64_t t = 0; t < len; ++t) z += sc[t];
   const float inv = 1.0f / z;
-  std::fill(out, out + D, 0.0f);
-  for (int64_t t = 0; t < len; ++t) axpy(sc[t] * inv, v + t * stride, out, D);
+  int64_t j = 0;
+  while (j + kPanel <= D) {  // up to 8 vectors of out at a time
+    const int nv = static_cast<int>(std::min<int64_t>(8, (D - j) / kPanel));
+    weighted_rows_n<8>(nv, sc, v + j, vstride, len, inv, out + j);
+    j += nv * kPanel;
+  }
+  for (; j < D; ++j) {
+    float a = 0;
+    for (int64_t t = 0; t < len; ++t) a += sc[t] * v[t * vstride + j];
+    out[j] = a * inv;
+  }
 }
 
-__attribute__((target("avx512f,fma"))) void attend_avx512(const float* q, const float* k,
-                                                          const float* v, int64_t stride,
-                                                          int64_t len, int64_t D, float scale,
-                                                          float* sc, float* out) {
-  attend(q, k, v, stride, len, D, scale, sc, out);
+__attribute__((target("avx512f,fma"))) void attend_avx512(const float* q, const float* kt,
+                                                          int64_t ldk, const float* v,
+                                                          int64_t vstride, int64_t len, int64_t D,
+                                                          float scale, float* sc, float* out) {
+  attend(q, kt, ldk, v, vstride, len, D, scale, sc, out);
 }
 
-__attribute__((target("avx2,fma"))) void attend_avx2(const float* q, const float* k, const float* v,
-                                                     int64_t stride, int64_t len, int64_t D,
-                                                     float scale, float* sc, float* out) {
-  attend(q, k, v, stride, len, D, scale, sc, out);
+__attribute__((target("avx2,fma"))) void attend_avx2(const float* q, const float* kt, int64_t ldk,
+                                                     const float* v, int64_t vstride, int64_t len,
+                                                     int64_t D, float scale, float* sc,
+                                                     float* out) {
+  attend(q, kt, ldk, v, vstride, len, D, scale, sc, out);
 }
 
-void attend_generic(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t D, float scale, float* sc, float* out) {
-  attend(q, k, v, stride, len, D, scale, sc, out);
+__attribute__((target("avx512f,fma"))) void swiglu_avx512(const float* g, const float* u,
+                                                          float* out, int64_t n) {
+  swiglu(g, u, out, n);
+}
+
+__attribute__((target("avx2,fma"))) void swiglu_avx2(const float* g, const float* u, float* out,
+                                                     int64_t n) {
+  swiglu(g, u, out, n);
+}
+
+void swiglu_generic(const float* g, const float* u, float* out, int64_t n) { swiglu(g, u, out, n); }
+
+void attend_generic(const float* q, const float* kt, int64_t ldk, const float* v, int64_t vstride,
+                    int64_t len, int64_t D, float scale, float* sc, float* out) {
+  attend(q, kt, ldk, v, vstride, len, D, scale, sc, out);
 }
 
 __attribute__((target("avx512f,fma"))) void product_avx512(const float* x, int64_t n,
@@ -159,18 +261,21 @@ void product_generic(const float* x, int64_t n, const PackedMatrix& w, float* y)
 }
 
 using Product = void (*)(const float*, int64_t, const PackedMatrix&, float*);
-using Attend = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t, float,
-                        float*, float*);
+using Attend = void (*)(const float*, const float*, int64_t, const float*, int64_t, int64_t,
+                        int64_t, float, float*, float*);
+
+using Swiglu = void (*)(const float*, const float*, float*, int64_t);
 
 struct Isa {
   const char* name;
   Product product;
   Attend attend;
+  Swiglu swiglu;
 };
 
-const Isa kIsas[] = {{"avx512", product_avx512, attend_avx512},
-                     {"avx2", product_avx2, attend_avx2},
-                     {"generic", product_generic, attend_generic}};
+const Isa kIsas[] = {{"avx512", product_avx512, attend_avx512, swiglu_avx512},
+                     {"avx2", product_avx2, attend_avx2, swiglu_avx2},
+                     {"generic", product_generic, attend_generic, swiglu_generic}};
 
 bool supported(const Isa& isa) {
   __builtin_cpu_init();
@@ -221,9 +326,13 @@ bool matmul_packed_isa(const std::string& isa, const float* x, int64_t n, const 
   return false;
 }
 
-void attend_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                 int64_t D, float scale, float* scores, float* out) {
-  chosen().attend(q, k, v, stride, len, D, scale, scores, out);
+void attend_head(const float* q, const float* kt, int64_t ldk, const float* v, int64_t vstride,
+                 int64_t len, int64_t D, float scale, float* scores, float* out) {
+  chosen().attend(q, kt, ldk, v, vstride, len, D, scale, scores, out);
+}
+
+void swiglu_rows(const float* g, const float* u, float* out, int64_t n) {
+  chosen().swiglu(g, u, out, n);
 }
 
 std::string kernel_isa() { return chosen().name; }

@@ -44,10 +44,17 @@ PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols);
 void matmul_packed(const float* x, int64_t n, const PackedMatrix& w, float* y);
 
 // Causal attention of one query head over `len` cached positions:
-// out (D) = softmax(scale * q . k_t, t < len) . V, where k_t and v_t are rows
-// of k and v with stride `stride` floats; `scores` holds len floats of work.
-void attend_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                 int64_t D, float scale, float* scores, float* out);
+// out (D) = softmax(scale * q . k_t, t < len) . V. Keys are stored
+// transposed, so that 16 positions' scores are one vector sum over D:
+// key t's element j at kt[j * ldk + t] (ldk >= len rounded up to 16, every
+// such column readable); value t is the row v + t * vstride. `scores` holds
+// len rounded up to 16 floats of work.
+void attend_head(const float* q, const float* kt, int64_t ldk, const float* v, int64_t vstride,
+                 int64_t len, int64_t D, float scale, float* scores, float* out);
+
+// The SwiGLU activation: out[j] = g[j] / (1 + e^-g[j]) * u[j], j < n (e^x
+// by a vector polynomial within 2 ulp of expf, as attend_head's softmax).
+void swiglu_rows(const float* g, const float* u, float* out, int64_t n);
 
 // The instruction set the kernels use on this CPU: "avx512", "avx2" or
 // "generic".

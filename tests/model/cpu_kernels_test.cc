@@ -59,9 +59,14 @@ TEST(CpuKernels, OneHeadsAttentionMatchesPlainSoftmax) {
     std::vector<float> q = randoms(static_cast<size_t>(D), 3);
     std::vector<float> k = randoms(static_cast<size_t>(len * stride), 4);
     std::vector<float> v = randoms(static_cast<size_t>(len * stride), 5);
-    std::vector<float> scores(static_cast<size_t>(len)), out(static_cast<size_t>(D), 9.0f);
+    const int64_t ldk = (len + 15) / 16 * 16 + 16;  // keys transposed, padded columns
+    std::vector<float> kt(static_cast<size_t>(D * ldk), 1e30f);
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t j = 0; j < D; ++j) kt[j * ldk + t] = k[t * stride + j];
+    std::vector<float> scores(static_cast<size_t>(ldk)), out(static_cast<size_t>(D), 9.0f);
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    attend_head(q.data(), k.data(), v.data(), stride, len, D, scale, scores.data(), out.data());
+    attend_head(q.data(), kt.data(), ldk, v.data(), stride, len, D, scale, scores.data(),
+                out.data());
     std::vector<double> s(static_cast<size_t>(len));
     double mx = -1e300, z = 0;
     for (int64_t t = 0; t < len; ++t) {
@@ -76,5 +81,17 @@ TEST(CpuKernels, OneHeadsAttentionMatchesPlainSoftmax) {
       for (int64_t t = 0; t < len; ++t) want += s[t] / z * v[t * stride + j];
       EXPECT_NEAR(out[j], want, 1e-5) << "len " << len << " D " << D << " j " << j;
     }
+  }
+}
+
+TEST(CpuKernels, SwigluMatchesTheLibmFormulaOverTheWholeRange) {
+  std::vector<float> g = randoms(100, 6), u = randoms(100, 7);
+  for (size_t i = 0; i < g.size(); ++i) g[i] *= 12.0f;  // both tails of e^-g
+  g[0] = -100.0f, g[1] = 100.0f, g[2] = 0.0f, g[3] = -87.0f, g[4] = 88.0f;
+  std::vector<float> out(g.size());
+  swiglu_rows(g.data(), u.data(), out.data(), static_cast<int64_t>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    double want = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+    EXPECT_NEAR(out[i], want, 1e-6 * std::abs(want) + 1e-12) << "g = " << g[i];
   }
 }
