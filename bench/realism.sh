@@ -13,7 +13,9 @@
 # Usage: bench/realism.sh [TRAIN_MINUTES=10] [PRESET=small] [DATA=../shared/data/alibaba-v2022/callgraphs-train.csv]
 # Writes everything under ${OUT:-/tmp/tracelm-realism}. Needs build/tracelm.
 # MODEL=DIR evaluates a model trained earlier on the same split instead of
-# training one.
+# training one. SEEDS (default "1 2 3 4 5"): generation seeds; the table is
+# the first seed's, then bench/seed_summary.py prints every metric's mean and
+# sd over the seeds and where tracelm loses to the probabilistic baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-10}
@@ -41,18 +43,32 @@ else
     --time-budget "$minutes" --epochs 1000 --batch 16 --micro-batch 8 --lr 1e-3 --warmup 50 \
     -q -o "$out/model" 2>&1 | tail -1
 fi
-echo "== generate ($n_val requests per protocol)"
+seeds=(${SEEDS:-1 2 3 4 5})
+echo "== generate ($n_val requests per protocol, seeds ${seeds[*]})"
 t0=$(date +%s.%N)
-$bin generate --model "$out/model" --like "$out/val.jsonl" -q -o "$out/tracelm-like.jsonl" 2>&1 | tail -3
-$bin generate --model "$out/model" -n "$n_val" -q -o "$out/tracelm-open.jsonl" 2>&1 | tail -3
+for s in "${seeds[@]}"; do
+  $bin generate --model "$out/model" --like "$out/val.jsonl" --seed "$s" -q \
+    -o "$out/tracelm-like-s$s.jsonl" 2>&1 | tail -3
+  $bin generate --model "$out/model" -n "$n_val" --seed "$s" -q \
+    -o "$out/tracelm-open-s$s.jsonl" 2>&1 | tail -3
+done
 t1=$(date +%s.%N)
 $bin baseline fit "$out/train.jsonl" -o "$out/prob.json" 2>&1 | tail -1
-$bin baseline generate "$out/prob.json" --like "$out/val.jsonl" -q -o "$out/probabilistic-like.jsonl"
-$bin baseline generate "$out/prob.json" -n "$n_val" -q -o "$out/probabilistic-open.jsonl"
+for s in "${seeds[@]}"; do
+  $bin baseline generate "$out/prob.json" --like "$out/val.jsonl" --seed "$s" -q \
+    -o "$out/probabilistic-like-s$s.jsonl"
+  $bin baseline generate "$out/prob.json" -n "$n_val" --seed "$s" -q \
+    -o "$out/probabilistic-open-s$s.jsonl"
+done
+s0=${seeds[0]}
+for set in tracelm-like tracelm-open probabilistic-like probabilistic-open; do
+  cp "$out/$set-s$s0.jsonl" "$out/$set.jsonl"
+  cp "$out/$set-s$s0.jsonl.provenance.json" "$out/$set.jsonl.provenance.json"
+done
 $bin baseline tvae train "$out/train.jsonl" -o "$out/tvae" --minutes "${TVAE_MINUTES:-3}" -q
 $bin baseline tvae generate "$out/tvae" --like "$out/val.jsonl" -q -o "$out/tvae-calls.csv"
-echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $((2 * n_val)) graphs"
-echo "== evaluate against $n_val held-out real graphs"
+echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $((2 * n_val * ${#seeds[@]})) graphs"
+echo "== evaluate against $n_val held-out real graphs (seed $s0)"
 $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic tracelm-like="$out/tracelm-like.jsonl" \
   --synthetic probabilistic-like="$out/probabilistic-like.jsonl" \
@@ -61,3 +77,11 @@ $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic training="$out/train.jsonl" \
   --calls tvae="$out/tvae-calls.csv" \
   --json "$out/metrics.json" --report "$out/report.html"
+echo "== over seeds ${seeds[*]}: mean ± sd (popular-call KL moves with single graphs: docs/generation.md)"
+args=()
+for set in tracelm-like probabilistic-like tracelm-open probabilistic-open; do
+  for s in "${seeds[@]}"; do args+=(--synthetic "$set-s$s=$out/$set-s$s.jsonl"); done
+done
+$bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" "${args[@]}" \
+  --synthetic training="$out/train.jsonl" --json "$out/metrics-seeds.json" > /dev/null
+bench/seed_summary.py "$out/metrics-seeds.json"
