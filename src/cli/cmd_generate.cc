@@ -142,7 +142,7 @@ void add_generate(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--threads", o->gen.decode_threads,
                 "decoding threads of the CPU engine, each with its own batch (0: one per "
-                "core); the graphs do not depend on it")
+                "core, or one per rank with --nproc); the graphs do not depend on it")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   c->add_flag("-q,--quiet", o->quiet, "no progress line");
@@ -182,6 +182,8 @@ void run_generate(GenerateOpts* o) {
   }
   if (int rc = launch_local_ranks(o->dist); rc >= 0) throw ExitCode{rc};  // --nproc N
   std::unique_ptr<DataParallelGroup> group = join_data_parallel(o->dist, &o->device);
+  // Ranks are the parallelism: one decoding loop each unless --threads says.
+  if (group && o->gen.decode_threads == 0) o->gen.decode_threads = 1;
   ModelBundle b = load_model_bundle(o->model, o->adapter);
   place_model(b.model, parse_device(o->device), /*training=*/false);
   std::vector<GenerateRequest> reqs;
