@@ -5,6 +5,9 @@
 // reject the classic mistakes.
 #include <gtest/gtest.h>
 
+#include <regex>
+#include <sstream>
+
 #include <set>
 
 #include "core/validate.h"
@@ -94,7 +97,9 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
                                  const ConstraintLimits& lim = {},
                                  std::shared_ptr<const std::vector<std::string>> names = nullptr,
                                  bool instruction = false,
-                                 std::vector<std::string>* answers = nullptr) {
+                                 std::vector<std::string>* answers = nullptr,
+                                 bool fixed_order = false,
+                                 std::vector<std::string>* units = nullptr) {
   std::vector<std::string> vocab = vocabulary();
   if (instruction)
     for (const char* s : {"Subgraph constraints:\n", "num_", " = ", "finish generation", "now, ",
@@ -114,6 +119,7 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
     EXPECT_TRUE(LayerSpec::from_attributes(j.announced, &spec, &why)) << why << "\n" << j.prompt;
     spec.require = j.require;
     spec.names = names;
+    spec.fixed_order = fixed_order;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     std::unique_ptr<UnitConstraint> con;
     if (instruction) {
@@ -123,6 +129,7 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
       con = std::make_unique<LayerConstraint>(spec, lim);
     }
     std::string text = walk_unit(*con, vocab, rng, &masked);
+    if (units) units->push_back(text);
     if (answers)  // without the optional dummy-prefix space
       answers->push_back(j.prompt + (text.starts_with(' ') ? text.substr(1) : text));
     as.finish(std::move(j), std::move(text));
@@ -175,6 +182,38 @@ TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
       if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
     }
   }
+}
+
+// LayerSpec::fixed_order: every edge's phrases in the encoding's order, and
+// the walks still complete every request with valid graphs.
+TEST(LayerConstraint, FixedOrderWritesPhrasesInTheEncodingsOrder) {
+  std::vector<GenerateRequest> reqs = request_grid();
+  std::vector<std::string> units;
+  std::vector<GeneratedGraph> gs = walk(reqs, 7, {}, nullptr, false, nullptr, true, &units);
+  for (size_t i = 0; i < gs.size(); ++i) {
+    ASSERT_TRUE(gs[i].complete) << gs[i].error;
+    EXPECT_TRUE(is_valid(validate(gs[i].graph), /*strict=*/true)) << i;
+  }
+  const std::regex edge(
+      R"(\(edge_id is \d+,type is \w+,destination is [\w.-]+,communication starts at \d+ )"
+      R"(milliseconds,communication finishes at \d+ milliseconds\))");
+  int edges = 0;
+  for (const std::string& u : units) {
+    std::istringstream in(u);
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("(")) {
+        EXPECT_TRUE(std::regex_match(line, edge)) << line;
+        ++edges;
+      }
+  }
+  EXPECT_GT(edges, 20);
+  // The same walk without a fixed order writes other orders too.
+  units.clear();
+  walk(reqs, 7, {}, nullptr, false, nullptr, false, &units);
+  int other = 0;
+  for (const std::string& u : units)
+    other += u.find("(edge_id is") == std::string::npos && u.find("(") != std::string::npos;
+  EXPECT_GT(other, 0);
 }
 
 // --rare-call: the requested call is in every graph, whatever the request's
