@@ -12,7 +12,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -799,29 +798,19 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
 
 std::vector<std::string> name_symbols(const std::vector<CallGraph>& graphs, int64_t n) {
   if (n <= 0) return {};
-  std::map<std::string, uint64_t> callees, services;
-  for (const CallGraph& g : graphs) {
-    if (is_known_callee_name(g.service)) ++services[g.service];
+  std::map<std::string, uint64_t> count;
+  for (const CallGraph& g : graphs)
     for (const Edge& e : g.edges)
-      if (is_known_callee_name(e.callee)) ++callees[e.callee];
-  }
-  // The n most frequent of a count (ties by name).
-  auto top = [n](const std::map<std::string, uint64_t>& count) {
-    std::vector<std::pair<std::string, uint64_t>> by(count.begin(), count.end());
-    std::stable_sort(by.begin(), by.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
-    if (static_cast<int64_t>(by.size()) > n) by.resize(static_cast<size_t>(n));
-    return by;
-  };
+      if (is_known_callee_name(e.callee)) ++count[e.callee];
+  std::vector<std::pair<std::string, uint64_t>> by(count.begin(), count.end());
+  std::stable_sort(by.begin(), by.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (static_cast<int64_t>(by.size()) > n) by.resize(static_cast<size_t>(n));
   std::vector<std::string> out;
-  for (const auto& [name, c] : top(callees)) {
+  for (const auto& [name, c] : by) {
     out.push_back(name);
     out.push_back(" " + name);
   }
-  // A service is written after "id:" (no space before it).
-  std::set<std::string> have(out.begin(), out.end());
-  for (const auto& [name, c] : top(services))
-    if (!have.count(name)) out.push_back(name);
   return out;
 }
 

@@ -130,17 +130,15 @@ struct TrainStart {
   std::string preset;       // from scratch: "tiny", "small" or "base" (needs a tokenizer)
   std::string tokenizer;    // from scratch: tokenizer.model (trained on the corpus if empty)
   // A tokenizer trained here keeps the corpus's most frequent callee names
-  // and services whole: up to this many of each become user-defined pieces
-  // ("MS_48488" and " MS_48488"; "S_032048416"), so that the model reads and
-  // writes a name as one token instead of digit by digit (0: none, names
-  // split as any text). On the Alibaba split
+  // whole: up to this many names become user-defined pieces ("MS_48488" and
+  // " MS_48488"), so that the model writes a name as one token instead of
+  // digit by digit (0: none, names split as any text). On the Alibaba split
   // (small preset, 20 min) it cut popular-call KL from 3.34 to 2.75 (docs/generation.md).
   int64_t name_tokens = 1000;
 };
 
-// The pieces a tokenizer keeps whole: the `n` most frequent callee names of
-// the graphs (ties by name), each name and the name after a space, then the
-// `n` most frequent services (graph ids, written after "id:").
+// The `n` most frequent callee names of the graphs (ties by name), as the
+// pieces a tokenizer keeps whole: each name, and the name after a space.
 std::vector<std::string> name_symbols(const std::vector<CallGraph>& graphs, int64_t n);
 
 // Process-wide (glibc malloc): large blocks come from the heap and freed
