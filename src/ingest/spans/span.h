@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "core/call_graph.h"
 
@@ -66,6 +68,21 @@ struct Span {
   // Sets the attribute field `key` names (OpenTelemetry / OpenTracing keys,
   // old and new); other keys are ignored. Returns true when the key was used.
   bool set_attribute(std::string_view key, std::string_view value);
+};
+
+// Remembers resolve()'s result by kind and name for spans without the
+// attributes resolve() reads (span tables: names repeat from row to row).
+// resolve(s) sets exactly what s.resolve() sets; it returns true when the
+// result came from the cache. At most kMaxEntries names are kept. One cache
+// per thread.
+class SpanResolveCache {
+ public:
+  static constexpr size_t kMaxEntries = 4096;
+  bool resolve(Span& s);
+
+ private:
+  std::string key_;  // kind byte + name
+  std::unordered_map<std::string, std::pair<CallType, std::string>> by_key_;
 };
 
 }  // namespace tracelm

@@ -36,6 +36,11 @@ std::string_view trim(std::string_view s) {
 }
 
 bool parse_i64(std::string_view s, int64_t* v) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!s.empty() && (digit(s.front()) || s.front() == '-') && digit(s.back())) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);  // nothing to trim
+    if (ec == std::errc() && p == s.data() + s.size()) return true;
+  }
   s = trim(s);
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
@@ -672,7 +677,8 @@ SpanTableReader::SpanTableReader(const std::vector<std::string_view>& header,
   dur_mul_ = unit_mul(cols.duration_unit);
 }
 
-SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f, Span* s) const {
+SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f, Span* s,
+                                    SpanResolveCache* cache) const {
   if (f.size() != num_columns_) return SpanRowError::kMalformed;
   std::string_view trace = f[trace_], id = f[span_], parent = f[parent_];
   std::string_view service = service_ >= 0 ? f[service_] : service_from_pod(f[pod_]);
@@ -717,7 +723,11 @@ SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f, Span
   s->start_ns = start;
   s->end_ns = end;
   s->resolved = false;
-  s->resolve();
+  if (cache) {
+    cache->resolve(*s);
+  } else {
+    s->resolve();
+  }
   return SpanRowError::kNone;
 }
 

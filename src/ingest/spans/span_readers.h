@@ -96,8 +96,10 @@ class SpanTableReader {
   // Maps the header; throws std::invalid_argument with the missing columns,
   // the names tried and the header found.
   SpanTableReader(const std::vector<std::string_view>& header, const SpanColumns& cols);
-  // Parses one row into `out` (views into `fields`/`scratch` are copied).
-  SpanRowError parse(const std::vector<std::string_view>& fields, Span* out) const;
+  // Parses one row into `out` (views into `fields`/`scratch` are copied),
+  // resolved (through `cache` when given: the same result, faster).
+  SpanRowError parse(const std::vector<std::string_view>& fields, Span* out,
+                     SpanResolveCache* cache = nullptr) const;
   size_t num_columns() const { return num_columns_; }
   // The trace id of a row ("" when the row has too few fields).
   std::string_view trace_of(const std::vector<std::string_view>& fields) const {
