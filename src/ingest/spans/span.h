@@ -72,17 +72,25 @@ struct Span {
 
 // Remembers resolve()'s result by kind and name for spans without the
 // attributes resolve() reads (span tables: names repeat from row to row).
-// resolve(s) sets exactly what s.resolve() sets; it returns true when the
-// result came from the cache. At most kMaxEntries names are kept. One cache
-// per thread.
+// resolve(s) sets exactly what s.resolve() sets, and returns true when the
+// result came from the cache; resolve(kind, name) is what resolve() gives a
+// span of that kind and name and no attributes. At most kMaxEntries names
+// are kept. One cache per thread.
 class SpanResolveCache {
  public:
   static constexpr size_t kMaxEntries = 4096;
+  struct Resolved {
+    CallType hint = CallType::kUnknown;
+    std::string peer;
+  };
   bool resolve(Span& s);
+  const Resolved& resolve(SpanKind kind, std::string_view name, bool* hit = nullptr);
 
  private:
   std::string key_;  // kind byte + name
-  std::unordered_map<std::string, std::pair<CallType, std::string>> by_key_;
+  std::unordered_map<std::string, Resolved> by_key_;
+  Resolved last_;  // a result not kept (the cache is full)
+  Span scratch_;
 };
 
 }  // namespace tracelm

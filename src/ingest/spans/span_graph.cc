@@ -214,6 +214,24 @@ void Span::resolve() {
   }
 }
 
+const SpanResolveCache::Resolved& SpanResolveCache::resolve(SpanKind kind, std::string_view name,
+                                                            bool* hit) {
+  key_.assign(1, static_cast<char>(kind));
+  key_ += name;
+  auto it = by_key_.find(key_);
+  if (hit) *hit = it != by_key_.end();
+  if (it != by_key_.end()) return it->second;
+  scratch_.kind = kind;
+  scratch_.name.assign(name);
+  scratch_.resolve();
+  Resolved r{scratch_.hint, scratch_.peer};
+  if (by_key_.size() >= kMaxEntries) {
+    last_ = std::move(r);
+    return last_;
+  }
+  return by_key_.emplace(key_, std::move(r)).first->second;
+}
+
 bool SpanResolveCache::resolve(Span& s) {
   const bool plain = s.db_system.empty() && s.rpc_system.empty() && s.http_method.empty() &&
                      s.messaging_system.empty() && s.messaging_destination.empty() &&
@@ -223,18 +241,12 @@ bool SpanResolveCache::resolve(Span& s) {
     s.resolve();
     return false;
   }
-  key_.assign(1, static_cast<char>(s.kind));
-  key_ += s.name;
-  auto it = by_key_.find(key_);
-  if (it != by_key_.end()) {
-    s.resolved = true;
-    s.hint = it->second.first;
-    s.peer = it->second.second;
-    return true;
-  }
-  s.resolve();
-  if (by_key_.size() < kMaxEntries) by_key_.emplace(key_, std::make_pair(s.hint, s.peer));
-  return false;
+  bool hit = false;
+  const Resolved& r = resolve(s.kind, s.name, &hit);
+  s.resolved = true;
+  s.hint = r.hint;
+  s.peer = r.peer;
+  return hit;
 }
 
 std::string_view span_reject_code(SpanReject r) {

@@ -157,9 +157,20 @@ std::string read_head(ByteSource& src, size_t n) {
 //   timestamp = start ns, rt = end ns.
 constexpr char kOtherTrace = '\x1e', kSep = '\x1f';
 
-// Writes the spill record of a span to out[0, TraceSpill::kMaxRecord);
-// returns its length, or 0 when an id or the service is too long to store.
-size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_dm, char* out) {
+// What a span's spill record holds.
+struct SpanRecord {
+  std::string_view trace_id, span_id, parent_id, service, name, peer;
+  std::string_view rpc_id_attr, service_attr, trace_id_attr;
+  bool parent_in_other_trace = false;
+  SpanKind kind = SpanKind::kUnspecified;
+  CallType hint = CallType::kUnknown;
+  int64_t start_ns = 0, end_ns = 0;
+};
+
+// Writes a span's spill record to out[0, TraceSpill::kMaxRecord); returns its
+// length, or 0 when an id or the service is too long to store.
+size_t encode_record(const SpanRecord& s, std::string& scratch_um, std::string& scratch_dm,
+                     char* out) {
   if (s.trace_id.size() > 255 || s.span_id.size() > 255 || s.parent_id.size() > 254 ||
       s.service.size() > 255)
     return 0;
@@ -167,7 +178,7 @@ size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_
   r.traceid = s.trace_id;
   r.service = s.service;
   r.rpc_id = s.span_id;
-  if (!s.parent_trace_id.empty()) {
+  if (s.parent_in_other_trace) {
     scratch_um.assign(1, kOtherTrace);
     scratch_um += s.parent_id;
     r.um = scratch_um;
@@ -185,7 +196,7 @@ size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_
       room -= x.size();
     }
   }
-  scratch_dm.assign(std::string_view(s.name).substr(0, room));
+  scratch_dm.assign(s.name.substr(0, room));
   for (auto& x : extras) {
     scratch_dm += kSep;
     scratch_dm += x;
@@ -196,6 +207,44 @@ size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_
   r.timestamp_ms = s.start_ns;
   r.rt_ms = s.end_ns;
   return TraceSpill::encode(r, RowReject::kNone, out);
+}
+
+// The record of a (resolved) span.
+size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_dm, char* out) {
+  SpanRecord r;
+  r.trace_id = s.trace_id;
+  r.span_id = s.span_id;
+  r.parent_id = s.parent_id;
+  r.service = s.service;
+  r.name = s.name;
+  r.peer = s.peer;
+  r.rpc_id_attr = s.rpc_id_attr;
+  r.service_attr = s.service_attr;
+  r.trace_id_attr = s.trace_id_attr;
+  r.parent_in_other_trace = !s.parent_trace_id.empty();
+  r.kind = s.kind;
+  r.hint = s.hint;
+  r.start_ns = s.start_ns;
+  r.end_ns = s.end_ns;
+  return encode_record(r, scratch_um, scratch_dm, out);
+}
+
+// The record of a span-table row: the record of the span parse() would give.
+size_t encode_row(const SpanTableRow& row, SpanResolveCache& cache, std::string& scratch_um,
+                  std::string& scratch_dm, char* out) {
+  const SpanResolveCache::Resolved& res = cache.resolve(row.kind, row.name);
+  SpanRecord r;
+  r.trace_id = row.trace_id;
+  r.span_id = row.span_id;
+  r.parent_id = row.parent_id;
+  r.service = row.service;
+  r.name = row.name;
+  r.peer = res.peer;
+  r.kind = row.kind;
+  r.hint = res.hint;
+  r.start_ns = row.start_ns;
+  r.end_ns = row.end_ns;
+  return encode_record(r, scratch_um, scratch_dm, out);
 }
 
 // The record marking a trace as holding an unreadable span, or 0 when the
@@ -250,7 +299,7 @@ struct RowBatch {
 void parse_block(RowBatch& b, const SpanTableReader& reader, size_t blk, SpanResolveCache& cache) {
   std::vector<std::string_view> fields;
   std::string scratch, um, dm;
-  Span span;  // reused: its strings keep their buffers from row to row
+  SpanTableRow row;
   char rec[TraceSpill::kMaxRecord];
   std::string& recs = b.recs[blk];
   recs.clear();
@@ -263,12 +312,12 @@ void parse_block(RowBatch& b, const SpanTableReader& reader, size_t blk, SpanRes
       r.err = SpanRowError::kMalformed;
     } else if (fields.size() == 1 && fields[0].empty()) {  // blank line
       r.skip = true;
-    } else if ((r.err = reader.parse(fields, &span, &cache)) != SpanRowError::kNone) {
+    } else if ((r.err = reader.parse(fields, &row)) != SpanRowError::kNone) {
       if (r.err != SpanRowError::kMalformed && r.err != SpanRowError::kMissingId)
         len = encode_bad(reader.trace_of(fields), rec);
-    } else if ((len = encode_span(span, um, dm, rec)) == 0) {
+    } else if ((len = encode_row(row, cache, um, dm, rec)) == 0) {
       r.too_long = true;
-      len = encode_bad(span.trace_id, rec);
+      len = encode_bad(row.trace_id, rec);
     }
     r.rec_begin = static_cast<uint32_t>(recs.size());
     recs.append(rec, len);
@@ -572,7 +621,6 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       std::string head = read_head(raw, 64 << 10);
       SpanFormat f = detect_span_format(head);
       PrefixSource src(std::move(head), raw);
-      std::string_view hs;
       if (f == SpanFormat::kUnknown) {
         std::string h = read_head(src, 200);
         std::string shown;
