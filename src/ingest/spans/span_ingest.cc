@@ -157,20 +157,20 @@ std::string read_head(ByteSource& src, size_t n) {
 //   timestamp = start ns, rt = end ns.
 constexpr char kOtherTrace = '\x1e', kSep = '\x1f';
 
-// What a span's spill record holds.
+// What a span's spill record holds: the fields a span table has, and what
+// resolve() and the attributes add.
 struct SpanRecord {
-  std::string_view trace_id, span_id, parent_id, service, name, peer;
-  std::string_view rpc_id_attr, service_attr, trace_id_attr;
+  SpanTableRow row;
+  std::string_view peer, rpc_id_attr, service_attr, trace_id_attr;
   bool parent_in_other_trace = false;
-  SpanKind kind = SpanKind::kUnspecified;
   CallType hint = CallType::kUnknown;
-  int64_t start_ns = 0, end_ns = 0;
 };
 
 // Writes a span's spill record to out[0, TraceSpill::kMaxRecord); returns its
 // length, or 0 when an id or the service is too long to store.
-size_t encode_record(const SpanRecord& s, std::string& scratch_um, std::string& scratch_dm,
+size_t encode_record(const SpanRecord& rec, std::string& scratch_um, std::string& scratch_dm,
                      char* out) {
+  const SpanTableRow& s = rec.row;
   if (s.trace_id.size() > 255 || s.span_id.size() > 255 || s.parent_id.size() > 254 ||
       s.service.size() > 255)
     return 0;
@@ -178,7 +178,7 @@ size_t encode_record(const SpanRecord& s, std::string& scratch_um, std::string& 
   r.traceid = s.trace_id;
   r.service = s.service;
   r.rpc_id = s.span_id;
-  if (s.parent_in_other_trace) {
+  if (rec.parent_in_other_trace) {
     scratch_um.assign(1, kOtherTrace);
     scratch_um += s.parent_id;
     r.um = scratch_um;
@@ -187,7 +187,7 @@ size_t encode_record(const SpanRecord& s, std::string& scratch_um, std::string& 
   }
   // dm = name \x1f peer \x1f rpc id \x1f tracelm.service \x1f tracelm.trace_id;
   // an extra longer than 100 bytes is dropped, the name gets what is left.
-  std::string_view extras[4] = {s.peer, s.rpc_id_attr, s.service_attr, s.trace_id_attr};
+  std::string_view extras[4] = {rec.peer, rec.rpc_id_attr, rec.service_attr, rec.trace_id_attr};
   size_t room = 255 - 4;
   for (auto& x : extras) {
     if (x.size() > 100 || x.size() > room) {
@@ -203,7 +203,7 @@ size_t encode_record(const SpanRecord& s, std::string& scratch_um, std::string& 
   }
   r.dm = scratch_dm;
   r.type = static_cast<CallType>(static_cast<uint8_t>(s.kind) |
-                                 static_cast<uint8_t>(static_cast<uint8_t>(s.hint) << 3));
+                                 static_cast<uint8_t>(static_cast<uint8_t>(rec.hint) << 3));
   r.timestamp_ms = s.start_ns;
   r.rt_ms = s.end_ns;
   return TraceSpill::encode(r, RowReject::kNone, out);
@@ -211,21 +211,14 @@ size_t encode_record(const SpanRecord& s, std::string& scratch_um, std::string& 
 
 // The record of a (resolved) span.
 size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_dm, char* out) {
-  SpanRecord r;
-  r.trace_id = s.trace_id;
-  r.span_id = s.span_id;
-  r.parent_id = s.parent_id;
-  r.service = s.service;
-  r.name = s.name;
-  r.peer = s.peer;
-  r.rpc_id_attr = s.rpc_id_attr;
-  r.service_attr = s.service_attr;
-  r.trace_id_attr = s.trace_id_attr;
-  r.parent_in_other_trace = !s.parent_trace_id.empty();
-  r.kind = s.kind;
-  r.hint = s.hint;
-  r.start_ns = s.start_ns;
-  r.end_ns = s.end_ns;
+  SpanRecord r{
+      {s.trace_id, s.span_id, s.parent_id, s.service, s.name, s.kind, s.start_ns, s.end_ns},
+      s.peer,
+      s.rpc_id_attr,
+      s.service_attr,
+      s.trace_id_attr,
+      !s.parent_trace_id.empty(),
+      s.hint};
   return encode_record(r, scratch_um, scratch_dm, out);
 }
 
@@ -233,17 +226,7 @@ size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_
 size_t encode_row(const SpanTableRow& row, SpanResolveCache& cache, std::string& scratch_um,
                   std::string& scratch_dm, char* out) {
   const SpanResolveCache::Resolved& res = cache.resolve(row.kind, row.name);
-  SpanRecord r;
-  r.trace_id = row.trace_id;
-  r.span_id = row.span_id;
-  r.parent_id = row.parent_id;
-  r.service = row.service;
-  r.name = row.name;
-  r.peer = res.peer;
-  r.kind = row.kind;
-  r.hint = res.hint;
-  r.start_ns = row.start_ns;
-  r.end_ns = row.end_ns;
+  SpanRecord r{row, res.peer, {}, {}, {}, false, res.hint};
   return encode_record(r, scratch_um, scratch_dm, out);
 }
 
