@@ -135,7 +135,8 @@ class ReadAheadSource : public ByteSource {
   size_t pos_ = 0;
   bool stop_ = false, done_ = false;
   std::exception_ptr error_;
-  uint64_t src_bytes_ = 0, bytes_ = 0;
+  uint64_t src_bytes_ = 0;
+  std::atomic<uint64_t> bytes_{0};  // read by the progress line on another thread
 };
 
 std::string read_head(ByteSource& src, size_t n) {
@@ -328,9 +329,9 @@ class ParseJob {
 };
 
 // Reads the rows after the header, parses them and calls on_row(batch, k)
-// for each row k that is not blank, in input order. threads > 1: threads - 1
-// other threads parse batch k+1 while this one delivers batch k and reads
-// batch k+2, then helps to parse.
+// for each row k that is not blank, in input order, on this thread.
+// threads > 1: threads - 1 other threads parse batch k+1 and one more reads
+// batch k+2 while this one delivers batch k, then helps to parse.
 void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t threads,
                      const std::function<void(const RowBatch&, size_t)>& on_row) {
   constexpr size_t kBatchLines = 16384, kBatchBytes = size_t{4} << 20;
@@ -358,34 +359,37 @@ void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t th
     }
     return;
   }
-  // Pipeline over three batches: the workers parse batch k+1 while this
-  // thread delivers batch k and reads batch k+2.
+  // Pipeline over three batches: while this thread delivers batch k, the
+  // workers parse batch k+1 (this thread helps once it has delivered) and
+  // another thread reads batch k+2.
   RowBatch *ready = &buf[0], *parsing = &buf[1], *reading = &buf[2];
   if (!fill(*ready)) return;
   ParseJob(*ready, reader).work();
   bool have_next = fill(*parsing);
   std::mutex err_mutex;
   std::exception_ptr worker_err;
+  auto caught = [&](std::function<void()> fn) {
+    return [&, fn = std::move(fn)] {
+      try {
+        fn();
+      } catch (...) {
+        std::lock_guard<std::mutex> l(err_mutex);
+        if (!worker_err) worker_err = std::current_exception();
+      }
+    };
+  };
   for (;;) {
     std::optional<ParseJob> job;
     std::vector<std::thread> workers;
+    bool more = false;
     if (have_next) {
       job.emplace(*parsing, reader);
-      for (size_t t = 1; t < threads; ++t)
-        workers.emplace_back([&] {
-          try {
-            job->work();
-          } catch (...) {
-            std::lock_guard<std::mutex> l(err_mutex);
-            if (!worker_err) worker_err = std::current_exception();
-          }
-        });
+      for (size_t t = 1; t < threads; ++t) workers.emplace_back(caught([&] { job->work(); }));
+      workers.emplace_back(caught([&] { more = fill(*reading); }));
     }
-    bool more = false;
     std::exception_ptr err;
     try {
       deliver(*ready);
-      if (have_next) more = fill(*reading);
       if (job) job->work();  // helps with the rest of the batch
     } catch (...) {
       err = std::current_exception();
