@@ -11,9 +11,10 @@
 // (SpanIngestOptions::parse_threads = 1); "plain" and "gzip" on a second
 // thread (the default).
 //
-// Usage: bench_span_ingest [--mb 300] [--dir /tmp] [--no-pandas] [--keep]
+// Usage: bench_span_ingest [--mb 300] [--dir /tmp] [--memory-mb 256] [--no-pandas] [--keep]
 //   (--mb 1024 for the issue's >= 1 GB table: it needs about 1.2 GB of disk
-//   in --dir for the plain and gzip tables, plus the spill)
+//   in --dir for the plain and gzip tables, plus the spill: what exceeds the
+//   memory budget, `tracelm ingest --memory`, default 256 MiB)
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   double mb = 300;
   std::string dir = "/tmp";
   bool pandas = true, keep = false;
+  size_t memory_mb = 256;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -70,13 +72,16 @@ int main(int argc, char** argv) {
       mb = std::stod(next());
     } else if (a == "--dir") {
       dir = next();
+    } else if (a == "--memory-mb") {
+      memory_mb = std::stoul(next());
     } else if (a == "--no-pandas") {
       pandas = false;
     } else if (a == "--keep") {
       keep = true;
     } else {
       std::fprintf(stderr,
-                   "usage: bench_span_ingest [--mb 300] [--dir /tmp] [--no-pandas] [--keep]\n");
+                   "usage: bench_span_ingest [--mb 300] [--dir /tmp] [--memory-mb 256] "
+                   "[--no-pandas] [--keep]\n");
       return 2;
     }
   }
@@ -126,12 +131,15 @@ int main(int argc, char** argv) {
   std::fclose(f);
   gzclose(g);
   std::printf("source: %s (%zu rows)\n", src.c_str(), rows.size());
-  std::printf("table: %llu rows, %.1f MB plain, %.1f MB gzip (made in %.1f s)\n",
-              static_cast<unsigned long long>(n_rows), bytes / 1e6, file_size(gz) / 1e6, now() - t);
+  std::printf(
+      "table: %llu rows, %.1f MB plain, %.1f MB gzip (made in %.1f s); memory budget %zu MiB\n",
+      static_cast<unsigned long long>(n_rows), bytes / 1e6, file_size(gz) / 1e6, now() - t,
+      memory_mb);
 
   auto ingest_run = [&](const std::string& path, const char* what, size_t threads = 2) {
     SpanIngestOptions opt;
     opt.tmp_dir = work;
+    opt.memory_budget = memory_mb << 20;
     opt.parse_threads = threads;
     uint64_t graphs = 0, calls = 0;
     SpanIngestCallbacks cb;

@@ -220,5 +220,32 @@ TEST(SpanGraph, CallTypeFromNamesWhenThereAreNoAttributes) {
   EXPECT_EQ(t("UploadText"), std::nullopt);
 }
 
+TEST(SpanGraph, ResolveCacheGivesWhatResolveGives) {
+  SpanResolveCache cache;
+  const char* names[] = {"GET /x",     "SELECT * FROM t", "sql.query", "RedisGet",
+                         "mongo.find", "pkg.Svc/Method",  "HTTP POST", "/path",
+                         "doWork",     "MmcGet",          ""};
+  for (int pass = 0; pass < 2; ++pass)
+    for (const char* name : names)
+      for (SpanKind kind :
+           {SpanKind::kUnspecified, SpanKind::kClient, SpanKind::kServer, SpanKind::kProducer}) {
+        Span a = mk("a", "", "svc", name, kind, 0, 1), b = a;
+        a.resolve();
+        EXPECT_EQ(cache.resolve(b), pass == 1) << name;
+        EXPECT_TRUE(b.resolved);
+        EXPECT_EQ(a.hint, b.hint) << name;
+        EXPECT_EQ(a.peer, b.peer) << name;
+      }
+  // Attributes decide too: such spans are resolved, not cached.
+  Span a = mk("a", "", "svc", "GET /x", SpanKind::kClient, 0, 1);
+  a.db_system = "redis";
+  Span b = a;
+  a.resolve();
+  EXPECT_FALSE(cache.resolve(b));
+  EXPECT_EQ(a.hint, b.hint);
+  EXPECT_EQ(a.peer, b.peer);
+  EXPECT_EQ(b.peer, "redis");
+}
+
 }  // namespace
 }  // namespace tracelm

@@ -128,7 +128,6 @@ IngestStats ingest(const std::vector<std::string>& inputs, const IngestOptions& 
   IngestStats st;
   TraceSpill spill({opt.tmp_dir, opt.partitions, opt.memory_budget});
   Progress progress("ingest", total_size(inputs), opt.progress);
-  spill.reserve_for_input(total_size(inputs));
   uint64_t seq = 0, done_bytes = 0;
 
   std::vector<std::string_view> fields;

@@ -51,15 +51,19 @@ SpillRow decode(const char* rec) {
   return r;
 }
 
-// Groups the records of a blob by trace id: traces in order of first
-// appearance, rows in blob order. O(rows) with an open-addressing table.
-void group(std::string_view blob, std::vector<const char*>& out, std::vector<uint32_t>& begin) {
+// Groups the records of `pieces` (each a sequence of whole records) by trace
+// id: traces in order of first appearance, rows in input order. O(rows) with
+// an open-addressing table.
+void group(const std::vector<std::string_view>& pieces, std::vector<const char*>& out,
+           std::vector<uint32_t>& begin) {
   std::vector<const char*> recs;
-  const char* end = blob.data() + blob.size();
-  for (const char* p = blob.data(); p + kFixed <= end; p += rec_len(p)) {
-    if (rec_len(p) < kFixed || p + rec_len(p) > end)
-      throw std::runtime_error("corrupt spill record");
-    recs.push_back(p);
+  for (std::string_view blob : pieces) {
+    const char* end = blob.data() + blob.size();
+    for (const char* p = blob.data(); p < end; p += rec_len(p)) {
+      if (p + kFixed > end || rec_len(p) < kFixed || p + rec_len(p) > end)
+        throw std::runtime_error("corrupt spill record");
+      recs.push_back(p);
+    }
   }
   size_t cap = 16;
   while (cap < recs.size() * 2) cap <<= 1;
@@ -90,6 +94,11 @@ void group(std::string_view blob, std::vector<const char*>& out, std::vector<uin
   for (size_t i = 0; i < recs.size(); ++i) out[fill[trace_of[i]]++] = recs[i];
 }
 
+// Records are held in chunks of this size; chunks freed while reading (the
+// single group routed to partitions, a partition moved to disk) are reused,
+// at most kMaxSpare of them kept.
+constexpr size_t kChunk = size_t{256} << 10, kMaxSpare = 64;
+
 }  // namespace
 
 uint64_t fnv1a64(std::string_view s) {
@@ -110,9 +119,9 @@ TraceSpill::TraceSpill(Options opt) : opt_(std::move(opt)) {
 }
 
 TraceSpill::~TraceSpill() {
-  for (size_t p = 0; p < files_.size(); ++p) {
-    if (files_[p]) {
-      std::fclose(files_[p]);
+  for (size_t p = 0; p < parts_.size(); ++p) {
+    if (parts_[p].file) {
+      std::fclose(parts_[p].file);
       ::unlink(partition_path(p).c_str());
     }
   }
@@ -123,15 +132,12 @@ std::string TraceSpill::partition_path(size_t p) const {
   return fmt::format("{}/p{:04d}", dir_, p);
 }
 
-void TraceSpill::add(uint64_t seq, const RawRow& row, RowReject status) {
+size_t TraceSpill::encode(const RawRow& row, RowReject status, char* rec) {
   bool keep = status == RowReject::kNone;
   std::string_view fs[5] = {row.traceid, keep ? row.service : std::string_view(),
                             keep ? row.rpc_id : std::string_view(),
                             keep ? row.um : std::string_view(), keep ? row.dm : std::string_view()};
-  // Assemble the record on the stack (each field <= 255 bytes, checked by
-  // parse_row), then append it with one copy.
-  char rec[kFixed + 5 * 255];
-  uint64_t h = fnv1a64(row.traceid);
+  uint64_t h = fnv1a64(row.traceid), seq = 0;
   uint8_t type = static_cast<uint8_t>(row.type), st = static_cast<uint8_t>(status);
   std::memcpy(rec + 4, &h, 8);
   std::memcpy(rec + 12, &seq, 8);
@@ -146,57 +152,133 @@ void TraceSpill::add(uint64_t seq, const RawRow& row, RowReject status) {
     len += static_cast<uint32_t>(fs[i].size());
   }
   std::memcpy(rec, &len, 4);
-  ++rows_;
-  if (spilled_) {
-    append(h % opt_.partitions, rec, len);
-    return;
-  }
-  if (mem_.size() + len > mem_.capacity() &&
-      std::max<size_t>(mem_.capacity() * 2, 1 << 20) > opt_.memory_budget) {
-    spill_memory();
-    append(h % opt_.partitions, rec, len);
-    return;
-  }
-  mem_.append(rec, len);
+  return len;
 }
 
-void TraceSpill::append(size_t p, const char* rec, size_t len) {
-  std::string& b = bufs_[p];
+void TraceSpill::add(uint64_t seq, const RawRow& row, RowReject status) {
+  // Each field <= 255 bytes, checked by the callers (parse_row, the span readers).
+  char rec[kMaxRecord];
+  encode(row, status, rec);
+  add_encoded(seq, rec);
+}
+
+void TraceSpill::Chunks::append(const char* rec, size_t len, std::vector<std::string>& spare) {
+  if (chunks.empty() || chunks.back().size() + len > chunks.back().capacity()) {
+    if (!spare.empty()) {
+      chunks.push_back(std::move(spare.back()));
+      spare.pop_back();
+    } else {
+      chunks.emplace_back();
+      chunks.back().reserve(kChunk);
+    }
+  }
+  chunks.back().append(rec, len);
+  bytes += len;
+}
+
+void TraceSpill::Chunks::release(std::vector<std::string>& spare) {
+  for (std::string& c : chunks) {
+    if (spare.size() < kMaxSpare) {
+      c.clear();
+      spare.push_back(std::move(c));
+    }
+  }
+  chunks.clear();
+  bytes = 0;
+}
+
+void TraceSpill::add_encoded(uint64_t seq, const char* rec) {
+  const size_t len = rec_len(rec);
+  char copy[kMaxRecord];  // the record with its sequence number
+  std::memcpy(copy, rec, len);
+  std::memcpy(copy + 12, &seq, 8);
+  ++rows_;
+  if (!partitioned_ && held_ + len > opt_.memory_budget) partition_all();
+  if (partitioned_) {
+    route(copy, len);
+    return;
+  }
+  whole_.append(copy, len, spare_);
+  held_ += len;
+}
+
+void TraceSpill::route(const char* rec, size_t len) {
+  size_t p = rec_hash(rec) % opt_.partitions;
+  Part& part = parts_[p];
+  if (part.file) {
+    write(p, rec, len);
+    return;
+  }
+  part.mem.append(rec, len, spare_);
+  held_ += len;
+  while (held_ > opt_.memory_budget && move_largest_to_disk()) {
+  }
+}
+
+void TraceSpill::partition_all() {
+  partitioned_ = true;
+  parts_.resize(opt_.partitions);
+  // Write buffers share the budget, between 4 KiB and 256 KiB each.
+  part_buffer_ = std::clamp<size_t>(opt_.memory_budget / opt_.partitions, 4 << 10, 256 << 10);
+  Chunks whole = std::move(whole_);
+  whole_ = Chunks();
+  held_ = 0;
+  for (std::string& c : whole.chunks) {
+    for (const char* p = c.data(); p < c.data() + c.size(); p += rec_len(p)) route(p, rec_len(p));
+    c.clear();  // reused as it is routed
+    spare_.push_back(std::move(c));
+  }
+}
+
+bool TraceSpill::move_largest_to_disk() {
+  size_t best = parts_.size();
+  for (size_t p = 0; p < parts_.size(); ++p)
+    if (!parts_[p].file && (best == parts_.size() || parts_[p].mem.bytes > parts_[best].mem.bytes))
+      best = p;
+  if (best == parts_.size() || parts_[best].mem.bytes == 0) return false;  // only buffers left
+  if (dir_.empty()) {
+    std::string tmpl = opt_.tmp_dir + "/tracelm-spill-XXXXXX";
+    if (!::mkdtemp(tmpl.data()))
+      throw std::runtime_error(fmt::format("cannot create a spill directory under {}: {}",
+                                           opt_.tmp_dir, std::strerror(errno)));
+    dir_ = tmpl;
+  }
+  Part& part = parts_[best];
+  part.file = std::fopen(partition_path(best).c_str(), "w+b");
+  if (!part.file)
+    throw std::runtime_error(
+        fmt::format("cannot create spill file {}: {}", partition_path(best), std::strerror(errno)));
+  held_ -= part.mem.bytes;
+  held_ += part_buffer_;
+  for (std::string& c : part.mem.chunks) write(best, c.data(), c.size());
+  flush(best);
+  part.mem.release(spare_);
+  return true;
+}
+
+void TraceSpill::write(size_t p, const char* data, size_t len) {
+  std::string& b = parts_[p].buf;
+  if (b.size() + len > part_buffer_) flush(p);
+  if (len >= part_buffer_) {  // a whole chunk: straight to the file
+    write_file(p, data, len);
+    return;
+  }
   if (b.capacity() < part_buffer_) b.reserve(part_buffer_);
-  b.append(rec, len);
-  if (b.size() + 1300 >= part_buffer_) flush(p);  // 1300 > the longest record
+  b.append(data, len);
 }
 
 void TraceSpill::flush(size_t p) {
-  std::string& b = bufs_[p];
-  if (b.empty()) return;
-  if (!files_[p]) {
-    files_[p] = std::fopen(partition_path(p).c_str(), "w+b");
-    if (!files_[p])
-      throw std::runtime_error(
-          fmt::format("cannot create spill file {}: {}", partition_path(p), std::strerror(errno)));
-  }
-  if (std::fwrite(b.data(), 1, b.size(), files_[p]) != b.size())
-    throw std::runtime_error(fmt::format("cannot write spill file {}: {} (disk full?)",
-                                         partition_path(p), std::strerror(errno)));
-  spilled_bytes_ += b.size();
+  std::string& b = parts_[p].buf;
+  write_file(p, b.data(), b.size());
   b.clear();
 }
 
-void TraceSpill::spill_memory() {
-  std::string tmpl = opt_.tmp_dir + "/tracelm-spill-XXXXXX";
-  if (!::mkdtemp(tmpl.data()))
-    throw std::runtime_error(fmt::format("cannot create a spill directory under {}: {}",
-                                         opt_.tmp_dir, std::strerror(errno)));
-  dir_ = tmpl;
-  spilled_ = true;
-  // Partition buffers share the budget, between 4 KiB and 256 KiB each.
-  part_buffer_ = std::clamp<size_t>(opt_.memory_budget / opt_.partitions, 4 << 10, 256 << 10);
-  bufs_.resize(opt_.partitions);
-  files_.assign(opt_.partitions, nullptr);
-  for (const char* p = mem_.data(); p < mem_.data() + mem_.size(); p += rec_len(p))
-    append(rec_hash(p) % opt_.partitions, p, rec_len(p));
-  std::string().swap(mem_);
+void TraceSpill::write_file(size_t p, const char* data, size_t len) {
+  if (len == 0) return;
+  if (std::fwrite(data, 1, len, parts_[p].file) != len)
+    throw std::runtime_error(fmt::format("cannot write spill file {}: {} (disk full?)",
+                                         partition_path(p), std::strerror(errno)));
+  spilled_bytes_ += len;
 }
 
 void TraceSpill::Partition::rows(size_t t, std::vector<SpillRow>& out) const {
@@ -212,39 +294,44 @@ void TraceSpill::Partition::prefetch(size_t t) const {
   }
 }
 
-void TraceSpill::reserve_for_input(uint64_t bytes) {
-  // Stored records are about 80% of the CSV size.
-  if (!spilled_) mem_.reserve(std::min<uint64_t>(bytes, opt_.memory_budget));
+void TraceSpill::finish() {
+  for (size_t p = 0; p < parts_.size(); ++p)
+    if (parts_[p].file) {
+      flush(p);
+      std::string().swap(parts_[p].buf);
+      if (std::fflush(parts_[p].file) != 0)
+        throw std::runtime_error(fmt::format("cannot write spill file {}: {} (disk full?)",
+                                             partition_path(p), std::strerror(errno)));
+    }
+  spare_.clear();
+  spare_.shrink_to_fit();
+}
+
+TraceSpill::Partition TraceSpill::load(size_t p) {
+  Partition part;
+  Chunks& mem = partitioned_ ? parts_[p].mem : whole_;
+  if (partitioned_ && parts_[p].file) {
+    FILE* f = parts_[p].file;
+    long size = std::ftell(f);
+    part.data_.emplace_back(static_cast<size_t>(size), '\0');
+    std::rewind(f);
+    if (std::fread(part.data_[0].data(), 1, part.data_[0].size(), f) != part.data_[0].size())
+      throw std::runtime_error("cannot read spill file " + partition_path(p));
+    std::fclose(f);
+    parts_[p].file = nullptr;
+    ::unlink(partition_path(p).c_str());
+  } else {
+    part.data_ = std::move(mem.chunks);
+    mem = Chunks();
+  }
+  std::vector<std::string_view> pieces(part.data_.begin(), part.data_.end());
+  group(pieces, part.recs_, part.begin_);
+  return part;
 }
 
 void TraceSpill::for_each_partition(const std::function<void(const Partition&)>& fn) {
-  Partition part;
-  if (!spilled_) {
-    group(mem_, part.recs_, part.begin_);
-    fn(part);
-    return;
-  }
-  std::string blob;
-  for (size_t p = 0; p < bufs_.size(); ++p) {
-    blob.clear();
-    if (files_[p]) {
-      flush(p);
-      std::fflush(files_[p]);
-      long size = std::ftell(files_[p]);
-      blob.resize(static_cast<size_t>(size));
-      std::rewind(files_[p]);
-      if (std::fread(blob.data(), 1, blob.size(), files_[p]) != blob.size())
-        throw std::runtime_error("cannot read spill file " + partition_path(p));
-      std::fclose(files_[p]);
-      files_[p] = nullptr;
-      ::unlink(partition_path(p).c_str());
-    } else {
-      blob.swap(bufs_[p]);
-    }
-    std::string().swap(bufs_[p]);
-    group(blob, part.recs_, part.begin_);
-    fn(part);
-  }
+  finish();
+  for (size_t p = 0; p < num_partitions(); ++p) fn(load(p));
 }
 
 }  // namespace tracelm

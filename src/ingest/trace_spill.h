@@ -1,21 +1,29 @@
 // TraceSpill: groups raw rows by trace id with bounded memory.
 //
 // Rows of one trace are spread over a file and across files. TraceSpill keeps
-// rows (a compact binary record of the needed fields) in one in-memory buffer
-// in input order. When that buffer would exceed the memory budget, every row
-// is routed instead to one of N partitions by a hash of its trace id, through
-// small per-partition buffers appended to one temporary file per partition.
-// Afterwards partitions are visited one at a time, so memory is bounded by
-// the budget (or N small buffers) plus the largest partition.
+// rows as compact binary records (the needed fields) in memory. While all of
+// them fit in the memory budget they form one group in input order. Beyond
+// it, every row is routed to one of N partitions by a hash of its trace id;
+// partitions stay in memory while the rows held (plus the write buffers of
+// the partitions on disk) fit in the budget, and the largest partition in
+// memory is moved to a temporary file, and keeps its later rows there,
+// whenever they would not. Afterwards partitions are visited one at a time.
 //
 // Contract:
-//  - add() copies the row; the caller's views may die after it returns.
+//  - add() and add_encoded() copy the row; the caller's data may die after
+//    they return. encode() makes a record on any thread (no shared state)
+//    that add_encoded() adds later: the same as add() of that row.
 //  - for_each_partition() visits every partition once, in partition order,
 //    with its rows grouped by trace: traces in order of their first row, rows
 //    of a trace in input order. All rows of a trace are in one partition.
-//    When nothing was spilled, all rows form a single partition.
+//    When the rows fit in the budget, all rows form a single partition. The
+//    groups and their order do not depend on which partitions went to disk.
+//  - Memory: rows held plus write buffers stay under the budget (records are
+//    counted by their bytes; a chunk may be partly empty), plus the
+//    partition being visited.
 //  - Temporary files live in a private directory under `tmp_dir` and are
-//    removed as they are consumed and by the destructor. Not thread-safe.
+//    removed as they are consumed and by the destructor. Not thread-safe,
+//    except encode() and load() of distinct partitions.
 #pragma once
 
 #include <cstdint>
@@ -51,10 +59,18 @@ class TraceSpill {
   TraceSpill(const TraceSpill&) = delete;
   TraceSpill& operator=(const TraceSpill&) = delete;
 
+  // The largest record encode() writes (fields longer than 255 bytes are cut
+  // by the callers' checks, not here).
+  static constexpr size_t kMaxRecord = 43 + 5 * 255;
+  // Writes the record of `row` (sequence number 0) to out[0, kMaxRecord);
+  // returns its length. Fields must be at most 255 bytes each.
+  static size_t encode(const RawRow& row, RowReject status, char* out);
+
   void add(uint64_t seq, const RawRow& row, RowReject status);
-  // Reserves memory for about `bytes` of input (capped by the budget).
-  void reserve_for_input(uint64_t bytes);
-  bool spilled() const { return spilled_; }
+  // Adds a record made by encode(), with sequence number `seq`.
+  void add_encoded(uint64_t seq, const char* rec);
+  bool spilled() const { return spilled_bytes_ > 0; }
+  bool partitioned() const { return partitioned_; }
   uint64_t spilled_bytes() const { return spilled_bytes_; }
   uint64_t stored_rows() const { return rows_; }
 
@@ -69,23 +85,49 @@ class TraceSpill {
 
    private:
     friend class TraceSpill;
+    std::vector<std::string> data_;  // the records (chunks, or the file read back)
     std::vector<const char*> recs_;  // records, grouped by trace
     std::vector<uint32_t> begin_;    // trace t = recs_[begin_[t], begin_[t+1])
   };
   void for_each_partition(const std::function<void(const Partition&)>& fn);
 
+  // The same partitions for visiting on several threads: after the last
+  // add, finish() once; then load(p) for each p < num_partitions(), once
+  // each, on any threads at once (distinct p), gives what
+  // for_each_partition() would visit p-th.
+  void finish();
+  size_t num_partitions() const { return partitioned_ ? parts_.size() : 1; }
+  Partition load(size_t p);
+
  private:
-  void spill_memory();
-  void append(size_t p, const char* rec, size_t len);
+  // Records in chunks that are never reallocated (a record never straddles
+  // two chunks).
+  struct Chunks {
+    std::vector<std::string> chunks;
+    uint64_t bytes = 0;
+    void append(const char* rec, size_t len, std::vector<std::string>& spare);
+    void release(std::vector<std::string>& spare);  // empties; keeps chunks for reuse
+  };
+  struct Part {
+    Chunks mem;            // while in memory
+    FILE* file = nullptr;  // once on disk: earlier rows there, later ones in `buf`
+    std::string buf;
+  };
+  void partition_all();
+  void route(const char* rec, size_t len);
+  bool move_largest_to_disk();  // false when no partition in memory holds rows
+  void write(size_t p, const char* data, size_t len);  // through the write buffer
   void flush(size_t p);
+  void write_file(size_t p, const char* data, size_t len);
   std::string partition_path(size_t p) const;
   Options opt_;
-  std::string dir_;                // created on first spill
-  std::string mem_;                // all rows, before spilling
-  std::vector<std::string> bufs_;  // per partition, after spilling
-  std::vector<FILE*> files_;
-  size_t part_buffer_ = 0;
-  bool spilled_ = false;
+  std::string dir_;  // created on the first partition moved to disk
+  Chunks whole_;     // all rows, while they fit in the budget
+  std::vector<Part> parts_;
+  std::vector<std::string> spare_;  // empty chunks for reuse
+  bool partitioned_ = false;
+  size_t part_buffer_ = 0;  // write buffer of a partition on disk
+  uint64_t held_ = 0;       // bytes of records in memory plus write buffers
   uint64_t spilled_bytes_ = 0, rows_ = 0;
 };
 

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "core/call_graph.h"
 
@@ -66,6 +68,29 @@ struct Span {
   // Sets the attribute field `key` names (OpenTelemetry / OpenTracing keys,
   // old and new); other keys are ignored. Returns true when the key was used.
   bool set_attribute(std::string_view key, std::string_view value);
+};
+
+// Remembers resolve()'s result by kind and name for spans without the
+// attributes resolve() reads (span tables: names repeat from row to row).
+// resolve(s) sets exactly what s.resolve() sets, and returns true when the
+// result came from the cache; resolve(kind, name) is what resolve() gives a
+// span of that kind and name and no attributes. At most kMaxEntries names
+// are kept. One cache per thread.
+class SpanResolveCache {
+ public:
+  static constexpr size_t kMaxEntries = 4096;
+  struct Resolved {
+    CallType hint = CallType::kUnknown;
+    std::string peer;
+  };
+  bool resolve(Span& s);
+  const Resolved& resolve(SpanKind kind, std::string_view name, bool* hit = nullptr);
+
+ private:
+  std::string key_;  // kind byte + name
+  std::unordered_map<std::string, Resolved> by_key_;
+  Resolved last_;  // a result not kept (the cache is full)
+  Span scratch_;
 };
 
 }  // namespace tracelm

@@ -94,6 +94,40 @@ class Children {
   std::vector<size_t> off_, list_;
 };
 
+// Span id -> index into the unique spans (the first span of each id), an
+// open-addressing table without allocation per entry.
+class IdIndex {
+ public:
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  explicit IdIndex(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    slot_.assign(cap, kNone);
+  }
+  // Adds `id` as span `index` unless present; true when added.
+  bool insert(std::string_view id, size_t index, const std::vector<const Span*>& sp) {
+    for (size_t s = hash(id);; s = (s + 1) & (slot_.size() - 1)) {
+      if (slot_[s] == kNone) {
+        slot_[s] = index;
+        return true;
+      }
+      if (sp[slot_[s]]->span_id == id) return false;
+    }
+  }
+  size_t find(std::string_view id, const std::vector<const Span*>& sp) const {
+    for (size_t s = hash(id);; s = (s + 1) & (slot_.size() - 1)) {
+      if (slot_[s] == kNone) return kNone;
+      if (sp[slot_[s]]->span_id == id) return slot_[s];
+    }
+  }
+
+ private:
+  size_t hash(std::string_view id) const {
+    return std::hash<std::string_view>()(id) & (slot_.size() - 1);
+  }
+  std::vector<size_t> slot_;
+};
+
 struct Call {
   size_t parent = static_cast<size_t>(-1);
   std::string callee;
@@ -178,6 +212,41 @@ void Span::resolve() {
   } else if (kind == SpanKind::kUnspecified) {
     peer = db_system.empty() ? std::string(storage_family(*this)) : db_system;
   }
+}
+
+const SpanResolveCache::Resolved& SpanResolveCache::resolve(SpanKind kind, std::string_view name,
+                                                            bool* hit) {
+  key_.assign(1, static_cast<char>(kind));
+  key_ += name;
+  auto it = by_key_.find(key_);
+  if (hit) *hit = it != by_key_.end();
+  if (it != by_key_.end()) return it->second;
+  scratch_.kind = kind;
+  scratch_.name.assign(name);
+  scratch_.resolve();
+  Resolved r{scratch_.hint, scratch_.peer};
+  if (by_key_.size() >= kMaxEntries) {
+    last_ = std::move(r);
+    return last_;
+  }
+  return by_key_.emplace(key_, std::move(r)).first->second;
+}
+
+bool SpanResolveCache::resolve(Span& s) {
+  const bool plain = s.db_system.empty() && s.rpc_system.empty() && s.http_method.empty() &&
+                     s.messaging_system.empty() && s.messaging_destination.empty() &&
+                     s.peer_service.empty() && s.server_address.empty() && !s.has_http &&
+                     s.type_attr.empty();
+  if (!plain) {
+    s.resolve();
+    return false;
+  }
+  bool hit = false;
+  const Resolved& r = resolve(s.kind, s.name, &hit);
+  s.resolved = true;
+  s.hint = r.hint;
+  s.peer = r.peer;
+  return hit;
 }
 
 std::string_view span_reject_code(SpanReject r) {
@@ -292,10 +361,9 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
   // Unique spans (first of each id), in input order.
   std::vector<const Span*> sp;
   sp.reserve(spans.size());
-  std::unordered_map<std::string_view, size_t> by_id;
-  by_id.reserve(spans.size() * 2);
+  IdIndex by_id(spans.size());
   for (const Span& s : spans) {
-    if (by_id.emplace(s.span_id, sp.size()).second) {
+    if (by_id.insert(s.span_id, sp.size(), sp)) {
       sp.push_back(&s);
     } else {
       ++r.duplicate_spans;
@@ -321,12 +389,12 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
       if (roots++ == 0) root = i;
       continue;
     }
-    auto it = by_id.find(sp[i]->parent_id);
-    if (it == by_id.end())
+    size_t it = by_id.find(sp[i]->parent_id, sp);
+    if (it == IdIndex::kNone)
       return reject(SpanReject::kOrphan,
                     fmt::format("span {} ({}): parent {} not in the trace", sp[i]->span_id,
                                 sp[i]->name, sp[i]->parent_id));
-    parent[i] = it->second;
+    parent[i] = it;
   }
   if (roots > 1)
     return reject(SpanReject::kSeveralRoots, fmt::format("{} spans without a parent", roots));
@@ -514,6 +582,24 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
     });
     if (!attr_ids)
       for (size_t j = 0; j < k.size(); ++j) ids[k[j]] = ids[i].child(j + 1);
+  }
+  // Edges in canonical order: numbered ids in pre-order (parents first,
+  // children by number) are already sorted, and sorting is then skipped;
+  // ids from attributes are sorted below.
+  std::vector<size_t> order;
+  order.reserve(calls.size());
+  if (attr_ids) {
+    for (size_t i = 0; i < calls.size(); ++i) order.push_back(i);
+  } else {
+    std::vector<size_t> todo{0};
+    while (!todo.empty()) {
+      size_t i = todo.back();
+      todo.pop_back();
+      order.push_back(i);
+      for (auto it = ckids[i].rbegin(); it != ckids[i].rend(); ++it) todo.push_back(*it);
+    }
+  }
+  for (size_t i : order) {
     Edge e;
     e.id = ids[i];
     e.caller = i == 0 ? std::string(kUserNode) : calls[calls[i].parent].callee;
@@ -541,7 +627,7 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
   }
   if (!sp[root]->service_attr.empty()) g.service = sp[root]->service_attr;
   if (!sp[root]->trace_id_attr.empty()) g.trace_id = sp[root]->trace_id_attr;
-  g.canonicalize();
+  if (!g.is_canonical()) g.canonicalize();
   return r;
 }
 

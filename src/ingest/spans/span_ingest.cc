@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -21,6 +23,7 @@
 #include "io/input_error.h"
 #include "io/line_reader.h"
 #include "util/json_text.h"
+#include "util/ordered_parallel.h"
 #include "util/parallel.h"
 #include "util/progress.h"
 
@@ -132,7 +135,8 @@ class ReadAheadSource : public ByteSource {
   size_t pos_ = 0;
   bool stop_ = false, done_ = false;
   std::exception_ptr error_;
-  uint64_t src_bytes_ = 0, bytes_ = 0;
+  uint64_t src_bytes_ = 0;
+  std::atomic<uint64_t> bytes_{0};  // read by the progress line on another thread
 };
 
 std::string read_head(ByteSource& src, size_t n) {
@@ -154,16 +158,28 @@ std::string read_head(ByteSource& src, size_t n) {
 //   timestamp = start ns, rt = end ns.
 constexpr char kOtherTrace = '\x1e', kSep = '\x1f';
 
-bool spill_span(TraceSpill& spill, uint64_t seq, const Span& s, std::string& scratch_um,
-                std::string& scratch_dm) {
+// What a span's spill record holds: the fields a span table has, and what
+// resolve() and the attributes add.
+struct SpanRecord {
+  SpanTableRow row;
+  std::string_view peer, rpc_id_attr, service_attr, trace_id_attr;
+  bool parent_in_other_trace = false;
+  CallType hint = CallType::kUnknown;
+};
+
+// Writes a span's spill record to out[0, TraceSpill::kMaxRecord); returns its
+// length, or 0 when an id or the service is too long to store.
+size_t encode_record(const SpanRecord& rec, std::string& scratch_um, std::string& scratch_dm,
+                     char* out) {
+  const SpanTableRow& s = rec.row;
   if (s.trace_id.size() > 255 || s.span_id.size() > 255 || s.parent_id.size() > 254 ||
       s.service.size() > 255)
-    return false;
+    return 0;
   RawRow r;
   r.traceid = s.trace_id;
   r.service = s.service;
   r.rpc_id = s.span_id;
-  if (!s.parent_trace_id.empty()) {
+  if (rec.parent_in_other_trace) {
     scratch_um.assign(1, kOtherTrace);
     scratch_um += s.parent_id;
     r.um = scratch_um;
@@ -172,7 +188,7 @@ bool spill_span(TraceSpill& spill, uint64_t seq, const Span& s, std::string& scr
   }
   // dm = name \x1f peer \x1f rpc id \x1f tracelm.service \x1f tracelm.trace_id;
   // an extra longer than 100 bytes is dropped, the name gets what is left.
-  std::string_view extras[4] = {s.peer, s.rpc_id_attr, s.service_attr, s.trace_id_attr};
+  std::string_view extras[4] = {rec.peer, rec.rpc_id_attr, rec.service_attr, rec.trace_id_attr};
   size_t room = 255 - 4;
   for (auto& x : extras) {
     if (x.size() > 100 || x.size() > room) {
@@ -181,46 +197,79 @@ bool spill_span(TraceSpill& spill, uint64_t seq, const Span& s, std::string& scr
       room -= x.size();
     }
   }
-  scratch_dm.assign(std::string_view(s.name).substr(0, room));
+  scratch_dm.assign(s.name.substr(0, room));
   for (auto& x : extras) {
     scratch_dm += kSep;
     scratch_dm += x;
   }
   r.dm = scratch_dm;
   r.type = static_cast<CallType>(static_cast<uint8_t>(s.kind) |
-                                 static_cast<uint8_t>(static_cast<uint8_t>(s.hint) << 3));
+                                 static_cast<uint8_t>(static_cast<uint8_t>(rec.hint) << 3));
   r.timestamp_ms = s.start_ns;
   r.rt_ms = s.end_ns;
-  spill.add(seq, r, RowReject::kNone);
-  return true;
+  return TraceSpill::encode(r, RowReject::kNone, out);
 }
 
-void mark_bad(TraceSpill& spill, uint64_t seq, std::string_view trace_id) {
-  if (trace_id.empty() || trace_id.size() > 255) return;
+// The record of a (resolved) span.
+size_t encode_span(const Span& s, std::string& scratch_um, std::string& scratch_dm, char* out) {
+  SpanRecord r{
+      {s.trace_id, s.span_id, s.parent_id, s.service, s.name, s.kind, s.start_ns, s.end_ns},
+      s.peer,
+      s.rpc_id_attr,
+      s.service_attr,
+      s.trace_id_attr,
+      !s.parent_trace_id.empty(),
+      s.hint};
+  return encode_record(r, scratch_um, scratch_dm, out);
+}
+
+// The record of a span-table row: the record of the span parse() would give.
+size_t encode_row(const SpanTableRow& row, SpanResolveCache& cache, std::string& scratch_um,
+                  std::string& scratch_dm, char* out) {
+  const SpanResolveCache::Resolved& res = cache.resolve(row.kind, row.name);
+  SpanRecord r{row, res.peer, {}, {}, {}, false, res.hint};
+  return encode_record(r, scratch_um, scratch_dm, out);
+}
+
+// The record marking a trace as holding an unreadable span, or 0 when the
+// trace id cannot be stored (empty or too long).
+size_t encode_bad(std::string_view trace_id, char* out) {
+  if (trace_id.empty() || trace_id.size() > 255) return 0;
   RawRow r;
   r.traceid = trace_id;
-  spill.add(seq, r, RowReject::kMalformed);
+  return TraceSpill::encode(r, RowReject::kMalformed, out);
 }
 
-// One parsed span-table row.
+// One parsed span-table row and the spill record it gives: the span's, or
+// for a row or span that is dropped, the marker of its trace (when its trace
+// id is known). Records are kept in the row's block (RowBatch::recs).
 struct SpanRowResult {
   SpanRowError err = SpanRowError::kNone;
-  bool skip = false;  // a blank line
-  uint64_t line_no = 0;
-  Span span;
-  std::string trace;  // the row's trace id when it is rejected
+  bool skip = false;       // a blank line
+  bool too_long = false;   // parsed, but a field is too long to store
+  uint32_t rec_begin = 0;  // its record: recs[block][rec_begin, rec_end)
+  uint32_t rec_end = 0;
 };
 
-// A batch of lines (copied) and their parses.
+// A batch of lines (copied) and their parses. Rows are parsed in blocks of
+// kBlockRows; each block's records go to its own buffer, so that blocks can
+// be parsed on different threads.
 struct RowBatch {
+  static constexpr size_t kBlockRows = 1024;
   std::string text;
   std::vector<size_t> begin;  // line k = text[begin[k], begin[k+1])
   std::vector<uint64_t> line_no;
   std::vector<uint8_t> overlong;
   std::vector<SpanRowResult> rows;
+  std::vector<std::string> recs;  // per block
   size_t size() const { return line_no.size(); }
+  size_t blocks() const { return (size() + kBlockRows - 1) / kBlockRows; }
   std::string_view line(size_t k) const {
     return std::string_view(text).substr(begin[k], begin[k + 1] - begin[k]);
+  }
+  std::string_view record(size_t k) const {
+    const SpanRowResult& r = rows[k];
+    return std::string_view(recs[k / kBlockRows]).substr(r.rec_begin, r.rec_end - r.rec_begin);
   }
   void clear() {
     text.clear();
@@ -230,39 +279,61 @@ struct RowBatch {
   }
 };
 
-void parse_rows(RowBatch& b, const SpanTableReader& reader, size_t begin, size_t end) {
+// Parses block `blk` of a batch into its rows and records.
+void parse_block(RowBatch& b, const SpanTableReader& reader, size_t blk, SpanResolveCache& cache) {
   std::vector<std::string_view> fields;
-  std::string scratch;
-  for (size_t k = begin; k < end; ++k) {
+  std::string scratch, um, dm;
+  SpanTableRow row;
+  char rec[TraceSpill::kMaxRecord];
+  std::string& recs = b.recs[blk];
+  recs.clear();
+  const size_t end = std::min(b.size(), (blk + 1) * RowBatch::kBlockRows);
+  for (size_t k = blk * RowBatch::kBlockRows; k < end; ++k) {
     SpanRowResult& r = b.rows[k];
-    r.line_no = b.line_no[k];
-    r.skip = false;
-    r.trace.clear();
+    r = SpanRowResult();
+    size_t len = 0;
     if (b.overlong[k] || !split_csv_line(b.line(k), fields, scratch)) {
       r.err = SpanRowError::kMalformed;
-      continue;
-    }
-    if (fields.size() == 1 && fields[0].empty()) {  // blank line
+    } else if (fields.size() == 1 && fields[0].empty()) {  // blank line
       r.skip = true;
-      continue;
+    } else if ((r.err = reader.parse(fields, &row)) != SpanRowError::kNone) {
+      if (r.err != SpanRowError::kMalformed && r.err != SpanRowError::kMissingId)
+        len = encode_bad(reader.trace_of(fields), rec);
+    } else if ((len = encode_row(row, cache, um, dm, rec)) == 0) {
+      r.too_long = true;
+      len = encode_bad(row.trace_id, rec);
     }
-    r.err = reader.parse(fields, &r.span);  // r.span keeps its buffers for the next batch
-    if (r.err != SpanRowError::kNone) r.trace.assign(reader.trace_of(fields));
+    r.rec_begin = static_cast<uint32_t>(recs.size());
+    recs.append(rec, len);
+    r.rec_end = static_cast<uint32_t>(recs.size());
   }
 }
 
-// Parses a batch on `threads` threads (contiguous parts).
-void parse_batch(RowBatch& b, const SpanTableReader& reader, size_t threads) {
-  if (b.rows.size() < b.size()) b.rows.resize(b.size());
-  parallel_for(b.size(), threads,
-               [&](size_t begin, size_t end) { parse_rows(b, reader, begin, end); });
-}
+// Parses the blocks of a batch, on any number of threads at once: each
+// call of work() takes the next block until none is left.
+class ParseJob {
+ public:
+  ParseJob(RowBatch& b, const SpanTableReader& reader) : b_(b), reader_(reader) {
+    b_.rows.resize(b_.size());
+    b_.recs.resize(std::max(b_.recs.size(), b_.blocks()));
+  }
+  void work() {
+    SpanResolveCache cache;
+    for (size_t k; (k = next_.fetch_add(1)) < b_.blocks();) parse_block(b_, reader_, k, cache);
+  }
 
-// Reads the rows after the header, parses them (threads > 1: on threads - 1
-// other threads, while this one delivers the previous batch and reads the
-// next) and calls on_row(result, raw line) for each, in input order.
+ private:
+  RowBatch& b_;
+  const SpanTableReader& reader_;
+  std::atomic<size_t> next_{0};
+};
+
+// Reads the rows after the header, parses them and calls on_row(batch, k)
+// for each row k that is not blank, in input order, on this thread.
+// threads > 1: threads - 1 other threads parse batch k+1 and one more reads
+// batch k+2 while this one delivers batch k, then helps to parse.
 void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t threads,
-                     const std::function<void(const SpanRowResult&, std::string_view)>& on_row) {
+                     const std::function<void(const RowBatch&, size_t)>& on_row) {
   constexpr size_t kBatchLines = 16384, kBatchBytes = size_t{4} << 20;
   auto fill = [&](RowBatch& b) {
     b.clear();
@@ -278,36 +349,54 @@ void parse_span_rows(LineReader& lines, const SpanTableReader& reader, size_t th
   };
   auto deliver = [&](const RowBatch& b) {
     for (size_t k = 0; k < b.size(); ++k)
-      if (!b.rows[k].skip) on_row(b.rows[k], b.line(k));
+      if (!b.rows[k].skip) on_row(b, k);
   };
   RowBatch buf[3];
   if (threads <= 1) {
     while (fill(buf[0])) {
-      parse_batch(buf[0], reader, 1);
+      ParseJob(buf[0], reader).work();
       deliver(buf[0]);
     }
     return;
   }
-  // Pipeline over three batches: the worker parses batch k+1 while this
-  // thread delivers batch k and reads batch k+2.
+  // Pipeline over three batches: while this thread delivers batch k, the
+  // workers parse batch k+1 (this thread helps once it has delivered) and
+  // another thread reads batch k+2.
   RowBatch *ready = &buf[0], *parsing = &buf[1], *reading = &buf[2];
   if (!fill(*ready)) return;
-  const size_t parsers = threads - 1;
-  parse_batch(*ready, reader, parsers);
+  ParseJob(*ready, reader).work();
   bool have_next = fill(*parsing);
+  std::mutex err_mutex;
+  std::exception_ptr worker_err;
+  auto caught = [&](std::function<void()> fn) {
+    return [&, fn = std::move(fn)] {
+      try {
+        fn();
+      } catch (...) {
+        std::lock_guard<std::mutex> l(err_mutex);
+        if (!worker_err) worker_err = std::current_exception();
+      }
+    };
+  };
   for (;;) {
-    std::thread worker;
-    if (have_next) worker = std::thread([&, p = parsing] { parse_batch(*p, reader, parsers); });
+    std::optional<ParseJob> job;
+    std::vector<std::thread> workers;
     bool more = false;
+    if (have_next) {
+      job.emplace(*parsing, reader);
+      for (size_t t = 1; t < threads; ++t) workers.emplace_back(caught([&] { job->work(); }));
+      workers.emplace_back(caught([&] { more = fill(*reading); }));
+    }
     std::exception_ptr err;
     try {
       deliver(*ready);
-      if (have_next) more = fill(*reading);
+      if (job) job->work();  // helps with the rest of the batch
     } catch (...) {
       err = std::current_exception();
     }
-    if (worker.joinable()) worker.join();
+    for (std::thread& w : workers) w.join();
     if (err) std::rethrow_exception(err);
+    if (worker_err) std::rethrow_exception(worker_err);
     if (!have_next) return;
     std::swap(ready, parsing);    // the parsed batch is delivered next
     std::swap(parsing, reading);  // the batch just read is parsed next
@@ -339,6 +428,38 @@ void unspill(const SpillRow& r, Span& s) {
   s.resolved = true;
   s.start_ns = r.timestamp_ms;
   s.end_ns = r.rt_ms;
+}
+
+// Builds the graphs of traces [begin, end) of a partition.
+std::vector<SpanGraph> build_traces(const TraceSpill::Partition& part, size_t begin, size_t end,
+                                    const SpanGraphOptions& opt) {
+  std::vector<SpanGraph> out(end - begin);
+  std::vector<SpillRow> rows;
+  std::vector<Span> spans;  // reused from trace to trace (their strings keep their buffers)
+  for (size_t t = begin; t < end; ++t) {
+    part.prefetch(t + 6);
+    part.rows(t, rows);
+    size_t used = 0;
+    uint64_t bad = 0;
+    for (const SpillRow& r : rows) {
+      if (r.status != RowReject::kNone) {
+        ++bad;
+        continue;
+      }
+      if (used == spans.size()) spans.emplace_back();
+      unspill(r, spans[used++]);
+    }
+    SpanGraph& g = out[t - begin];
+    if (bad) {
+      g.graph.trace_id.assign(rows[0].traceid);
+      g.reject = SpanReject::kBadSpan;
+      g.detail = fmt::format("{} of {} spans unreadable", bad, rows.size());
+      g.spans = rows.size();
+    } else {
+      g = build_span_graph(std::span<Span>(spans.data(), used), opt);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -449,23 +570,34 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
   uint64_t done_bytes = 0;
   ByteSource* current = nullptr;
   uint64_t seq = 0;
-  std::string sum, sdm;
-  auto add_span = [&](const Span& s) {
-    if (!spill_span(spill, seq++, s, sum, sdm)) {
-      ++st.bad_spans["field_too_long"];
-      mark_bad(spill, seq++, s.trace_id);
-      return;
-    }
+  auto count_span = [&] {
     if ((++st.spans_read & 0xffff) == 0 && current)
       progress.update(
           done_bytes + current->file_bytes_read(), st.spans_read,
           fmt::format("{} spans, file {} of {}", st.spans_read, st.files, inputs.size()));
   };
+  // A trace with an unreadable span: a marker record (when the trace id can
+  // be stored) rejects it.
+  auto mark_bad = [&](std::string_view trace_id) {
+    char rec[TraceSpill::kMaxRecord];
+    if (encode_bad(trace_id, rec)) spill.add_encoded(seq, rec);
+    ++seq;
+  };
+  std::string sum, sdm;
+  auto add_span = [&](const Span& s) {
+    char rec[TraceSpill::kMaxRecord];
+    if (!encode_span(s, sum, sdm, rec)) {
+      ++st.bad_spans["field_too_long"];
+      ++seq;
+      mark_bad(s.trace_id);
+      return;
+    }
+    spill.add_encoded(seq++, rec);
+    count_span();
+  };
   SpanSink sink;
   sink.on_span = [&](Span&& s) { add_span(s); };
-  sink.on_bad_span = [&](std::string_view trace, std::string_view) {
-    mark_bad(spill, seq++, trace);
-  };
+  sink.on_bad_span = [&](std::string_view trace, std::string_view) { mark_bad(trace); };
 
   for (const std::string& path : inputs) {
     ++st.files;
@@ -476,7 +608,6 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
       std::string head = read_head(raw, 64 << 10);
       SpanFormat f = detect_span_format(head);
       PrefixSource src(std::move(head), raw);
-      std::string_view hs;
       if (f == SpanFormat::kUnknown) {
         std::string h = read_head(src, 200);
         std::string shown;
@@ -508,19 +639,28 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
         } catch (const std::invalid_argument& e) {
           throw InputError(src.name(), 1, e.what());
         }
-        // Rows are parsed in batches on a second thread while this one reads
-        // the next batch and spills the previous one (in input order, so the
-        // result does not depend on the threads).
-        auto on_row = [&](const SpanRowResult& r, std::string_view raw) {
-          if (r.err == SpanRowError::kNone) {
-            add_span(r.span);
+        // Rows are parsed (into spill records) in batches on other threads
+        // while this one reads the next batch and spills the previous one
+        // (in input order, so the result does not depend on the threads).
+        auto on_row = [&](const RowBatch& b, size_t k) {
+          const SpanRowResult& r = b.rows[k];
+          std::string_view rec = b.record(k);
+          if (r.err == SpanRowError::kNone && !r.too_long) {
+            spill.add_encoded(seq++, rec.data());
+            count_span();
             return;
           }
-          ++st.rows_rejected[static_cast<int>(r.err)];
-          if (cb.on_rejected_row)
-            cb.on_rejected_row(src.name(), r.line_no, span_row_error_code(r.err), raw);
-          if (r.err != SpanRowError::kMalformed && r.err != SpanRowError::kMissingId)
-            mark_bad(spill, seq++, r.trace);
+          if (r.too_long) {
+            ++st.bad_spans["field_too_long"];
+            ++seq;
+          } else {
+            ++st.rows_rejected[static_cast<int>(r.err)];
+            if (cb.on_rejected_row)
+              cb.on_rejected_row(src.name(), b.line_no[k], span_row_error_code(r.err), b.line(k));
+            if (r.err == SpanRowError::kMalformed || r.err == SpanRowError::kMissingId) return;
+          }
+          if (!rec.empty()) spill.add_encoded(seq, rec.data());
+          ++seq;
         };
         parse_span_rows(lines, *reader, opt.parse_threads, on_row);
         st.bytes += lines.bytes();
@@ -545,76 +685,63 @@ SpanIngestStats ingest_spans(const std::vector<std::string>& inputs, const SpanI
 
   LabelIndex labels;
   if (!opt.labels.empty()) labels = LabelIndex(opt.labels, opt.unlabelled);
-  // Traces are built in windows, in parallel; then handed on in order (the
-  // labels and the callbacks run on this thread only).
-  constexpr size_t kWindow = 4096;
-  size_t threads = default_threads();
-  std::vector<SpanGraph> window;
+  // Traces are built on worker threads and handed on in order (the labels
+  // and the callbacks run on this thread only): whole partitions at a time,
+  // or windows of traces when all rows form one partition.
+  auto hand_on = [&](SpanGraph& g) {
+    ++st.traces;
+    st.duplicate_spans += g.duplicate_spans;
+    if (g.reject != SpanReject::kNone) {
+      ++st.traces_rejected[static_cast<int>(g.reject)];
+      if (cb.on_rejected_trace) cb.on_rejected_trace(g);
+      return;
+    }
+    st.collapsed_spans += g.collapsed_spans;
+    st.type_fallbacks += g.type_fallbacks;
+    st.peer_fallbacks += g.peer_fallbacks;
+    st.clamped_calls += g.clamped_calls;
+    if (!labels.empty()) {
+      g.graph.label = labels.label_of(g.graph);
+      if (!opt.keep_labels.empty() && std::find(opt.keep_labels.begin(), opt.keep_labels.end(),
+                                                g.graph.label) == opt.keep_labels.end()) {
+        ++st.dropped_by_label;
+        return;
+      }
+      ++st.graphs_by_label[g.graph.label];
+    }
+    ++st.graphs_kept;
+    st.calls += g.graph.edges.size();
+    st.zero_ms_calls += g.zero_ms_calls;
+    cb.on_graph(std::move(g.graph));
+  };
   Progress progress2("build graphs", spill.stored_rows(), opt.progress, "spans");
   uint64_t spans_done = 0;
-  spill.for_each_partition([&](const TraceSpill::Partition& part) {
-    for (size_t w0 = 0; w0 < part.num_traces(); w0 += kWindow) {
-      size_t wn = std::min(kWindow, part.num_traces() - w0);
-      window.assign(wn, SpanGraph());
-      parallel_for(wn, threads, [&](size_t begin, size_t end) {
-        std::vector<SpillRow> rows;
-        std::vector<Span> spans;
-        for (size_t i = begin; i < end; ++i) {
-          part.prefetch(w0 + i + 6);
-          part.rows(w0 + i, rows);
-          // Spans are reused from trace to trace (their strings keep their buffers).
-          size_t used = 0;
-          uint64_t bad = 0;
-          for (const SpillRow& r : rows) {
-            if (r.status != RowReject::kNone) {
-              ++bad;
-              continue;
-            }
-            if (used == spans.size()) spans.emplace_back();
-            unspill(r, spans[used++]);
-          }
-
-          SpanGraph& g = window[i];
-          if (bad) {
-            g.graph.trace_id.assign(rows[0].traceid);
-            g.reject = SpanReject::kBadSpan;
-            g.detail = fmt::format("{} of {} spans unreadable", bad, rows.size());
-            g.spans = rows.size();
-          } else {
-            g = build_span_graph(std::span<Span>(spans.data(), used), opt.graph);
-          }
-        }
-      });
-      for (SpanGraph& g : window) spans_done += g.spans;
-      progress2.update(spans_done, 0, fmt::format("{} traces", st.traces + window.size()));
-      for (SpanGraph& g : window) {
-        ++st.traces;
-        st.duplicate_spans += g.duplicate_spans;
-        if (g.reject != SpanReject::kNone) {
-          ++st.traces_rejected[static_cast<int>(g.reject)];
-          if (cb.on_rejected_trace) cb.on_rejected_trace(g);
-          continue;
-        }
-        st.collapsed_spans += g.collapsed_spans;
-        st.type_fallbacks += g.type_fallbacks;
-        st.peer_fallbacks += g.peer_fallbacks;
-        st.clamped_calls += g.clamped_calls;
-        if (!labels.empty()) {
-          g.graph.label = labels.label_of(g.graph);
-          if (!opt.keep_labels.empty() && std::find(opt.keep_labels.begin(), opt.keep_labels.end(),
-                                                    g.graph.label) == opt.keep_labels.end()) {
-            ++st.dropped_by_label;
-            continue;
-          }
-          ++st.graphs_by_label[g.graph.label];
-        }
-        ++st.graphs_kept;
-        st.calls += g.graph.edges.size();
-        st.zero_ms_calls += g.zero_ms_calls;
-        cb.on_graph(std::move(g.graph));
-      }
-    }
-  });
+  auto hand_on_all = [&](size_t, std::vector<SpanGraph>&& graphs) {
+    for (SpanGraph& g : graphs) spans_done += g.spans;
+    progress2.update(spans_done, 0, fmt::format("{} traces", st.traces + graphs.size()));
+    for (SpanGraph& g : graphs) hand_on(g);
+  };
+  const size_t threads = default_threads();
+  spill.finish();
+  if (spill.num_partitions() > 1) {
+    ordered_parallel<std::vector<SpanGraph>>(
+        spill.num_partitions(), threads, 2 * threads,
+        [&](size_t p) {
+          TraceSpill::Partition part = spill.load(p);
+          return build_traces(part, 0, part.num_traces(), opt.graph);
+        },
+        hand_on_all);
+  } else {
+    constexpr size_t kWindow = 1024;
+    const TraceSpill::Partition part = spill.load(0);
+    ordered_parallel<std::vector<SpanGraph>>(
+        (part.num_traces() + kWindow - 1) / kWindow, threads, 4 * threads,
+        [&](size_t w) {
+          return build_traces(part, w * kWindow, std::min(part.num_traces(), (w + 1) * kWindow),
+                              opt.graph);
+        },
+        hand_on_all);
+  }
   progress2.finish();
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;

@@ -5,11 +5,13 @@
 // Contract:
 //  - ingest_spans() reads every input (files; plain, gzip, bzip2, xz, zstd,
 //    tar members), detects each stream's format by content, groups spans by
-//    trace id through the TraceSpill partitions (memory: the budget plus the
-//    largest partition; a JSON document is additionally held whole, at most
-//    max_document bytes), builds one graph per trace and hands each kept
-//    graph to on_graph in a deterministic order (partition by partition,
-//    traces in order of their first span).
+//    trace id through TraceSpill (memory: the budget plus the partitions
+//    being built, one per graph-building thread; a JSON document is
+//    additionally held whole, at most max_document bytes), builds one graph
+//    per trace (on all cores) and hands each kept graph to on_graph, on the
+//    calling thread, in a deterministic order (partition by partition,
+//    traces in order of their first span; which partitions went to disk
+//    does not change it).
 //  - Labels (when windows are given): every graph gets the label of its start
 //    time's window (LabelIndex), else `unlabelled`; with keep_labels set, the
 //    others are counted in dropped_by_label and not handed on.
@@ -38,14 +40,15 @@ struct SpanIngestOptions {
   SpanColumns columns;                       // span tables (names tried when empty)
   size_t max_document = size_t{256} << 20;   // bytes of one JSON document
   std::string tmp_dir;                       // spill directory parent
-  size_t memory_budget = size_t{256} << 20;  // bytes of spans held before spilling
+  size_t memory_budget = size_t{256} << 20;  // bytes of span records held in memory
   size_t partitions = 256;
   size_t max_line = 64 << 10;  // span-table lines
   bool progress = false;
-  // Threads reading span tables: 1 = rows parsed on the reading thread;
-  // N > 1 = N - 1 other threads parse a batch while the reading thread
-  // spills the previous one and reads the next (2: both cores busy). The
-  // result is the same for any value.
+  // Threads reading span tables: 1 = rows read and parsed on the calling
+  // thread; N > 1 = while the calling thread spills batch k, N - 1 other
+  // threads parse batch k+1 (the calling thread helps once done) and one
+  // more reads batch k+2 (2: both cores busy). The result is the same for
+  // any value.
   size_t parse_threads = 2;
   std::vector<LabelWindow> labels;
   std::string unlabelled = "normal";

@@ -36,6 +36,11 @@ std::string_view trim(std::string_view s) {
 }
 
 bool parse_i64(std::string_view s, int64_t* v) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!s.empty() && (digit(s.front()) || s.front() == '-') && digit(s.back())) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);  // nothing to trim
+    if (ec == std::errc() && p == s.data() + s.size()) return true;
+  }
   s = trim(s);
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
@@ -672,7 +677,8 @@ SpanTableReader::SpanTableReader(const std::vector<std::string_view>& header,
   dur_mul_ = unit_mul(cols.duration_unit);
 }
 
-SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f, Span* s) const {
+SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f,
+                                    SpanTableRow* row) const {
   if (f.size() != num_columns_) return SpanRowError::kMalformed;
   std::string_view trace = f[trace_], id = f[span_], parent = f[parent_];
   std::string_view service = service_ >= 0 ? f[service_] : service_from_pod(f[pod_]);
@@ -705,17 +711,32 @@ SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f, Span
       return SpanRowError::kBadTime;
     end = start + d * dur_mul_;
   }
-  s->trace_id.assign(trace);
-  s->span_id.assign(id);
+  row->trace_id = trace;
+  row->span_id = id;
   std::string_view pl = trim(parent);
   if (pl == "root" || pl == "null" || pl == "None" || pl == "-" || all_zero(pl)) pl = {};
-  s->parent_id.assign(pl);
+  row->parent_id = pl;
+  row->service = service;
+  row->name = op.substr(0, 200);
+  row->kind = kind_ >= 0 ? parse_span_kind(f[kind_]) : SpanKind::kUnspecified;
+  row->start_ns = start;
+  row->end_ns = end;
+  return SpanRowError::kNone;
+}
+
+SpanRowError SpanTableReader::parse(const std::vector<std::string_view>& f, Span* s) const {
+  SpanTableRow row;
+  SpanRowError err = parse(f, &row);
+  if (err != SpanRowError::kNone) return err;
+  s->trace_id.assign(row.trace_id);
+  s->span_id.assign(row.span_id);
+  s->parent_id.assign(row.parent_id);
   s->parent_trace_id.clear();
-  s->service.assign(service);
-  s->name.assign(op.substr(0, 200));
-  s->kind = kind_ >= 0 ? parse_span_kind(f[kind_]) : SpanKind::kUnspecified;
-  s->start_ns = start;
-  s->end_ns = end;
+  s->service.assign(row.service);
+  s->name.assign(row.name);
+  s->kind = row.kind;
+  s->start_ns = row.start_ns;
+  s->end_ns = row.end_ns;
   s->resolved = false;
   s->resolve();
   return SpanRowError::kNone;

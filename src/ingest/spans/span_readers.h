@@ -91,13 +91,23 @@ enum class SpanRowError : uint8_t {
 };
 std::string_view span_row_error_code(SpanRowError e);
 
+// A span-table row as parsed: the Span fields a table has (parent_id ""
+// for a root; name at most 200 bytes), as views.
+struct SpanTableRow {
+  std::string_view trace_id, span_id, parent_id, service, name;
+  SpanKind kind = SpanKind::kUnspecified;
+  int64_t start_ns = 0, end_ns = 0;
+};
+
 class SpanTableReader {
  public:
   // Maps the header; throws std::invalid_argument with the missing columns,
   // the names tried and the header found.
   SpanTableReader(const std::vector<std::string_view>& header, const SpanColumns& cols);
-  // Parses one row into `out` (views into `fields`/`scratch` are copied).
+  // Parses one row into `out` (views into `fields`/`scratch` are copied), resolved.
   SpanRowError parse(const std::vector<std::string_view>& fields, Span* out) const;
+  // The same without copying: views into `fields` (and what they view).
+  SpanRowError parse(const std::vector<std::string_view>& fields, SpanTableRow* out) const;
   size_t num_columns() const { return num_columns_; }
   // The trace id of a row ("" when the row has too few fields).
   std::string_view trace_of(const std::vector<std::string_view>& fields) const {
