@@ -185,20 +185,21 @@ void CpuDecoder::matmul(const float* x, int64_t n, const PackedMatrix& w, float*
   matmul_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Causal attention of one token: each query head over the slot's first
-// `len` keys and values of layer l (this token's included); the `group`
-// query heads of a key/value head share its cache rows.
-void CpuDecoder::attend(const float* q_all, const Slot& s, int64_t l, int64_t len, float* out) {
-  const int64_t K = w_->K, D = w_->D, NKV = K * D, group = w_->H / K;
+// Causal attention of m tokens of the call, consecutive positions of one
+// slot from pos0 (rows of q and out: H*D + 2*K*D and H*D floats): each key/
+// value head's cache is read once for the run's tokens and the query heads
+// that share it.
+void CpuDecoder::attend(const float* q, const Slot& s, int64_t l, int64_t pos0, int64_t m,
+                        float* out) {
+  const int64_t K = w_->K, D = w_->D, NKV = K * D, group = w_->H / K, NQ = w_->H * D;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   const float* kt = s.k[static_cast<size_t>(l)].data();
   const float* vc = s.v[static_cast<size_t>(l)].data();
-  grow(scores_, static_cast<size_t>(s.capacity));
-  for (int64_t h = 0; h < w_->H; ++h) {
-    const int64_t kvh = h / group;
-    attend_head(q_all + h * D, kt + kvh * D * s.capacity, s.capacity, vc + kvh * D, NKV, len, D,
-                scale, scores_.data(), out + h * D);
-  }
+  const int64_t padded = (pos0 + m + kPanel - 1) / kPanel * kPanel;
+  grow(scores_, static_cast<size_t>(m * group * padded));
+  for (int64_t kvh = 0; kvh < K; ++kvh)
+    attend_rows(q + kvh * group * D, NQ + 2 * NKV, m, group, kt + kvh * D * s.capacity, s.capacity,
+                vc + kvh * D, NKV, pos0 + 1, D, scale, scores_.data(), out + kvh * group * D, NQ);
 }
 
 void CpuDecoder::forward(const std::vector<Token>& tokens) {
@@ -245,10 +246,14 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
       std::copy_n(q + NQ + NKV, NKV,
                   s.v[static_cast<size_t>(l)].data() + static_cast<size_t>(pos[i] * NKV));
     }
-    for (size_t i = 0; i < un; ++i)
+    for (size_t i = 0; i < un;) {  // runs of one slot's tokens
+      size_t j = i + 1;
+      while (j < un && tokens[j].slot == tokens[i].slot) ++j;
       attend(qkv_.data() + i * static_cast<size_t>(NQKV),
-             slots_[static_cast<size_t>(tokens[i].slot)], l, pos[i] + 1,
+             slots_[static_cast<size_t>(tokens[i].slot)], l, pos[i], static_cast<int64_t>(j - i),
              att_.data() + i * static_cast<size_t>(NQ));
+      i = j;
+    }
     matmul(att_.data(), n, L.wo, tmp_.data());
     for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
     // SwiGLU MLP: gate and up in one product.

@@ -76,7 +76,8 @@ class CpuDecoder {
   };
   void reserve(Slot& s, int64_t n);
   void rope(float* x, int64_t heads, int64_t pos);  // in place, heads x D
-  void attend(const float* q, const Slot& s, int64_t layer, int64_t len, float* out);  // (H*D)
+  // m consecutive tokens of a slot from position pos0 (model/cpu_kernels.h)
+  void attend(const float* q, const Slot& s, int64_t layer, int64_t pos0, int64_t m, float* out);
   void matmul(const float* x, int64_t n, const PackedMatrix& w, float* y);  // y = x W^T, timed
 
   std::shared_ptr<const Weights> w_;

@@ -123,110 +123,160 @@ TRACELM_INLINE void product(const float* x, int64_t n, const PackedMatrix& w, fl
   }
 }
 
-// out[0 .. 16*NV) = c * sum over t < len of p[t] * v_t[0 .. 16*NV), the sums
-// kept in registers: U interleaved sets of NV, so that U * NV independent
-// multiply-add chains hide their latency.
-template <int NV>
-TRACELM_INLINE void weighted_rows(const float* p, const float* v, int64_t vstride, int64_t len,
-                                  float c, float* out) {
-  constexpr int U = NV >= 8 ? 1 : NV >= 4 ? 2 : 4;
-  v16 acc[U][NV];
-#pragma GCC unroll 4
-  for (int u = 0; u < U; ++u)
+// The query rows of one attend_rows() call: row k is token a = k / heads,
+// head g = k % heads of the run; it sees the first len0 + a positions.
+struct Rows {
+  const float* q;
+  int64_t q_token_stride, heads, rows, len0, D;
+  float* out;
+  int64_t out_token_stride;
+  const float* query(int64_t k) const { return q + (k / heads) * q_token_stride + (k % heads) * D; }
+  float* output(int64_t k) const { return out + (k / heads) * out_token_stride + (k % heads) * D; }
+  int64_t len(int64_t k) const { return len0 + k / heads; }
+};
+
+// Scores of R rows k0.. over 16 positions t0..: sc[k][t] = scale * q_k . key_t,
+// each block of keys read once for the R rows.
+template <int R>
+TRACELM_INLINE void score_tile(const Rows& rw, int64_t k0, const float* kt, int64_t ldk, int64_t t0,
+                               float scale, float* sc, int64_t ldsc) {
+  v16 acc[R];
+  const float* q[R];
 #pragma GCC unroll 8
-    for (int i = 0; i < NV; ++i) acc[u][i] = v16{};
-  int64_t t = 0;
-  for (; t + U <= len; t += U)
-#pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) {
-      const float s = p[t + u];
-      const float* row = v + (t + u) * vstride;
+  for (int r = 0; r < R; ++r) {
+    acc[r] = v16{};
+    q[r] = rw.query(k0 + r);
+  }
+  for (int64_t j = 0; j < rw.D; ++j) {
+    const v16 key = load16(kt + j * ldk + t0);
 #pragma GCC unroll 8
-      for (int i = 0; i < NV; ++i) acc[u][i] += load16(row + i * kPanel) * s;
+    for (int r = 0; r < R; ++r) acc[r] += key * q[r][j];
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc[r] *= scale;
+    std::memcpy(sc + (k0 + r) * ldsc + t0, &acc[r], sizeof(v16));
+  }
+}
+
+template <int R>
+TRACELM_INLINE void score_tile_n(int rr, const Rows& rw, int64_t k0, const float* kt, int64_t ldk,
+                                 int64_t t0, float scale, float* sc, int64_t ldsc) {
+  if constexpr (R > 1) {
+    if (rr < R) return score_tile_n<R - 1>(rr, rw, k0, kt, ldk, t0, scale, sc, ldsc);
+  }
+  score_tile<R>(rw, k0, kt, ldk, t0, scale, sc, ldsc);
+}
+
+// out_k = sum over t < tmax of p[k][t] v_t for R rows, NV vectors of 16
+// (D = 16 NV): each value row read once for the R rows.
+template <int R, int NV>
+TRACELM_INLINE void value_tile(const Rows& rw, int64_t k0, const float* v, int64_t vstride,
+                               int64_t tmax, const float* sc, int64_t ldsc) {
+  v16 acc[R][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) acc[r][i] = v16{};
+  for (int64_t t = 0; t < tmax; ++t) {
+    v16 val[NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) val[i] = load16(v + t * vstride + i * kPanel);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float p = sc[(k0 + r) * ldsc + t];
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[r][i] += val[i] * p;
     }
-  for (; t < len; ++t)
+  }
 #pragma GCC unroll 8
-    for (int i = 0; i < NV; ++i) acc[0][i] += load16(v + t * vstride + i * kPanel) * p[t];
+  for (int r = 0; r < R; ++r) {
+    float* o = rw.output(k0 + r);
 #pragma GCC unroll 8
-  for (int i = 0; i < NV; ++i) {
-#pragma GCC unroll 4
-    for (int u = 1; u < U; ++u) acc[0][i] += acc[u][i];
-    acc[0][i] *= c;
-    std::memcpy(out + i * kPanel, &acc[0][i], sizeof(v16));
+    for (int i = 0; i < NV; ++i) std::memcpy(o + i * kPanel, &acc[r][i], sizeof(v16));
   }
 }
 
-// sc[t0 .. t0+16*B) = scale * q . k_t: B blocks of 16 positions at once (B
-// independent chains over D; each key row read 16*B floats at a time).
-template <int B>
-TRACELM_INLINE void score_blocks(const float* q, const float* kt, int64_t ldk, int64_t t0,
-                                 int64_t D, float scale, float* sc) {
-  v16 acc[B];
-#pragma GCC unroll 4
-  for (int b = 0; b < B; ++b) acc[b] = v16{};
-  for (int64_t j = 0; j < D; ++j) {
-    const float qj = q[j];
-    const float* row = kt + j * ldk + t0;
-#pragma GCC unroll 4
-    for (int b = 0; b < B; ++b) acc[b] += load16(row + b * kPanel) * qj;
+template <int R, int NV>
+TRACELM_INLINE void value_tile_n(int rr, const Rows& rw, int64_t k0, const float* v,
+                                 int64_t vstride, int64_t tmax, const float* sc, int64_t ldsc) {
+  if constexpr (R > 1) {
+    if (rr < R) return value_tile_n<R - 1, NV>(rr, rw, k0, v, vstride, tmax, sc, ldsc);
   }
-#pragma GCC unroll 4
-  for (int b = 0; b < B; ++b) {
-    acc[b] *= scale;
-    std::memcpy(sc + t0 + b * kPanel, &acc[b], sizeof(v16));
-  }
+  value_tile<R, NV>(rw, k0, v, vstride, tmax, sc, ldsc);
 }
 
 template <int NV>
-TRACELM_INLINE void weighted_rows_n(int nv, const float* p, const float* v, int64_t vstride,
-                                    int64_t len, float c, float* out) {
-  if constexpr (NV > 1) {
-    if (nv < NV) return weighted_rows_n<NV - 1>(nv, p, v, vstride, len, c, out);
-  }
-  weighted_rows<NV>(p, v, vstride, len, c, out);
+TRACELM_INLINE void values(const Rows& rw, const float* v, int64_t vstride, int64_t tmax,
+                           const float* sc, int64_t ldsc) {
+  constexpr int R = NV >= 8 ? 1 : NV >= 4 ? 3 : NV >= 2 ? 6 : 8;  // R * NV accumulators <= 16
+  for (int64_t k0 = 0; k0 < rw.rows; k0 += R)
+    value_tile_n<R, NV>(static_cast<int>(std::min<int64_t>(R, rw.rows - k0)), rw, k0, v, vstride,
+                        tmax, sc, ldsc);
 }
 
-TRACELM_INLINE void attend(const float* q, const float* kt, int64_t ldk, const float* v,
-                           int64_t vstride, int64_t len, int64_t D, float scale, float* sc,
-                           float* out) {
-  const int64_t padded = (len + kPanel - 1) / kPanel * kPanel;
-  int64_t t0 = 0;
-  for (; t0 + 4 * kPanel <= padded; t0 += 4 * kPanel) score_blocks<4>(q, kt, ldk, t0, D, scale, sc);
-  for (; t0 < padded; t0 += kPanel) score_blocks<1>(q, kt, ldk, t0, D, scale, sc);
-  float mx = sc[0];
-  for (int64_t t = 1; t < len; ++t) mx = std::max(mx, sc[t]);
-  for (int64_t t = 0; t < padded; t += kPanel) {  // past len: unused
-    v16 e = exp16(load16(sc + t) - mx);
-    std::memcpy(sc + t, &e, sizeof e);
+TRACELM_INLINE void attend(const Rows& rw, const float* kt, int64_t ldk, const float* v,
+                           int64_t vstride, float scale, float* sc) {
+  const int64_t tmax = rw.len(rw.rows - 1);  // the longest row
+  const int64_t padded = (tmax + kPanel - 1) / kPanel * kPanel, ldsc = padded;
+  for (int64_t t0 = 0; t0 < padded; t0 += kPanel)
+    for (int64_t k0 = 0; k0 < rw.rows; k0 += 8)
+      score_tile_n<8>(static_cast<int>(std::min<int64_t>(8, rw.rows - k0)), rw, k0, kt, ldk, t0,
+                      scale, sc, ldsc);
+  // Softmax of each row over its own positions; later ones weigh 0.
+  for (int64_t k = 0; k < rw.rows; ++k) {
+    float* row = sc + k * ldsc;
+    const int64_t len = rw.len(k);
+    float mx = row[0];
+    for (int64_t t = 1; t < len; ++t) mx = std::max(mx, row[t]);
+    for (int64_t t = 0; t < padded; t += kPanel) {
+      v16 e = exp16(load16(row + t) - mx);
+      std::memcpy(row + t, &e, sizeof e);
+    }
+    float z = 0;
+    for (int64_t t = 0; t < len; ++t) z += row[t];
+    const float inv = 1.0f / z;
+    for (int64_t t = 0; t < len; ++t) row[t] *= inv;
+    for (int64_t t = len; t < padded; ++t) row[t] = 0.0f;
   }
-  float z = 0;
-  for (int64_t t = 0; t < len; ++t) z += sc[t];
-  const float inv = 1.0f / z;
-  int64_t j = 0;
-  while (j + kPanel <= D) {  // up to 8 vectors of out at a time
-    const int nv = static_cast<int>(std::min<int64_t>(8, (D - j) / kPanel));
-    weighted_rows_n<8>(nv, sc, v + j, vstride, len, inv, out + j);
-    j += nv * kPanel;
+  switch (rw.D) {
+    case 16:
+      return values<1>(rw, v, vstride, tmax, sc, ldsc);
+    case 32:
+      return values<2>(rw, v, vstride, tmax, sc, ldsc);
+    case 64:
+      return values<4>(rw, v, vstride, tmax, sc, ldsc);
+    case 128:
+      return values<8>(rw, v, vstride, tmax, sc, ldsc);
+    default:
+      break;
   }
-  for (; j < D; ++j) {
-    float a = 0;
-    for (int64_t t = 0; t < len; ++t) a += sc[t] * v[t * vstride + j];
-    out[j] = a * inv;
+  for (int64_t k = 0; k < rw.rows; ++k) {  // any other head size
+    float* o = rw.output(k);
+    const float* p = sc + k * ldsc;
+    for (int64_t j = 0; j < rw.D; ++j) {
+      float a = 0;
+      for (int64_t t = 0; t < tmax; ++t) a += p[t] * v[t * vstride + j];
+      o[j] = a;
+    }
   }
 }
 
-__attribute__((target("avx512f,fma"))) void attend_avx512(const float* q, const float* kt,
+__attribute__((target("avx512f,fma"))) void attend_avx512(const Rows& rw, const float* kt,
                                                           int64_t ldk, const float* v,
-                                                          int64_t vstride, int64_t len, int64_t D,
-                                                          float scale, float* sc, float* out) {
-  attend(q, kt, ldk, v, vstride, len, D, scale, sc, out);
+                                                          int64_t vstride, float scale, float* sc) {
+  attend(rw, kt, ldk, v, vstride, scale, sc);
 }
 
-__attribute__((target("avx2,fma"))) void attend_avx2(const float* q, const float* kt, int64_t ldk,
-                                                     const float* v, int64_t vstride, int64_t len,
-                                                     int64_t D, float scale, float* sc,
-                                                     float* out) {
-  attend(q, kt, ldk, v, vstride, len, D, scale, sc, out);
+__attribute__((target("avx2,fma"))) void attend_avx2(const Rows& rw, const float* kt, int64_t ldk,
+                                                     const float* v, int64_t vstride, float scale,
+                                                     float* sc) {
+  attend(rw, kt, ldk, v, vstride, scale, sc);
+}
+
+void attend_generic(const Rows& rw, const float* kt, int64_t ldk, const float* v, int64_t vstride,
+                    float scale, float* sc) {
+  attend(rw, kt, ldk, v, vstride, scale, sc);
 }
 
 __attribute__((target("avx512f,fma"))) void swiglu_avx512(const float* g, const float* u,
@@ -240,11 +290,6 @@ __attribute__((target("avx2,fma"))) void swiglu_avx2(const float* g, const float
 }
 
 void swiglu_generic(const float* g, const float* u, float* out, int64_t n) { swiglu(g, u, out, n); }
-
-void attend_generic(const float* q, const float* kt, int64_t ldk, const float* v, int64_t vstride,
-                    int64_t len, int64_t D, float scale, float* sc, float* out) {
-  attend(q, kt, ldk, v, vstride, len, D, scale, sc, out);
-}
 
 __attribute__((target("avx512f,fma"))) void product_avx512(const float* x, int64_t n,
                                                            const PackedMatrix& w, float* y) {
@@ -261,8 +306,7 @@ void product_generic(const float* x, int64_t n, const PackedMatrix& w, float* y)
 }
 
 using Product = void (*)(const float*, int64_t, const PackedMatrix&, float*);
-using Attend = void (*)(const float*, const float*, int64_t, const float*, int64_t, int64_t,
-                        int64_t, float, float*, float*);
+using Attend = void (*)(const Rows&, const float*, int64_t, const float*, int64_t, float, float*);
 
 using Swiglu = void (*)(const float*, const float*, float*, int64_t);
 
@@ -326,9 +370,12 @@ bool matmul_packed_isa(const std::string& isa, const float* x, int64_t n, const 
   return false;
 }
 
-void attend_head(const float* q, const float* kt, int64_t ldk, const float* v, int64_t vstride,
-                 int64_t len, int64_t D, float scale, float* scores, float* out) {
-  chosen().attend(q, kt, ldk, v, vstride, len, D, scale, scores, out);
+void attend_rows(const float* q, int64_t q_token_stride, int64_t tokens, int64_t heads,
+                 const float* kt, int64_t ldk, const float* v, int64_t vstride, int64_t len0,
+                 int64_t D, float scale, float* scores, float* out, int64_t out_token_stride) {
+  if (tokens <= 0 || heads <= 0) return;
+  Rows rw{q, q_token_stride, heads, tokens * heads, len0, D, out, out_token_stride};
+  chosen().attend(rw, kt, ldk, v, vstride, scale, scores);
 }
 
 void swiglu_rows(const float* g, const float* u, float* out, int64_t n) {

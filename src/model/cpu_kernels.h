@@ -17,9 +17,9 @@
 //    relative).
 //  - The instruction set is chosen once at run time (AVX-512, AVX2+FMA, or
 //    plain C++ vectors): the same build runs on any x86-64 CPU.
-//  - attend_head: one head's causal attention over a sequence's cached keys
-//    and values, in plain loops (the per-head BLAS calls it replaces cost
-//    more in call overhead than in arithmetic).
+//  - attend_rows: causal attention of a run of one sequence's tokens over
+//    its cached keys and values, in plain loops (the per-head BLAS calls it
+//    replaces cost more in call overhead than in arithmetic).
 //  - Thread-safe: a PackedMatrix is immutable; products on several threads
 //    may share it.
 #pragma once
@@ -43,14 +43,22 @@ PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols);
 // y (n, N) = x (n, C) W^T; x rows have stride C, y rows stride N.
 void matmul_packed(const float* x, int64_t n, const PackedMatrix& w, float* y);
 
-// Causal attention of one query head over `len` cached positions:
-// out (D) = softmax(scale * q . k_t, t < len) . V. Keys are stored
-// transposed, so that 16 positions' scores are one vector sum over D:
-// key t's element j at kt[j * ldk + t] (ldk >= len rounded up to 16, every
-// such column readable); value t is the row v + t * vstride. `scores` holds
-// len rounded up to 16 floats of work.
-void attend_head(const float* q, const float* kt, int64_t ldk, const float* v, int64_t vstride,
-                 int64_t len, int64_t D, float scale, float* scores, float* out);
+// Causal attention of a run of `tokens` consecutive positions of one
+// sequence, for `heads` query heads that share one key/value head: the
+// query of token a (a < tokens), head g is q + a*q_token_stride + g*D, it
+// sees the first len0 + a positions, and its output goes to
+// out + a*out_token_stride + g*D:
+//   out = softmax(scale * q . k_t, t < len0 + a) . V.
+// Keys are stored transposed, so that 16 positions' scores are one vector
+// sum over D: key t's element j at kt[j * ldk + t] (ldk >= the longest row's
+// length rounded up to 16, every such column readable); value t is the row
+// v + t * vstride. Each block of keys and each value row is read once for
+// all tokens x heads rows (the cache lives in L2/L3; reading it per row cost
+// more than the arithmetic). `scores` holds tokens*heads rows of that
+// rounded length.
+void attend_rows(const float* q, int64_t q_token_stride, int64_t tokens, int64_t heads,
+                 const float* kt, int64_t ldk, const float* v, int64_t vstride, int64_t len0,
+                 int64_t D, float scale, float* scores, float* out, int64_t out_token_stride);
 
 // The SwiGLU activation: out[j] = g[j] / (1 + e^-g[j]) * u[j], j < n (e^x
 // by a vector polynomial within 2 ulp of expf, as attend_head's softmax).

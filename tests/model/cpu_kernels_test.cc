@@ -53,34 +53,53 @@ TEST(CpuKernels, PackedProductsMatchPlainLoopsOnEveryInstructionSet) {
   EXPECT_FALSE(kernel_isa().empty());
 }
 
-TEST(CpuKernels, OneHeadsAttentionMatchesPlainSoftmax) {
-  for (auto [len, D, stride] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-           {1, 32, 96}, {7, 32, 32}, {300, 32, 96}, {5, 20, 40}, {3, 128, 256}}) {
-    std::vector<float> q = randoms(static_cast<size_t>(D), 3);
-    std::vector<float> k = randoms(static_cast<size_t>(len * stride), 4);
-    std::vector<float> v = randoms(static_cast<size_t>(len * stride), 5);
-    const int64_t ldk = (len + 15) / 16 * 16 + 16;  // keys transposed, padded columns
+// A run of tokens x heads query rows against plain causal softmax, each row
+// over its own length (len0 + token index), for head sizes with a vector path
+// (16, 32, 128) and without (20).
+TEST(CpuKernels, AttentionRunsMatchPlainCausalSoftmax) {
+  for (auto [len0, tokens, heads, D] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{{1, 1, 1, 32},
+                                                                   {7, 1, 2, 32},
+                                                                   {1, 35, 2, 32},
+                                                                   {300, 3, 2, 32},
+                                                                   {5, 4, 1, 20},
+                                                                   {3, 2, 3, 128},
+                                                                   {17, 9, 1, 16}}) {
+    const int64_t positions = len0 + tokens - 1, stride = 3 * D;     // cache rows hold 3 heads
+    const int64_t qstride = heads * D + 5, ostride = heads * D + 3;  // row strides with gaps
+    std::vector<float> q = randoms(static_cast<size_t>(tokens * qstride), 3);
+    std::vector<float> k = randoms(static_cast<size_t>(positions * stride), 4);
+    std::vector<float> v = randoms(static_cast<size_t>(positions * stride), 5);
+    const int64_t ldk = (positions + 15) / 16 * 16 + 16;  // keys transposed, padded columns
     std::vector<float> kt(static_cast<size_t>(D * ldk), 1e30f);
-    for (int64_t t = 0; t < len; ++t)
+    for (int64_t t = 0; t < positions; ++t)
       for (int64_t j = 0; j < D; ++j) kt[j * ldk + t] = k[t * stride + j];
-    std::vector<float> scores(static_cast<size_t>(ldk)), out(static_cast<size_t>(D), 9.0f);
+    std::vector<float> scores(static_cast<size_t>(tokens * heads * ldk));
+    std::vector<float> out(static_cast<size_t>(tokens * ostride), 9.0f);
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    attend_head(q.data(), kt.data(), ldk, v.data(), stride, len, D, scale, scores.data(),
-                out.data());
-    std::vector<double> s(static_cast<size_t>(len));
-    double mx = -1e300, z = 0;
-    for (int64_t t = 0; t < len; ++t) {
-      double d = 0;
-      for (int64_t j = 0; j < D; ++j) d += static_cast<double>(q[j]) * k[t * stride + j];
-      s[t] = d * scale;
-      mx = std::max(mx, s[t]);
-    }
-    for (double& e : s) z += (e = std::exp(e - mx));
-    for (int64_t j = 0; j < D; ++j) {
-      double want = 0;
-      for (int64_t t = 0; t < len; ++t) want += s[t] / z * v[t * stride + j];
-      EXPECT_NEAR(out[j], want, 1e-5) << "len " << len << " D " << D << " j " << j;
-    }
+    attend_rows(q.data(), qstride, tokens, heads, kt.data(), ldk, v.data(), stride, len0, D, scale,
+                scores.data(), out.data(), ostride);
+    for (int64_t a = 0; a < tokens; ++a)
+      for (int64_t g = 0; g < heads; ++g) {
+        const float* qr = q.data() + a * qstride + g * D;
+        const int64_t len = len0 + a;
+        std::vector<double> sc(static_cast<size_t>(len));
+        double mx = -1e300, z = 0;
+        for (int64_t t = 0; t < len; ++t) {
+          double d = 0;
+          for (int64_t j = 0; j < D; ++j) d += static_cast<double>(qr[j]) * k[t * stride + j];
+          sc[t] = d * scale;
+          mx = std::max(mx, sc[t]);
+        }
+        for (double& e : sc) z += (e = std::exp(e - mx));
+        for (int64_t j = 0; j < D; ++j) {
+          double want = 0;
+          for (int64_t t = 0; t < len; ++t) want += sc[t] / z * v[t * stride + j];
+          ASSERT_NEAR(out[a * ostride + g * D + j], want, 1e-5)
+              << "len0 " << len0 << " tokens " << tokens << " heads " << heads << " D " << D
+              << " token " << a << " head " << g << " j " << j;
+        }
+      }
   }
 }
 
