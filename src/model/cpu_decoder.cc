@@ -32,13 +32,6 @@ std::vector<float> concat(std::initializer_list<std::vector<float>> parts) {
   return out;
 }
 
-void rms_norm(const float* x, const float* w, float* y, int64_t C, double eps) {
-  float ss = 0;
-  for (int64_t j = 0; j < C; ++j) ss += x[j] * x[j];
-  float r = 1.0f / std::sqrt(ss / static_cast<float>(C) + static_cast<float>(eps));
-  for (int64_t j = 0; j < C; ++j) y[j] = x[j] * r * w[j];
-}
-
 template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -207,6 +200,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t NQ = w_->H * w_->D, NKV = w_->K * w_->D, NQKV = NQ + 2 * NKV;
   const size_t un = static_cast<size_t>(n);
+  const float eps = static_cast<float>(w_->eps);
   // Positions: each slot's tokens follow its current length, in order.
   std::vector<int64_t> pos(un);
   for (size_t i = 0; i < un; ++i) {
@@ -233,8 +227,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
   for (int64_t l = 0; l < w_->layers; ++l) {
     const Weights::Layer& L = w_->layer[static_cast<size_t>(l)];
     // Attention: norm, q k v in one product, RoPE, append k v, attend.
-    for (int64_t i = 0; i < n; ++i)
-      rms_norm(x_.data() + i * w_->C, L.attn_norm.data(), xn_.data() + i * w_->C, w_->C, w_->eps);
+    rms_norm_rows(x_.data(), L.attn_norm.data(), xn_.data(), n, w_->C, eps);
     matmul(xn_.data(), n, L.wqkv, qkv_.data());
     for (size_t i = 0; i < un; ++i) {
       float* q = qkv_.data() + i * static_cast<size_t>(NQKV);
@@ -257,8 +250,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
     matmul(att_.data(), n, L.wo, tmp_.data());
     for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
     // SwiGLU MLP: gate and up in one product.
-    for (int64_t i = 0; i < n; ++i)
-      rms_norm(x_.data() + i * w_->C, L.mlp_norm.data(), xn_.data() + i * w_->C, w_->C, w_->eps);
+    rms_norm_rows(x_.data(), L.mlp_norm.data(), xn_.data(), n, w_->C, eps);
     matmul(xn_.data(), n, L.wgu, gu_.data());
     for (int64_t i = 0; i < n; ++i) {
       const float* g = gu_.data() + i * 2 * w_->I;
@@ -273,8 +265,8 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
   size_t m = 0;
   for (size_t i = 0; i < un; ++i)
     if (tokens[i].logits) {
-      rms_norm(x_.data() + i * static_cast<size_t>(w_->C), w_->final_norm.data(),
-               xn_.data() + m * static_cast<size_t>(w_->C), w_->C, w_->eps);
+      rms_norm_rows(x_.data() + i * static_cast<size_t>(w_->C), w_->final_norm.data(),
+                    xn_.data() + m * static_cast<size_t>(w_->C), 1, w_->C, eps);
       ++m;
     }
   grow(logits_, m * static_cast<size_t>(w_->vocab));

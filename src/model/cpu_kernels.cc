@@ -58,6 +58,29 @@ TRACELM_INLINE void swiglu(const float* g, const float* u, float* out, int64_t n
   for (; j < n; ++j) out[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
 }
 
+// y = x / rms(x) * w for each of n rows of C floats.
+TRACELM_INLINE void rms_norm(const float* x, const float* w, float* y, int64_t n, int64_t C,
+                             float eps) {
+  for (int64_t i = 0; i < n; ++i, x += C, y += C) {
+    v16 acc = v16{};
+    int64_t j = 0;
+    for (; j + kPanel <= C; j += kPanel) {
+      v16 a = load16(x + j);
+      acc += a * a;
+    }
+    float ss = 0;
+    for (int k = 0; k < kPanel; ++k) ss += acc[k];
+    for (; j < C; ++j) ss += x[j] * x[j];
+    const float r = 1.0f / std::sqrt(ss / static_cast<float>(C) + eps);
+    j = 0;
+    for (; j + kPanel <= C; j += kPanel) {
+      v16 o = load16(x + j) * r * load16(w + j);
+      std::memcpy(y + j, &o, sizeof o);
+    }
+    for (; j < C; ++j) y[j] = x[j] * r * w[j];
+  }
+}
+
 // Rows r0 .. r0+R-1 of y, outputs of panels p0 .. p0+P-1: R x P registers
 // of sums over k.
 template <int R, int P>
@@ -291,6 +314,20 @@ __attribute__((target("avx2,fma"))) void swiglu_avx2(const float* g, const float
 
 void swiglu_generic(const float* g, const float* u, float* out, int64_t n) { swiglu(g, u, out, n); }
 
+__attribute__((target("avx512f,fma"))) void norm_avx512(const float* x, const float* w, float* y,
+                                                        int64_t n, int64_t C, float eps) {
+  rms_norm(x, w, y, n, C, eps);
+}
+
+__attribute__((target("avx2,fma"))) void norm_avx2(const float* x, const float* w, float* y,
+                                                   int64_t n, int64_t C, float eps) {
+  rms_norm(x, w, y, n, C, eps);
+}
+
+void norm_generic(const float* x, const float* w, float* y, int64_t n, int64_t C, float eps) {
+  rms_norm(x, w, y, n, C, eps);
+}
+
 __attribute__((target("avx512f,fma"))) void product_avx512(const float* x, int64_t n,
                                                            const PackedMatrix& w, float* y) {
   product<8, 2>(x, n, w, y);  // 16 of 32 registers accumulate
@@ -310,16 +347,19 @@ using Attend = void (*)(const Rows&, const float*, int64_t, const float*, int64_
 
 using Swiglu = void (*)(const float*, const float*, float*, int64_t);
 
+using Norm = void (*)(const float*, const float*, float*, int64_t, int64_t, float);
+
 struct Isa {
   const char* name;
   Product product;
   Attend attend;
   Swiglu swiglu;
+  Norm norm;
 };
 
-const Isa kIsas[] = {{"avx512", product_avx512, attend_avx512, swiglu_avx512},
-                     {"avx2", product_avx2, attend_avx2, swiglu_avx2},
-                     {"generic", product_generic, attend_generic, swiglu_generic}};
+const Isa kIsas[] = {{"avx512", product_avx512, attend_avx512, swiglu_avx512, norm_avx512},
+                     {"avx2", product_avx2, attend_avx2, swiglu_avx2, norm_avx2},
+                     {"generic", product_generic, attend_generic, swiglu_generic, norm_generic}};
 
 bool supported(const Isa& isa) {
   __builtin_cpu_init();
@@ -380,6 +420,10 @@ void attend_rows(const float* q, int64_t q_token_stride, int64_t tokens, int64_t
 
 void swiglu_rows(const float* g, const float* u, float* out, int64_t n) {
   chosen().swiglu(g, u, out, n);
+}
+
+void rms_norm_rows(const float* x, const float* w, float* y, int64_t n, int64_t C, float eps) {
+  chosen().norm(x, w, y, n, C, eps);
 }
 
 std::string kernel_isa() { return chosen().name; }

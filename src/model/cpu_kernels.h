@@ -64,6 +64,9 @@ void attend_rows(const float* q, int64_t q_token_stride, int64_t tokens, int64_t
 // by a vector polynomial within 2 ulp of expf, as attend_head's softmax).
 void swiglu_rows(const float* g, const float* u, float* out, int64_t n);
 
+// RMSNorm of n rows of C floats: y = x / sqrt(mean(x^2) + eps) * w.
+void rms_norm_rows(const float* x, const float* w, float* y, int64_t n, int64_t C, float eps);
+
 // The instruction set the kernels use on this CPU: "avx512", "avx2" or
 // "generic".
 std::string kernel_isa();

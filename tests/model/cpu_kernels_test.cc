@@ -114,3 +114,19 @@ TEST(CpuKernels, SwigluMatchesTheLibmFormulaOverTheWholeRange) {
     EXPECT_NEAR(out[i], want, 1e-6 * std::abs(want) + 1e-12) << "g = " << g[i];
   }
 }
+
+TEST(CpuKernels, RmsNormRowsMatchPlainLoops) {
+  for (int64_t C : {16, 20, 192}) {
+    const int64_t n = 3;
+    std::vector<float> x = randoms(static_cast<size_t>(n * C), 8), w = randoms(C, 9);
+    std::vector<float> y(x.size());
+    rms_norm_rows(x.data(), w.data(), y.data(), n, C, 1e-5f);
+    for (int64_t i = 0; i < n; ++i) {
+      double ss = 0;
+      for (int64_t j = 0; j < C; ++j) ss += static_cast<double>(x[i * C + j]) * x[i * C + j];
+      const double r = 1.0 / std::sqrt(ss / static_cast<double>(C) + 1e-5);
+      for (int64_t j = 0; j < C; ++j)
+        EXPECT_NEAR(y[i * C + j], x[i * C + j] * r * w[j], 1e-5) << "C " << C << " row " << i;
+    }
+  }
+}
