@@ -181,6 +181,11 @@ TEST(SpanImport, BadInputsGiveClearErrorsNeverCrashes) {
   write_file(d.file("multi.json"), "{\"data\":\n[\n{\"traceID\": }]}");
   e = error_of({d.file("multi.json")});
   EXPECT_NE(e.find("multi.json:3:13: not valid JSON"), std::string::npos) << e;
+  // A number beyond a double's range (found by fuzz_spans): an error, not a crash.
+  write_file(d.file("huge.json"),
+             "{\"data\":[{\"traceID\":\"a\",\"spans\":[{\"startTime\":16557e0368628313}]}]}");
+  e = error_of({d.file("huge.json")});
+  EXPECT_NE(e.find("huge.json:1: not valid JSON: number overflow"), std::string::npos) << e;
   write_file(d.file("deep.json"), "{\"data\":" + std::string(100000, '[') + "\n");
   e = error_of({d.file("deep.json")});
   EXPECT_NE(e.find("nested deeper than 64"), std::string::npos) << e;

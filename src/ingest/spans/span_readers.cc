@@ -367,6 +367,12 @@ std::optional<json> parse_doc(std::string_view text, uint64_t first_line, std::s
     *err = fmt::format("{}:{}: not valid JSON: {}", first_line + l - 1, c,
                        k == std::string::npos ? what : what.substr(k));
     return std::nullopt;
+  } catch (const json::exception& e) {  // e.g. a number beyond a double's range
+    std::string what = e.what();
+    size_t k = what.find(']');
+    *err = fmt::format("{}: not valid JSON: {}", first_line,
+                       k == std::string::npos ? what : what.substr(k + 2));
+    return std::nullopt;
   }
 }
 
