@@ -197,15 +197,13 @@ void CpuDecoder::attend(const float* q, const Slot& s, int64_t l, int64_t pos0, 
 
 void CpuDecoder::forward(const std::vector<Token>& tokens) {
   auto t0 = std::chrono::steady_clock::now();
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t NQ = w_->H * w_->D, NKV = w_->K * w_->D, NQKV = NQ + 2 * NKV;
-  const size_t un = static_cast<size_t>(n);
-  const float eps = static_cast<float>(w_->eps);
+  const size_t un = tokens.size();
+  const int64_t NQ = w_->H * w_->D, NKV = w_->K * w_->D;
   // Positions: each slot's tokens follow its current length, in order.
-  std::vector<int64_t> pos(un);
+  pos_.resize(un);
   for (size_t i = 0; i < un; ++i) {
     Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
-    pos[i] = s.length++;
+    pos_[i] = s.length++;
   }
   for (size_t i = 0; i < un; ++i) {
     Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
@@ -213,7 +211,7 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
   }
   grow(x_, un * static_cast<size_t>(w_->C));
   grow(xn_, un * static_cast<size_t>(w_->C));
-  grow(qkv_, un * static_cast<size_t>(NQKV));
+  grow(qkv_, un * static_cast<size_t>(NQ + 2 * NKV));
   grow(att_, un * static_cast<size_t>(NQ));
   grow(gu_, un * static_cast<size_t>(2 * w_->I));
   grow(act_, un * static_cast<size_t>(w_->I));
@@ -225,53 +223,65 @@ void CpuDecoder::forward(const std::vector<Token>& tokens) {
                 x_.data() + i * static_cast<size_t>(w_->C));
   }
   for (int64_t l = 0; l < w_->layers; ++l) {
-    const Weights::Layer& L = w_->layer[static_cast<size_t>(l)];
-    // Attention: norm, q k v in one product, RoPE, append k v, attend.
-    rms_norm_rows(x_.data(), L.attn_norm.data(), xn_.data(), n, w_->C, eps);
-    matmul(xn_.data(), n, L.wqkv, qkv_.data());
-    for (size_t i = 0; i < un; ++i) {
-      float* q = qkv_.data() + i * static_cast<size_t>(NQKV);
-      rope(q, w_->H, pos[i]);
-      rope(q + NQ, w_->K, pos[i]);
-      Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
-      float* kt = s.k[static_cast<size_t>(l)].data();
-      for (int64_t r = 0; r < NKV; ++r) kt[r * s.capacity + pos[i]] = q[NQ + r];
-      std::copy_n(q + NQ + NKV, NKV,
-                  s.v[static_cast<size_t>(l)].data() + static_cast<size_t>(pos[i] * NKV));
-    }
-    for (size_t i = 0; i < un;) {  // runs of one slot's tokens
-      size_t j = i + 1;
-      while (j < un && tokens[j].slot == tokens[i].slot) ++j;
-      attend(qkv_.data() + i * static_cast<size_t>(NQKV),
-             slots_[static_cast<size_t>(tokens[i].slot)], l, pos[i], static_cast<int64_t>(j - i),
-             att_.data() + i * static_cast<size_t>(NQ));
-      i = j;
-    }
-    matmul(att_.data(), n, L.wo, tmp_.data());
-    for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
-    // SwiGLU MLP: gate and up in one product.
-    rms_norm_rows(x_.data(), L.mlp_norm.data(), xn_.data(), n, w_->C, eps);
-    matmul(xn_.data(), n, L.wgu, gu_.data());
-    for (int64_t i = 0; i < n; ++i) {
-      const float* g = gu_.data() + i * 2 * w_->I;
-      const float* u = g + w_->I;
-      float* a = act_.data() + i * w_->I;
-      swiglu_rows(g, u, a, w_->I);
-    }
-    matmul(act_.data(), n, L.wdown, tmp_.data());
-    for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
+    attention_block(tokens, l);
+    mlp_block(static_cast<int64_t>(un), l);
   }
   // Final norm and the LM head, only for the rows whose logits are wanted.
   size_t m = 0;
   for (size_t i = 0; i < un; ++i)
     if (tokens[i].logits) {
       rms_norm_rows(x_.data() + i * static_cast<size_t>(w_->C), w_->final_norm.data(),
-                    xn_.data() + m * static_cast<size_t>(w_->C), 1, w_->C, eps);
+                    xn_.data() + m * static_cast<size_t>(w_->C), 1, w_->C,
+                    static_cast<float>(w_->eps));
       ++m;
     }
   grow(logits_, m * static_cast<size_t>(w_->vocab));
   if (m > 0) matmul(xn_.data(), static_cast<int64_t>(m), w_->lm_head, logits_.data());
   forward_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// x += attention(norm(x)) for layer l: q k v in one product, RoPE, the new
+// keys and values appended to their slots, attention per run of a slot's
+// tokens, the output projection.
+void CpuDecoder::attention_block(const std::vector<Token>& tokens, int64_t l) {
+  const Weights::Layer& L = w_->layer[static_cast<size_t>(l)];
+  const size_t un = tokens.size();
+  const int64_t n = static_cast<int64_t>(un);
+  const int64_t NQ = w_->H * w_->D, NKV = w_->K * w_->D, NQKV = NQ + 2 * NKV;
+  rms_norm_rows(x_.data(), L.attn_norm.data(), xn_.data(), n, w_->C, static_cast<float>(w_->eps));
+  matmul(xn_.data(), n, L.wqkv, qkv_.data());
+  for (size_t i = 0; i < un; ++i) {
+    float* q = qkv_.data() + i * static_cast<size_t>(NQKV);
+    rope(q, w_->H, pos_[i]);
+    rope(q + NQ, w_->K, pos_[i]);
+    Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
+    float* kt = s.k[static_cast<size_t>(l)].data();
+    for (int64_t r = 0; r < NKV; ++r) kt[r * s.capacity + pos_[i]] = q[NQ + r];
+    std::copy_n(q + NQ + NKV, NKV,
+                s.v[static_cast<size_t>(l)].data() + static_cast<size_t>(pos_[i] * NKV));
+  }
+  for (size_t i = 0; i < un;) {  // runs of one slot's tokens
+    size_t j = i + 1;
+    while (j < un && tokens[j].slot == tokens[i].slot) ++j;
+    attend(qkv_.data() + i * static_cast<size_t>(NQKV), slots_[static_cast<size_t>(tokens[i].slot)],
+           l, pos_[i], static_cast<int64_t>(j - i), att_.data() + i * static_cast<size_t>(NQ));
+    i = j;
+  }
+  matmul(att_.data(), n, L.wo, tmp_.data());
+  for (size_t j = 0; j < un * static_cast<size_t>(w_->C); ++j) x_[j] += tmp_[j];
+}
+
+// x += down(silu(gate(norm(x))) * up(norm(x))) for layer l, over n rows
+// (gate and up in one product).
+void CpuDecoder::mlp_block(int64_t n, int64_t l) {
+  const Weights::Layer& L = w_->layer[static_cast<size_t>(l)];
+  const int64_t I = w_->I;
+  rms_norm_rows(x_.data(), L.mlp_norm.data(), xn_.data(), n, w_->C, static_cast<float>(w_->eps));
+  matmul(xn_.data(), n, L.wgu, gu_.data());
+  for (int64_t i = 0; i < n; ++i)
+    swiglu_rows(gu_.data() + i * 2 * I, gu_.data() + i * 2 * I + I, act_.data() + i * I, I);
+  matmul(act_.data(), n, L.wdown, tmp_.data());
+  for (size_t j = 0; j < static_cast<size_t>(n * w_->C); ++j) x_[j] += tmp_[j];
 }
 
 }  // namespace tracelm

@@ -79,6 +79,9 @@ class CpuDecoder {
   // m consecutive tokens of a slot from position pos0 (model/cpu_kernels.h)
   void attend(const float* q, const Slot& s, int64_t layer, int64_t pos0, int64_t m, float* out);
   void matmul(const float* x, int64_t n, const PackedMatrix& w, float* y);  // y = x W^T, timed
+  // One layer's two halves over the call's rows (x_ in place).
+  void attention_block(const std::vector<Token>& tokens, int64_t layer);
+  void mlp_block(int64_t n, int64_t layer);
 
   std::shared_ptr<const Weights> w_;
   std::vector<float> cos_, sin_;  // (positions, D/2), grown on use
@@ -86,6 +89,7 @@ class CpuDecoder {
   double forward_s_ = 0, matmul_s_ = 0;
   // Work buffers, grown as needed: (n, .) for n tokens in a call.
   std::vector<float> x_, xn_, qkv_, att_, gu_, act_, tmp_, logits_, scores_;
+  std::vector<int64_t> pos_;  // (n) each token's position in its slot
 };
 
 }  // namespace tracelm
