@@ -61,7 +61,7 @@ void attend_rows(const float* q, int64_t q_token_stride, int64_t tokens, int64_t
                  int64_t D, float scale, float* scores, float* out, int64_t out_token_stride);
 
 // The SwiGLU activation: out[j] = g[j] / (1 + e^-g[j]) * u[j], j < n (e^x
-// by a vector polynomial within 2 ulp of expf, as attend_head's softmax).
+// by a vector polynomial within 2 ulp of expf, as attend_rows' softmax).
 void swiglu_rows(const float* g, const float* u, float* out, int64_t n);
 
 // RMSNorm of n rows of C floats: y = x / sqrt(mean(x^2) + eps) * w.
