@@ -396,7 +396,7 @@ bool LayerConstraint::feed_byte(State& s, unsigned char ch) const {
       if (known_names()) {
         const std::vector<std::string>& v = *spec_->names;
         std::string_view p(s.name, s.nlen);
-        if (name_char(ch) && s.nlen + 1 < sizeof s.name) {
+        if (name_char(ch) && static_cast<size_t>(s.nlen) + 1 < sizeof s.name) {
           s.name[s.nlen] = static_cast<char>(ch);
           std::string_view q(s.name, s.nlen + 1u);
           auto it = std::lower_bound(v.begin(), v.end(), q);

@@ -44,7 +44,7 @@ TRACELM_INLINE v16 exp16(v16 x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
-  return p * reinterpret_cast<v16&>(e);
+  return p * __builtin_bit_cast(v16, e);  // 2^n, bit for bit
 }
 
 // out = silu(g) * u = g / (1 + e^-g) * u over n floats.
