@@ -7,6 +7,12 @@
 #   tracelm-open / probabilistic-open: as many open requests, drawn from the
 #     training statistics;
 #   training: the real training graphs themselves (the ceiling);
+#   training-sample: as many real training graphs as held-out ones, drawn
+#     per seed (the ceiling at the synthetic sets' size: popular-call KL
+#     and heavy hitters depend on how many edges a set has);
+#   *-like-xR (R = LIKE_REPEAT, default 4; 0: none): R graphs per held-out
+#     request, so a set has about as many edges as the training graphs, with
+#     training-sample-xR (R times as many real training graphs);
 #   tvae: TVAE's calls (not graphs; trained for ${TVAE_MINUTES:-3} min), as
 #     many as the held-out graphs have edges: popular calls, heavy hitters and
 #     response time only (bench/tvae.sh runs it alone).
@@ -44,6 +50,14 @@ else
     -q -o "$out/model" 2>&1 | tail -1
 fi
 seeds=(${SEEDS:-1 2 3 4 5})
+repeat=${LIKE_REPEAT:-4}
+if [ "$repeat" -gt 0 ]; then
+  for ((i = 0; i < repeat; i++)); do cat "$out/val.jsonl"; done > "$out/val-x$repeat.jsonl"
+fi
+# Real training graphs drawn per seed (GNU shuf with a seeded byte stream).
+sample_train() {  # sample_train N SEED OUT
+  shuf -n "$1" --random-source=<(yes "$2") "$out/train.jsonl" > "$3"
+}
 echo "== generate ($n_val requests per protocol, seeds ${seeds[*]})"
 t0=$(date +%s.%N)
 for s in "${seeds[@]}"; do
@@ -51,6 +65,10 @@ for s in "${seeds[@]}"; do
     -o "$out/tracelm-like-s$s.jsonl" 2>&1 | tail -3
   $bin generate --model "$out/model" -n "$n_val" --seed "$s" -q \
     -o "$out/tracelm-open-s$s.jsonl" 2>&1 | tail -3
+  if [ "$repeat" -gt 0 ]; then
+    $bin generate --model "$out/model" --like "$out/val-x$repeat.jsonl" --seed "$s" -q \
+      -o "$out/tracelm-like-x$repeat-s$s.jsonl" 2>&1 | tail -3
+  fi
 done
 t1=$(date +%s.%N)
 $bin baseline fit "$out/train.jsonl" -o "$out/prob.json" 2>&1 | tail -1
@@ -59,6 +77,12 @@ for s in "${seeds[@]}"; do
     -o "$out/probabilistic-like-s$s.jsonl"
   $bin baseline generate "$out/prob.json" -n "$n_val" --seed "$s" -q \
     -o "$out/probabilistic-open-s$s.jsonl"
+  sample_train "$n_val" "$s" "$out/training-sample-s$s.jsonl"
+  if [ "$repeat" -gt 0 ]; then
+    $bin baseline generate "$out/prob.json" --like "$out/val-x$repeat.jsonl" --seed "$s" -q \
+      -o "$out/probabilistic-like-x$repeat-s$s.jsonl"
+    sample_train "$((repeat * n_val))" "$s" "$out/training-sample-x$repeat-s$s.jsonl"
+  fi
 done
 s0=${seeds[0]}
 for set in tracelm-like tracelm-open probabilistic-like probabilistic-open; do
@@ -67,7 +91,7 @@ for set in tracelm-like tracelm-open probabilistic-like probabilistic-open; do
 done
 $bin baseline tvae train "$out/train.jsonl" -o "$out/tvae" --minutes "${TVAE_MINUTES:-3}" -q
 $bin baseline tvae generate "$out/tvae" --like "$out/val.jsonl" -q -o "$out/tvae-calls.csv"
-echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $((2 * n_val * ${#seeds[@]})) graphs"
+echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $(((2 + repeat) * n_val * ${#seeds[@]})) graphs"
 echo "== evaluate against $n_val held-out real graphs (seed $s0)"
 $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic tracelm-like="$out/tracelm-like.jsonl" \
@@ -75,11 +99,15 @@ $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic tracelm-open="$out/tracelm-open.jsonl" \
   --synthetic probabilistic-open="$out/probabilistic-open.jsonl" \
   --synthetic training="$out/train.jsonl" \
+  --synthetic training-sample="$out/training-sample-s$s0.jsonl" \
   --calls tvae="$out/tvae-calls.csv" \
   --json "$out/metrics.json" --report "$out/report.html"
 echo "== over seeds ${seeds[*]}: mean ± sd (popular-call KL moves with single graphs: docs/generation.md)"
 args=()
-for set in tracelm-like probabilistic-like tracelm-open probabilistic-open; do
+sets=(tracelm-like probabilistic-like tracelm-open probabilistic-open training-sample)
+[ "$repeat" -gt 0 ] &&
+  sets+=(tracelm-like-x$repeat probabilistic-like-x$repeat training-sample-x$repeat)
+for set in "${sets[@]}"; do
   for s in "${seeds[@]}"; do args+=(--synthetic "$set-s$s=$out/$set-s$s.jsonl"); done
 done
 $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" "${args[@]}" \
