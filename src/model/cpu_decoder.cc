@@ -134,14 +134,10 @@ void CpuDecoder::release(int32_t slot) {
 void CpuDecoder::reserve(Slot& s, int64_t n) {
   if (n <= s.capacity) return;
   int64_t cap = std::max<int64_t>({n, 2 * s.capacity, 256});
-  cap = (cap + kPanel - 1) / kPanel * kPanel;  // whole blocks of 16 key columns
-  const int64_t rows = w_->K * w_->D;          // rows of the transposed keys
-  for (int64_t l = 0; l < w_->layers; ++l) {
-    std::vector<float>& k = s.k[static_cast<size_t>(l)];
-    std::vector<float> kt(static_cast<size_t>(cap * rows), 0.0f);
-    for (int64_t r = 0; r < rows && s.capacity > 0; ++r)
-      std::copy_n(k.data() + r * s.capacity, s.capacity, kt.data() + r * cap);
-    k = std::move(kt);
+  cap = (cap + kPanel - 1) / kPanel * kPanel;  // whole blocks of 16 positions
+  const int64_t rows = w_->K * w_->D;          // floats per position
+  for (int64_t l = 0; l < w_->layers; ++l) {   // blocks and rows are appended: nothing moves
+    s.k[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * rows));
     s.v[static_cast<size_t>(l)].resize(static_cast<size_t>(cap * rows));
   }
   s.capacity = cap;
@@ -191,7 +187,7 @@ void CpuDecoder::attend(const float* q, const Slot& s, int64_t l, int64_t pos0, 
   const int64_t padded = (pos0 + m + kPanel - 1) / kPanel * kPanel;
   grow(scores_, static_cast<size_t>(m * group * padded));
   for (int64_t kvh = 0; kvh < K; ++kvh)
-    attend_rows(q + kvh * group * D, NQ + 2 * NKV, m, group, kt + kvh * D * s.capacity, s.capacity,
+    attend_rows(q + kvh * group * D, NQ + 2 * NKV, m, group, kt + kvh * D * kPanel, NKV * kPanel,
                 vc + kvh * D, NKV, pos0 + 1, D, scale, scores_.data(), out + kvh * group * D, NQ);
 }
 
@@ -255,8 +251,9 @@ void CpuDecoder::attention_block(const std::vector<Token>& tokens, int64_t l) {
     rope(q, w_->H, pos_[i]);
     rope(q + NQ, w_->K, pos_[i]);
     Slot& s = slots_[static_cast<size_t>(tokens[i].slot)];
-    float* kt = s.k[static_cast<size_t>(l)].data();
-    for (int64_t r = 0; r < NKV; ++r) kt[r * s.capacity + pos_[i]] = q[NQ + r];
+    // The key block of 16 positions holding pos_[i] (model/cpu_kernels.h).
+    float* kb = s.k[static_cast<size_t>(l)].data() + (pos_[i] / kPanel) * NKV * kPanel;
+    for (int64_t r = 0; r < NKV; ++r) kb[r * kPanel + pos_[i] % kPanel] = q[NQ + r];
     std::copy_n(q + NQ + NKV, NKV,
                 s.v[static_cast<size_t>(l)].data() + static_cast<size_t>(pos_[i] * NKV));
   }

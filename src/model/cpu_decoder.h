@@ -71,7 +71,7 @@ class CpuDecoder {
   struct Slot {
     int64_t length = 0, capacity = 0;
     bool used = false;
-    // Per layer: keys transposed (K*D, capacity), values (capacity, K*D).
+    // Per layer: keys in blocks of 16 positions (capacity/16, K*D, 16), values (capacity, K*D).
     std::vector<std::vector<float>> k, v;
   };
   void reserve(Slot& s, int64_t n);

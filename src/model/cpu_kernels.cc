@@ -158,50 +158,76 @@ struct Rows {
   int64_t len(int64_t k) const { return len0 + k / heads; }
 };
 
-// Scores of R rows k0.. over 16 positions t0..: sc[k][t] = scale * q_k . key_t,
-// each block of keys read once for the R rows.
-template <int R>
+// Scores of R rows k0.. over T blocks of 16 positions from t0: sc[k][t] =
+// scale * q_k . key_t, each block of keys read once for the R rows. R x T
+// independent sums: with few rows, one block's R sums over D would wait on
+// each other's latency.
+template <int R, int T>
 TRACELM_INLINE void score_tile(const Rows& rw, int64_t k0, const float* kt, int64_t ldk, int64_t t0,
                                float scale, float* sc, int64_t ldsc) {
-  v16 acc[R];
+  v16 acc[R][T];
   const float* q[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    acc[r] = v16{};
+#pragma GCC unroll 8
+    for (int b = 0; b < T; ++b) acc[r][b] = v16{};
     q[r] = rw.query(k0 + r);
   }
+  const float* kb = kt + (t0 / kPanel) * ldk;
   for (int64_t j = 0; j < rw.D; ++j) {
-    const v16 key = load16(kt + j * ldk + t0);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r] += key * q[r][j];
-  }
+    for (int b = 0; b < T; ++b) {
+      const v16 key = load16(kb + b * ldk + j * kPanel);
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    acc[r] *= scale;
-    std::memcpy(sc + (k0 + r) * ldsc + t0, &acc[r], sizeof(v16));
+      for (int r = 0; r < R; ++r) acc[r][b] += key * q[r][j];
+    }
   }
-}
-
-template <int R>
-TRACELM_INLINE void score_tile_n(int rr, const Rows& rw, int64_t k0, const float* kt, int64_t ldk,
-                                 int64_t t0, float scale, float* sc, int64_t ldsc) {
-  if constexpr (R > 1) {
-    if (rr < R) return score_tile_n<R - 1>(rr, rw, k0, kt, ldk, t0, scale, sc, ldsc);
-  }
-  score_tile<R>(rw, k0, kt, ldk, t0, scale, sc, ldsc);
-}
-
-// out_k = sum over t < tmax of p[k][t] v_t for R rows, NV vectors of 16
-// (D = 16 NV): each value row read once for the R rows.
-template <int R, int NV>
-TRACELM_INLINE void value_tile(const Rows& rw, int64_t k0, const float* v, int64_t vstride,
-                               int64_t tmax, const float* sc, int64_t ldsc) {
-  v16 acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int i = 0; i < NV; ++i) acc[r][i] = v16{};
-  for (int64_t t = 0; t < tmax; ++t) {
+    for (int b = 0; b < T; ++b) {
+      acc[r][b] *= scale;
+      std::memcpy(sc + (k0 + r) * ldsc + t0 + b * kPanel, &acc[r][b], sizeof(v16));
+    }
+}
+
+// Blocks [t0, padded) of rows k0 .. k0 + R: T blocks at a time, then one.
+template <int R>
+TRACELM_INLINE void score_rows(const Rows& rw, int64_t k0, const float* kt, int64_t ldk,
+                               int64_t padded, float scale, float* sc, int64_t ldsc) {
+  constexpr int T = R >= 8 ? 1 : 8 / R;  // about 8 independent sums
+  int64_t t0 = 0;
+  if constexpr (T > 1)
+    for (; t0 + T * kPanel <= padded; t0 += T * kPanel)
+      score_tile<R, T>(rw, k0, kt, ldk, t0, scale, sc, ldsc);
+  for (; t0 < padded; t0 += kPanel) score_tile<R, 1>(rw, k0, kt, ldk, t0, scale, sc, ldsc);
+}
+
+template <int R>
+TRACELM_INLINE void score_rows_n(int rr, const Rows& rw, int64_t k0, const float* kt, int64_t ldk,
+                                 int64_t padded, float scale, float* sc, int64_t ldsc) {
+  if constexpr (R > 1) {
+    if (rr < R) return score_rows_n<R - 1>(rr, rw, k0, kt, ldk, padded, scale, sc, ldsc);
+  }
+  score_rows<R>(rw, k0, kt, ldk, padded, scale, sc, ldsc);
+}
+
+// out_k = sum over t < tmax of p[k][t] v_t for R rows, NV vectors of 16
+// (D = 16 NV): each value row read once for the R rows. With few
+// accumulators (R NV < 8) even and odd positions sum apart, so that the
+// sums do not wait on each other's latency.
+template <int R, int NV>
+TRACELM_INLINE void value_tile(const Rows& rw, int64_t k0, const float* v, int64_t vstride,
+                               int64_t tmax, const float* sc, int64_t ldsc) {
+  constexpr int S = R * NV < 8 ? 2 : 1;  // independent sums per output vector
+  v16 acc[S][R][NV];
+#pragma GCC unroll 8
+  for (int u = 0; u < S; ++u)
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[u][r][i] = v16{};
+  auto add = [&](int u, int64_t t) __attribute__((always_inline)) {
     v16 val[NV];
 #pragma GCC unroll 8
     for (int i = 0; i < NV; ++i) val[i] = load16(v + t * vstride + i * kPanel);
@@ -209,14 +235,24 @@ TRACELM_INLINE void value_tile(const Rows& rw, int64_t k0, const float* v, int64
     for (int r = 0; r < R; ++r) {
       const float p = sc[(k0 + r) * ldsc + t];
 #pragma GCC unroll 8
-      for (int i = 0; i < NV; ++i) acc[r][i] += val[i] * p;
+      for (int i = 0; i < NV; ++i) acc[u][r][i] += val[i] * p;
     }
-  }
+  };
+  int64_t t = 0;
+  for (; t + S <= tmax; t += S)
+#pragma GCC unroll 2
+    for (int u = 0; u < S; ++u) add(u, t + u);
+  for (; t < tmax; ++t) add(0, t);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     float* o = rw.output(k0 + r);
 #pragma GCC unroll 8
-    for (int i = 0; i < NV; ++i) std::memcpy(o + i * kPanel, &acc[r][i], sizeof(v16));
+    for (int i = 0; i < NV; ++i) {
+      v16 a = acc[0][r][i];
+#pragma GCC unroll 2
+      for (int u = 1; u < S; ++u) a += acc[u][r][i];
+      std::memcpy(o + i * kPanel, &a, sizeof(v16));
+    }
   }
 }
 
@@ -242,25 +278,38 @@ TRACELM_INLINE void attend(const Rows& rw, const float* kt, int64_t ldk, const f
                            int64_t vstride, float scale, float* sc) {
   const int64_t tmax = rw.len(rw.rows - 1);  // the longest row
   const int64_t padded = (tmax + kPanel - 1) / kPanel * kPanel, ldsc = padded;
-  for (int64_t t0 = 0; t0 < padded; t0 += kPanel)
-    for (int64_t k0 = 0; k0 < rw.rows; k0 += 8)
-      score_tile_n<8>(static_cast<int>(std::min<int64_t>(8, rw.rows - k0)), rw, k0, kt, ldk, t0,
-                      scale, sc, ldsc);
-  // Softmax of each row over its own positions; later ones weigh 0.
+  for (int64_t k0 = 0; k0 < rw.rows; k0 += 8)
+    score_rows_n<8>(static_cast<int>(std::min<int64_t>(8, rw.rows - k0)), rw, k0, kt, ldk, padded,
+                    scale, sc, ldsc);
+  // Softmax of each row over its own positions; later ones weigh 0. In
+  // vectors: scalar max and sum chains cost more than the scores.
+  const v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   for (int64_t k = 0; k < rw.rows; ++k) {
     float* row = sc + k * ldsc;
     const int64_t len = rw.len(k);
-    float mx = row[0];
-    for (int64_t t = 1; t < len; ++t) mx = std::max(mx, row[t]);
+    v16 m = load16(row);
+    m = lane < static_cast<int32_t>(len) ? m : v16{} - INFINITY;
+    for (int64_t t = kPanel; t < len; t += kPanel) {
+      const v16 x = load16(row + t);
+      const v16 xm = lane + static_cast<int32_t>(t) < static_cast<int32_t>(len) ? x : m;
+      m = m > xm ? m : xm;
+    }
+    float mx = m[0];
+    for (int i = 1; i < kPanel; ++i) mx = std::max(mx, m[i]);
+    v16 z{};
     for (int64_t t = 0; t < padded; t += kPanel) {
       v16 e = exp16(load16(row + t) - mx);
+      e = lane + static_cast<int32_t>(t) < static_cast<int32_t>(len) ? e : v16{};
       std::memcpy(row + t, &e, sizeof e);
+      z += e;
     }
-    float z = 0;
-    for (int64_t t = 0; t < len; ++t) z += row[t];
-    const float inv = 1.0f / z;
-    for (int64_t t = 0; t < len; ++t) row[t] *= inv;
-    for (int64_t t = len; t < padded; ++t) row[t] = 0.0f;
+    float zs = 0;
+    for (int i = 0; i < kPanel; ++i) zs += z[i];
+    const v16 inv = v16{} + 1.0f / zs;
+    for (int64_t t = 0; t < padded; t += kPanel) {
+      const v16 p = load16(row + t) * inv;
+      std::memcpy(row + t, &p, sizeof p);
+    }
   }
   switch (rw.D) {
     case 16:

@@ -49,13 +49,13 @@ void matmul_packed(const float* x, int64_t n, const PackedMatrix& w, float* y);
 // sees the first len0 + a positions, and its output goes to
 // out + a*out_token_stride + g*D:
 //   out = softmax(scale * q . k_t, t < len0 + a) . V.
-// Keys are stored transposed, so that 16 positions' scores are one vector
-// sum over D: key t's element j at kt[j * ldk + t] (ldk >= the longest row's
-// length rounded up to 16, every such column readable); value t is the row
-// v + t * vstride. Each block of keys and each value row is read once for
-// all tokens x heads rows (the cache lives in L2/L3; reading it per row cost
-// more than the arithmetic). `scores` holds tokens*heads rows of that
-// rounded length.
+// Keys are stored in blocks of 16 positions, transposed within a block, so
+// that 16 positions' scores are one vector sum over D and a block is one
+// contiguous read: key t's element j at kt[(t / 16) * ldk + j * 16 + t % 16]
+// (ldk >= 16 D: the stride between blocks; every block up to the longest
+// row's length rounded up to 16 readable); value t is the row v + t * vstride. Each block of keys
+// and each value row is read once for all tokens x heads rows (the cache lives in L2/L3; reading it
+// per row cost more than the arithmetic). `scores` holds tokens*heads rows of that rounded length.
 void attend_rows(const float* q, int64_t q_token_stride, int64_t tokens, int64_t heads,
                  const float* kt, int64_t ldk, const float* v, int64_t vstride, int64_t len0,
                  int64_t D, float scale, float* scores, float* out, int64_t out_token_stride);

@@ -70,11 +70,11 @@ TEST(CpuKernels, AttentionRunsMatchPlainCausalSoftmax) {
     std::vector<float> q = randoms(static_cast<size_t>(tokens * qstride), 3);
     std::vector<float> k = randoms(static_cast<size_t>(positions * stride), 4);
     std::vector<float> v = randoms(static_cast<size_t>(positions * stride), 5);
-    const int64_t ldk = (positions + 15) / 16 * 16 + 16;  // keys transposed, padded columns
-    std::vector<float> kt(static_cast<size_t>(D * ldk), 1e30f);
+    const int64_t blocks = (positions + 15) / 16, ldk = D * 16 + 48;  // a gap between blocks
+    std::vector<float> kt(static_cast<size_t>(blocks * ldk), 1e30f);
     for (int64_t t = 0; t < positions; ++t)
-      for (int64_t j = 0; j < D; ++j) kt[j * ldk + t] = k[t * stride + j];
-    std::vector<float> scores(static_cast<size_t>(tokens * heads * ldk));
+      for (int64_t j = 0; j < D; ++j) kt[(t / 16) * ldk + j * 16 + t % 16] = k[t * stride + j];
+    std::vector<float> scores(static_cast<size_t>(tokens * heads * blocks * 16));
     std::vector<float> out(static_cast<size_t>(tokens * ostride), 9.0f);
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     attend_rows(q.data(), qstride, tokens, heads, kt.data(), ldk, v.data(), stride, len0, D, scale,
