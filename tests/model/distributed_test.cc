@@ -3,7 +3,9 @@
 // on this machine, tiny models.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +166,23 @@ int wait_for(pid_t pid, double seconds) {
   return -1;
 }
 
+// A TCP port free right now (the kernel's choice for port 0): tests that
+// run at the same time (ctest -j) do not collide, as ports derived from
+// the pid could.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof a;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
 bool wait_for_file(const std::string& path, double seconds) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < end) {
@@ -180,8 +199,9 @@ TEST_F(DataParallel, AKilledOrHungRankStopsTheOthersWithAnError) {
                      " --max-steps 100000 --batch 4 --micro-batch 2 --context 64 --log-every 1 "
                      "--save-every 0 --eval-every 0 -q --dist-timeout 3 -o " +
                      tmp.file("out");
-  int port = 20000 + static_cast<int>(::getpid() % 20000);
   for (int sig : {SIGKILL, SIGSTOP}) {
+    const int port = free_port();
+    ASSERT_GT(port, 0);
     std::filesystem::remove_all(tmp.file("out"));
     pid_t r0 = start_rank(0, 2, port, args, tmp.file("r0.log"));
     pid_t r1 = start_rank(1, 2, port, args, tmp.file("r1.log"));
@@ -196,7 +216,6 @@ TEST_F(DataParallel, AKilledOrHungRankStopsTheOthersWithAnError) {
     std::string log = testing::read_file(tmp.file("r0.log"));
     EXPECT_NE(log.find("data parallel: "), std::string::npos) << log;
     EXPECT_NE(log.find("on rank 0 of 2"), std::string::npos) << log;
-    ++port;
   }
   // The local launcher names the rank that died and stops the others.
   std::filesystem::remove_all(tmp.file("out"));
