@@ -379,7 +379,7 @@ void norm_generic(const float* x, const float* w, float* y, int64_t n, int64_t C
 
 __attribute__((target("avx512f,fma"))) void product_avx512(const float* x, int64_t n,
                                                            const PackedMatrix& w, float* y) {
-  product<8, 2>(x, n, w, y);  // 16 of 32 registers accumulate
+  product<4, 4>(x, n, w, y);  // 16 of 32 registers accumulate
 }
 
 __attribute__((target("avx2,fma"))) void product_avx2(const float* x, int64_t n,

@@ -7,8 +7,8 @@
 //
 // Layout: W (N, C) row-major (out x in, as torch stores a Linear weight)
 // becomes panels of 16 output rows: panel p holds W[16p + j][k] at
-// (p*C + k)*16 + j, rows past N zero. A product keeps a tile of up to 8
-// token rows x 32 outputs in registers and runs k over C.
+// (p*C + k)*16 + j, rows past N zero. A product keeps a tile of up to 4
+// token rows x 64 outputs in registers (AVX-512) and runs k over C.
 //
 // Contract:
 //  - matmul_packed(x, n, W, y): y (n, N) = x (n, C) W^T, exactly the sums of
