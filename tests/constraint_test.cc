@@ -93,13 +93,12 @@ std::string walk_unit(UnitConstraint& con, const std::vector<std::string>& vocab
   return text;
 }
 
-std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint64_t seed,
-                                 const ConstraintLimits& lim = {},
-                                 std::shared_ptr<const std::vector<std::string>> names = nullptr,
-                                 bool instruction = false,
-                                 std::vector<std::string>* answers = nullptr,
-                                 bool fixed_order = false,
-                                 std::vector<std::string>* units = nullptr) {
+std::vector<GeneratedGraph> walk(
+    const std::vector<GenerateRequest>& reqs, uint64_t seed, const ConstraintLimits& lim = {},
+    std::shared_ptr<const std::vector<std::string>> names = nullptr, bool instruction = false,
+    std::vector<std::string>* answers = nullptr, bool fixed_order = false,
+    std::vector<std::string>* units = nullptr,
+    std::shared_ptr<const std::vector<std::string>> callers = nullptr) {
   std::vector<std::string> vocab = vocabulary();
   if (instruction)
     for (const char* s : {"Subgraph constraints:\n", "num_", " = ", "finish generation", "now, ",
@@ -119,6 +118,7 @@ std::vector<GeneratedGraph> walk(const std::vector<GenerateRequest>& reqs, uint6
     EXPECT_TRUE(LayerSpec::from_attributes(j.announced, &spec, &why)) << why << "\n" << j.prompt;
     spec.require = j.require;
     spec.names = names;
+    spec.callers = callers;
     spec.fixed_order = fixed_order;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     std::unique_ptr<UnitConstraint> con;
@@ -285,6 +285,47 @@ TEST(LayerConstraint, KnownNamesOnly) {
   }
   EXPECT_GE(seen.size(), 4u);  // the walk reaches several names, prefixes included
   EXPECT_TRUE(seen.count("MS_99"));
+}
+
+// With callers (LayerSpec::callers): random walks never give a non-caller
+// (here the database) calls of its own, and every request still completes;
+// without them, the same walks do.
+TEST(LayerConstraint, SubgraphsOnlyUnderCallers) {
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_12", "MS_2", "db-main"});
+  auto callers =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {2, 4, 9, 20, 30})
+    for (int64_t d : {2, 3, 5}) {
+      if (d > e) continue;
+      GenerateRequest r;
+      r.num_edges = e;
+      r.depth = d;
+      reqs.push_back(r);
+    }
+  auto count = [&](const std::vector<GeneratedGraph>& gs, std::set<std::string>* parents) {
+    int64_t bad = 0;
+    for (const GeneratedGraph& g : gs) {
+      EXPECT_TRUE(g.complete) << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), true));
+      for (const Edge& e : g.graph.edges) {
+        parents->insert(e.caller);
+        bad +=
+            e.caller != "USER" && !std::binary_search(callers->begin(), callers->end(), e.caller);
+      }
+    }
+    return bad;
+  };
+  std::set<std::string> with, without;
+  int64_t bad_without = 0;
+  for (uint64_t seed : {3, 4, 5}) {
+    EXPECT_EQ(count(walk(reqs, seed, {}, names, false, nullptr, false, nullptr, callers), &with), 0)
+        << "seed " << seed;
+    bad_without += count(walk(reqs, seed, {}, names), &without);
+  }
+  EXPECT_GT(bad_without, 0) << "the walks never needed the rule";
+  EXPECT_TRUE(with.count("MS_1") && with.count("MS_2")) << "callers used";
 }
 
 // Instruction-format generation without a model: the assembler, given the

@@ -117,6 +117,10 @@ void add_generate(CLI::App& app) {
       },
       "constrained: destinations may be any name (default: only the callees of the training "
       "corpus, from the model's stats.json)");
+  c->add_flag(
+      "--any-callers", [o](int64_t) { o->gen.known_callers = false; },
+      "constrained: subgraphs under any edge (default: under edges to names that call others in "
+      "the training corpus, while the layer allows it)");
   c->add_flag("--known-calls", o->gen.known_calls,
               "constrained: a caller calls only the callees it calls in the training corpus (when "
               "it calls any there; default: any known name)");

@@ -485,12 +485,16 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     for (std::string& n : b.stats.callees())
       if (is_known_callee_name(n)) names->push_back(std::move(n));
     b.names = std::move(names);
+    auto callers = std::make_shared<std::vector<std::string>>();
     for (auto& [caller, callees] : b.stats.callees_by_caller()) {
+      if (!callees.empty() && is_known_callee_name(caller)) callers->push_back(caller);
       auto v = std::make_shared<std::vector<std::string>>();
       for (std::string& n : callees)
         if (is_known_callee_name(n)) v->push_back(std::move(n));
       if (!v->empty()) b.callees_of[caller] = std::move(v);
     }
+    std::sort(callers->begin(), callers->end());
+    b.callers = std::move(callers);
   }
   return b;
 }
@@ -548,6 +552,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         spec.require = j.require;
         spec.fixed_order = opt_.fixed_order;
         if (opt_.known_names) spec.names = b_.names;
+        if (opt_.known_callers) spec.callers = b_.callers;
         if (opt_.known_calls && !spec.require) {
           auto it = b_.callees_of.find(spec.start_node);
           if (it != b_.callees_of.end()) spec.names = it->second;

@@ -52,6 +52,12 @@ struct GeneratorOptions {
   // only from 3.20 to 3.11 (docs/generation.md), the model's loss there is
   // coverage of the real calls, not invented ones.
   bool known_calls = false;
+  // Constrained: a layer opens subgraphs preferably under edges whose
+  // destination calls others in the training corpus (ModelBundle::callers):
+  // on TrainTicket, 16% of graphs gave a database (`sql`, a leaf in every
+  // training graph) calls of its own. Any edge stays allowed when no such
+  // one is left, so that every request still completes.
+  bool known_callers = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
@@ -116,6 +122,9 @@ struct ModelBundle {
   // Per caller: the callees it calls in the training corpus (writable names
   // only, sorted).
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> callees_of;
+  // The names that call others in the training corpus, sorted (empty
+  // without statistics).
+  std::shared_ptr<const std::vector<std::string>> callers;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

@@ -260,6 +260,37 @@ bool LayerConstraint::req_sub_pending(const State& s) const {
   return sp.require && !sp.require->child_dest.empty() && !spec_is_split(sp) && !s.req_child;
 }
 
+bool LayerConstraint::callable(const State& s, int i) const {
+  const std::vector<std::string>& c = *spec_->callers;
+  const EdgeRec& e = s.edges[static_cast<size_t>(i)];
+  return std::binary_search(c.begin(), c.end(), std::string_view(e.dest, e.dlen));
+}
+
+IntSet LayerConstraint::callable_edges(const State& s, int64_t lo, int64_t hi,
+                                       int64_t after) const {
+  const LayerSpec& sp = *spec_;
+  if (!sp.callers || sp.callers->empty() || sp.require || lo > hi) return IntSet::range(lo, hi);
+  std::vector<int64_t> ids;  // edges to callers from lo on
+  for (int i = 0; i < s.nedges; ++i)
+    if (s.edges[static_cast<size_t>(i)].id >= lo && callable(s, i))
+      ids.push_back(s.edges[static_cast<size_t>(i)].id);
+  IntSet out;
+  for (size_t j = 0; j + static_cast<size_t>(std::max<int64_t>(0, after)) < ids.size(); ++j)
+    if (ids[j] <= hi) out.add(ids[j], ids[j]);
+  return out.empty() ? IntSet::range(lo, hi) : out;
+}
+
+bool LayerConstraint::must_call(const State& s) const {
+  const LayerSpec& sp = *spec_;
+  if (!sp.callers || sp.callers->empty() || !known_names() || sp.require || spec_is_split(sp) ||
+      !sp.num_subgraphs || !sp.num_current_edges)
+    return false;
+  int64_t have = 0;
+  for (int i = 0; i < s.nedges; ++i) have += callable(s, i);
+  const int64_t left = *sp.num_current_edges - s.nedges;  // this edge included
+  return *sp.num_subgraphs - have >= left && left > 0;
+}
+
 int64_t LayerConstraint::max_length() const {
   const LayerSpec& sp = *spec_;
   constexpr int64_t kNum = 19;  // digits of any int64
@@ -331,7 +362,7 @@ std::bitset<256> LayerConstraint::next_bytes_of(const State& s) const {
     case Ex::kName:
       if (known_names()) {
         std::string_view p(s.name, s.nlen);
-        const std::vector<std::string>& v = *spec_->names;
+        const std::vector<std::string>& v = name_list(s);
         for (auto it = std::lower_bound(v.begin(), v.end(), p);
              it != v.end() && std::string_view(*it).starts_with(p); ++it) {
           if (it->size() > p.size())
@@ -394,7 +425,7 @@ bool LayerConstraint::feed_byte(State& s, unsigned char ch) const {
       return feed_byte(s, ch);
     case Ex::kName:
       if (known_names()) {
-        const std::vector<std::string>& v = *spec_->names;
+        const std::vector<std::string>& v = name_list(s);
         std::string_view p(s.name, s.nlen);
         if (name_char(ch) && static_cast<size_t>(s.nlen) + 1 < sizeof s.name) {
           s.name[s.nlen] = static_cast<char>(ch);
@@ -556,6 +587,7 @@ void LayerConstraint::open_phrase_value(State& s) const {
       s.ex = Ex::kName;
       s.step = Step::kDest;
       s.nlen = 0;
+      s.callers_only = must_call(s);
       return;
     case kPType:
       expect_choice(s, Step::kType, kTType, 0x1f);
@@ -755,7 +787,8 @@ void LayerConstraint::complete_child_line(State& s) const {
           hi = std::min(hi, rk);
           if (sp.num_subgraphs && after == 0) lo = std::max(lo, rk);  // the last line
         }
-        expect_int(s, Step::kSubK, IntSet::range(lo, hi));
+        expect_int(s, Step::kSubK,
+                   req_sub_pending(s) ? IntSet::range(lo, hi) : callable_edges(s, lo, hi, after));
       }
       return;
     case Step::kSubK: {

@@ -97,6 +97,14 @@ struct LayerSpec {
   // has not yet learned its names cannot invent any. Names the automaton
   // cannot write (is_generatable_name) are ignored.
   std::shared_ptr<const std::vector<std::string>> names;
+  // When set (and not empty), with `names`: "<subgraph of edge_id k>"
+  // takes, among the edges the line may name, those whose destination is
+  // one of these names (sorted; e.g. the callers of the training corpus),
+  // or any of them when none is left (a request still completes); and when
+  // the layer states num_current_edges and num_subgraphs, its last edges'
+  // destinations come from these names while the layer has fewer edges to
+  // callers than subgraphs. Not in a layer with a required call.
+  std::shared_ptr<const std::vector<std::string>> callers;
   // When set: an edge's five phrases come in the encoding's order (edge_id,
   // type, destination, starts, finishes) instead of any order, so that their
   // heads are forced text that jump-forward appends without sampling. The
@@ -186,12 +194,13 @@ class LayerConstraint : public UnitConstraint {
     uint8_t phrases_left = 0;  // bit per phrase not yet written in the current edge
     bool has_start = false, has_finish = false;
     // children lines so far
-    int64_t subs_done = 0;   // "<subgraph>" lines written, e.g. 2
-    int64_t last_k = -1;     // edge id of the last one (lines go up), e.g. 4
-    int64_t edges_left = 0;  // num_edges still to give to child lines, e.g. 12
-    int64_t width_left = 0;  // split: calls of the layer not yet in an item, e.g. 17
-    int64_t next_sid = 0;    // split: the next item's start_edge_id, e.g. 16
-    bool need_deep = false;  // no child line has reached the depth target yet
+    int64_t subs_done = 0;      // "<subgraph>" lines written, e.g. 2
+    int64_t last_k = -1;        // edge id of the last one (lines go up), e.g. 4
+    int64_t edges_left = 0;     // num_edges still to give to child lines, e.g. 12
+    int64_t width_left = 0;     // split: calls of the layer not yet in an item, e.g. 17
+    int64_t next_sid = 0;       // split: the next item's start_edge_id, e.g. 16
+    bool need_deep = false;     // no child line has reached the depth target yet
+    bool callers_only = false;  // this destination must be a caller (LayerSpec::callers)
     // the required call (LayerSpec::require): the edge that met it, and
     // whether its subgraph line was written
     int16_t req_edge = -1;
@@ -229,7 +238,18 @@ class LayerConstraint : public UnitConstraint {
   bool known_names() const { return spec_->names && !spec_->names->empty(); }
   bool req_pending(const State& s) const;      // no edge met the requirement yet
   bool req_sub_pending(const State& s) const;  // its edge's subgraph line is still due
-  int type_index_ = -1;                        // the required type's table index (-1: any)
+  // Whether edge i's destination is one of LayerSpec::callers.
+  bool callable(const State& s, int i) const;
+  // The ids in [lo, hi] of edges to a caller that leave `after` more of
+  // them for the lines to come, or all of [lo, hi] when there are none.
+  IntSet callable_edges(const State& s, int64_t lo, int64_t hi, int64_t after) const;
+  // The next destination must be a caller: the layer owes num_subgraphs
+  // lines and has no more edges than callers still missing.
+  bool must_call(const State& s) const;
+  const std::vector<std::string>& name_list(const State& s) const {
+    return s.callers_only ? *spec_->callers : *spec_->names;
+  }
+  int type_index_ = -1;  // the required type's table index (-1: any)
   std::shared_ptr<const LayerSpec> spec_;
   ConstraintLimits lim_;
   State st_;
