@@ -274,9 +274,15 @@ IntSet LayerConstraint::callable_edges(const State& s, int64_t lo, int64_t hi,
   for (int i = 0; i < s.nedges; ++i)
     if (s.edges[static_cast<size_t>(i)].id >= lo && callable(s, i))
       ids.push_back(s.edges[static_cast<size_t>(i)].id);
-  IntSet out;
-  for (size_t j = 0; j + static_cast<size_t>(std::max<int64_t>(0, after)) < ids.size(); ++j)
-    if (ids[j] <= hi) out.add(ids[j], ids[j]);
+  IntSet out;  // runs of consecutive ids as intervals (an IntSet holds 8)
+  const size_t n =
+      ids.size() - std::min(ids.size(), static_cast<size_t>(std::max<int64_t>(0, after)));
+  for (size_t j = 0; j < n && ids[j] <= hi;) {
+    size_t r = j;
+    while (r + 1 < n && ids[r + 1] == ids[r] + 1 && ids[r + 1] <= hi) ++r;
+    out.add(ids[j], ids[r]);
+    j = r + 1;
+  }
   return out.empty() ? IntSet::range(lo, hi) : out;
 }
 
