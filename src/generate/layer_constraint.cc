@@ -793,8 +793,7 @@ void LayerConstraint::complete_child_line(State& s) const {
           hi = std::min(hi, rk);
           if (sp.num_subgraphs && after == 0) lo = std::max(lo, rk);  // the last line
         }
-        expect_int(s, Step::kSubK,
-                   req_sub_pending(s) ? IntSet::range(lo, hi) : callable_edges(s, lo, hi, after));
+        expect_int(s, Step::kSubK, callable_edges(s, lo, hi, after));
       }
       return;
     case Step::kSubK: {

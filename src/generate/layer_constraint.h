@@ -97,11 +97,11 @@ struct LayerSpec {
   // has not yet learned its names cannot invent any. Names the automaton
   // cannot write (is_generatable_name) are ignored.
   std::shared_ptr<const std::vector<std::string>> names;
-  // When set (and not empty), with `names`: "<subgraph of edge_id k>"
-  // takes, among the edges the line may name, those whose destination is
-  // one of these names (sorted; e.g. the callers of the training corpus),
-  // or any of them when none is left (a request still completes); and when
-  // the layer states num_current_edges and num_subgraphs, its last edges'
+  // When set (and not empty): "<subgraph of edge_id k>" takes, among the
+  // edges the line may name, those whose destination is one of these names
+  // (sorted; e.g. the callers of the training corpus), or any of them when
+  // none is left (a request still completes); and, with `names`, when the
+  // layer states num_current_edges and num_subgraphs, its last edges'
   // destinations come from these names while the layer has fewer edges to
   // callers than subgraphs. Not in a layer with a required call.
   std::shared_ptr<const std::vector<std::string>> callers;
@@ -241,7 +241,8 @@ class LayerConstraint : public UnitConstraint {
   // Whether edge i's destination is one of LayerSpec::callers.
   bool callable(const State& s, int i) const;
   // The ids in [lo, hi] of edges to a caller that leave `after` more of
-  // them for the lines to come, or all of [lo, hi] when there are none.
+  // them for the lines to come, or all of [lo, hi] when there are none (or
+  // no callers, or a required call).
   IntSet callable_edges(const State& s, int64_t lo, int64_t hi, int64_t after) const;
   // The next destination must be a caller: the layer owes num_subgraphs
   // lines and has no more edges than callers still missing.
