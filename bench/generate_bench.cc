@@ -21,7 +21,9 @@
 //   - the fixed phrase order (LayerSpec::fixed_order) against any order;
 //   - one decoding thread per core (GeneratorOptions::decode_threads): the
 //     speed-up over the reference and over one thread, and whether the
-//     graphs are the same as one thread's.
+//     graphs are the same as one thread's;
+//   - bf16 products (GeneratorOptions::precision): tokens/s over fp32 and
+//     over the reference, valid graphs/s per core, batch 1 vs batch B.
 // Usage: bench_generate [--model DIR] [-n GRAPHS] [--batch B] [--train-seconds S]
 #include <chrono>
 #include <cstdio>
@@ -240,6 +242,33 @@ int main(int argc, char** argv) {
       (par.tokens / par.seconds) / (con.tokens / con.seconds), same_threads, con_graphs.size());
   std::printf("valid graphs per second per core (one decoding thread): %.2f (target >= 50)\n",
               con.valid / con.seconds);
+  // bf16 products (`generate --precision bf16`): the same runs again.
+  go.precision = Precision::kBF16;
+  Run bf16 = run(b, go, reqs);
+  std::vector<std::string> bf16_graphs = last_graphs;
+  print("constrained, bf16", bf16);
+  go.batch = 1;
+  run(b, go, few);
+  size_t bf16_same_batch = 0;
+  for (size_t i = 0; i < last_graphs.size(); ++i)
+    bf16_same_batch += last_graphs[i] == bf16_graphs[i];
+  go.batch = batch;
+  go.decode_threads = static_cast<int>(cores);
+  Run bf16_par = run(b, go, reqs);
+  std::snprintf(name, sizeof name, "constrained, bf16, %zu threads", cores);
+  print(name, bf16_par);
+  go.decode_threads = 1;
+  go.precision = Precision::kF32;
+  std::printf(
+      "bf16 products (%s): one thread %.2fx fp32's tokens/s, %.2f valid graphs/s per core; %zu "
+      "threads %.2fx the reference's tokens/s; valid %.1f%% (fp32 %.1f%%); batch 1 vs batch "
+      "%lld: %zu of %zu identical\n",
+      bf16_native() ? "native AVX512-BF16" : "fp32 vectors",
+      (bf16.tokens / bf16.seconds) / (con.tokens / con.seconds), bf16.valid / bf16.seconds, cores,
+      (bf16_par.tokens / bf16_par.seconds) / (ref.tokens / ref.seconds),
+      100.0 * bf16.valid / std::max<int64_t>(1, bf16.graphs),
+      100.0 * con.valid / std::max<int64_t>(1, con.graphs), static_cast<long long>(batch),
+      bf16_same_batch, few.size());
   go.constrained = false;
   go.retries = 3;
   Run free = run(b, go, reqs);

@@ -98,7 +98,8 @@ std::vector<GeneratedGraph> walk(
     std::shared_ptr<const std::vector<std::string>> names = nullptr, bool instruction = false,
     std::vector<std::string>* answers = nullptr, bool fixed_order = false,
     std::vector<std::string>* units = nullptr,
-    std::shared_ptr<const std::vector<std::string>> callers = nullptr) {
+    std::shared_ptr<const std::vector<std::string>> callers = nullptr,
+    std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> caps = nullptr) {
   std::vector<std::string> vocab = vocabulary();
   if (instruction)
     for (const char* s : {"Subgraph constraints:\n", "num_", " = ", "finish generation", "now, ",
@@ -119,6 +120,7 @@ std::vector<GeneratedGraph> walk(
     spec.require = j.require;
     spec.names = names;
     spec.callers = callers;
+    spec.subtree_caps = caps;
     spec.fixed_order = fixed_order;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     std::unique_ptr<UnitConstraint> con;
@@ -326,6 +328,47 @@ TEST(LayerConstraint, SubgraphsOnlyUnderCallers) {
   }
   EXPECT_GT(bad_without, 0) << "the walks never needed the rule";
   EXPECT_TRUE(with.count("MS_1") && with.count("MS_2")) << "callers used";
+}
+
+// Subtree caps (LayerSpec::subtree_caps) are soft: random walks still
+// complete every request with valid graphs, and write fewer subtrees larger
+// than their callee's cap than the same walks without caps.
+TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_12", "MS_2", "db-main"});
+  auto callers =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
+  auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
+      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {2, 1}}, {"MS_2", {40, 39}}});
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {4, 9, 20, 30})
+    for (int64_t d : {2, 3, 4}) {
+      GenerateRequest r;
+      r.num_edges = e;
+      r.depth = d;
+      reqs.push_back(r);
+    }
+  auto over = [&](const std::vector<GeneratedGraph>& gs) {  // subtrees under MS_1 above 2 calls
+    int64_t n = 0;
+    for (const GeneratedGraph& g : gs) {
+      EXPECT_TRUE(g.complete) << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), true));
+      GraphIndex ix = g.graph.index();
+      std::vector<int64_t> below(g.graph.edges.size(), 0);
+      for (size_t i = g.graph.edges.size(); i-- > 0;)
+        if (ix.parent[i] != GraphIndex::kNone) below[ix.parent[i]] += below[i] + 1;
+      for (size_t i = 0; i < below.size(); ++i)
+        n += g.graph.edges[i].callee == "MS_1" && below[i] > 2;
+    }
+    return n;
+  };
+  int64_t with = 0, without = 0;
+  for (uint64_t seed : {3, 4, 5, 6}) {
+    with += over(walk(reqs, seed, {}, names, false, nullptr, false, nullptr, callers, caps));
+    without += over(walk(reqs, seed, {}, names, false, nullptr, false, nullptr, callers));
+  }
+  EXPECT_GT(without, 0) << "the walks never needed the caps";
+  EXPECT_LT(with, without);
 }
 
 // Instruction-format generation without a model: the assembler, given the

@@ -138,6 +138,10 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(t.priors.roots[7],
             (CorpusPriors::Root{"S_7", 4, graphs[7].depth(), graphs[7].latency()}));
   EXPECT_EQ(back.priors.roots, t.priors.roots);
+  // A: 3 calls below it, at most 1 below one of its calls (0.2 -> 0.2.1); B: 1 and 0.
+  EXPECT_EQ(t.priors.subtree_max,
+            (std::vector<std::pair<std::string, SubtreeSize>>{{"A", {3, 1}}, {"B", {1, 0}}}));
+  EXPECT_EQ(back.priors.subtree_max, t.priors.subtree_max);
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
   testing::write_file(
@@ -147,6 +151,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(old.priors.services, (std::vector<std::pair<std::string, uint64_t>>{{"S_9", 3}}));
   EXPECT_EQ(old.priors.num_edges, (std::vector<std::pair<int64_t, uint64_t>>{{2, 1}, {10, 2}}));
   EXPECT_TRUE(old.priors.roots.empty());
+  EXPECT_TRUE(old.priors.subtree_max.empty());  // files before the caps: no caps
   testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
 }

@@ -58,7 +58,7 @@ struct GenerateOpts {
   std::string model, adapter, out;
   int64_t n = 10;
   GeneratorOptions gen;
-  std::string service, rare_call, like, format = "recursive", engine = "auto",
+  std::string service, rare_call, like, format = "recursive", engine = "auto", precision = "fp32",
                                         attribute_order = "fixed";
   int64_t edges = 0, depth = 0, latency = -1;
   bool unconstrained = false, constrained = false, no_jump_forward = false, high_latency = false,
@@ -121,6 +121,10 @@ void add_generate(CLI::App& app) {
       "--any-callers", [o](int64_t) { o->gen.known_callers = false; },
       "constrained: subgraphs under any edge (default: under edges to names that call others in "
       "the training corpus, while the layer allows it)");
+  c->add_flag(
+      "--any-sizes", [o](int64_t) { o->gen.known_sizes = false; },
+      "constrained: a subgraph's calls unbounded (default: at most the most calls below its "
+      "destination in the training corpus, while the layer allows it)");
   c->add_flag("--known-calls", o->gen.known_calls,
               "constrained: a caller calls only the callees it calls in the training corpus (when "
               "it calls any there; default: any known name)");
@@ -135,6 +139,12 @@ void add_generate(CLI::App& app) {
                 "decoding engine: cpu (fp32 CPU engine, src/model/cpu_decoder.h), torch "
                 "(libtorch forward, any device), auto (cpu where it applies)")
       ->check(CLI::IsMember({"auto", "cpu", "torch"}))
+      ->capture_default_str();
+  c->add_option("--precision", o->precision,
+                "CPU engine's matrix products: fp32 (the model's exact forward) or bf16 (weights "
+                "and inputs rounded to bf16, fp32 sums: faster, other graphs than fp32's; native "
+                "on CPUs with AVX512-BF16)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
   c->add_flag("--no-jump-forward", o->no_jump_forward,
               "sample every token, also where the constraint allows only one continuation");
@@ -171,6 +181,9 @@ void run_generate(GenerateOpts* o) {
   o->gen.engine = o->engine == "cpu"     ? GeneratorOptions::Engine::kCpu
                   : o->engine == "torch" ? GeneratorOptions::Engine::kTorch
                                          : GeneratorOptions::Engine::kAuto;
+  o->gen.precision = parse_precision(o->precision);
+  if (o->gen.precision != Precision::kF32 && o->engine == "torch")
+    throw CLI::ValidationError("--precision bf16 is the CPU engine's (not --engine torch)");
   if (o->gen.instruction && o->tabular)
     throw CLI::ValidationError("--format instruction and --tabular exclude each other");
   GenerateRequest r;

@@ -205,7 +205,8 @@ class Decoder {
       torch::NoGradGuard no_grad;
       size_t loops =
           opt.decode_threads > 0 ? static_cast<size_t>(opt.decode_threads) : default_threads();
-      std::shared_ptr<const CpuDecoder::Weights> weights = CpuDecoder(model).shared_weights();
+      std::shared_ptr<const CpuDecoder::Weights> weights =
+          CpuDecoder(model, opt.precision).shared_weights();
       SharedWork work(next, done, loops);
       std::vector<GenerateStats> part(loops);
       parallel_for(loops, loops, [&](size_t begin, size_t end) {
@@ -221,6 +222,10 @@ class Decoder {
       for (const GenerateStats& p : part) stats.add(p);
       return;
     }
+    if (opt.precision != Precision::kF32)
+      throw std::invalid_argument(
+          "bf16 precision is the CPU engine's; this model runs on the torch engine (not fp32 on "
+          "the CPU)");
     SharedWork work(next, done, 1);
     Decoder(model, tok, opt, stats).run_torch(work);
   }
@@ -495,6 +500,8 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     }
     std::sort(callers->begin(), callers->end());
     b.callers = std::move(callers);
+    b.subtree_caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
+        b.priors.subtree_max);
   }
   return b;
 }
@@ -553,6 +560,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         spec.fixed_order = opt_.fixed_order;
         if (opt_.known_names) spec.names = b_.names;
         if (opt_.known_callers) spec.callers = b_.callers;
+        if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
         if (opt_.known_calls && !spec.require) {
           auto it = b_.callees_of.find(spec.start_node);
           if (it != b_.callees_of.end()) spec.names = it->second;

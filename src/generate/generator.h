@@ -33,6 +33,7 @@
 #include "generate/assembler.h"
 #include "generate/layer_constraint.h"
 #include "generate/sampler.h"
+#include "model/cpu_kernels.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 
@@ -58,6 +59,12 @@ struct GeneratorOptions {
   // training graph) calls of its own. Any edge stays allowed when no such
   // one is left, so that every request still completes.
   bool known_callers = true;
+  // Constrained: a subgraph line's num_edges at most the most calls below
+  // its destination in the training corpus (ModelBundle::subtree_caps,
+  // LayerSpec::subtree_caps), and large enough that the later lines can
+  // hold the rest; a soft rule: when no value meets it, the plain values
+  // stand, so every request still completes.
+  bool known_sizes = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
@@ -81,6 +88,10 @@ struct GeneratorOptions {
   // device). kAuto: kCpu for an fp32 model on the CPU, else kTorch.
   enum class Engine { kAuto, kCpu, kTorch };
   Engine engine = Engine::kAuto;
+  // The CPU engine's product weights: fp32 (the model's exact forward) or
+  // bf16 (model/cpu_kernels.h: about 1.3x graphs/s where the CPU has
+  // AVX512-BF16; not the fp32 run's graphs, the same at any batch size).
+  Precision precision = Precision::kF32;
   // Constrained: append the automaton's forced continuations without
   // sampling them (generate/jump_forward.h).
   bool jump_forward = true;
@@ -125,6 +136,9 @@ struct ModelBundle {
   // The names that call others in the training corpus, sorted (empty
   // without statistics).
   std::shared_ptr<const std::vector<std::string>> callers;
+  // (callee, most calls below one call to it in the training corpus), sorted
+  // by name (CorpusPriors::subtree_max; empty for older stats.json files).
+  std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> subtree_caps;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

@@ -1,7 +1,9 @@
 #include "generate/layer_constraint.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "core/validate.h"
@@ -284,6 +286,69 @@ IntSet LayerConstraint::callable_edges(const State& s, int64_t lo, int64_t hi,
     j = r + 1;
   }
   return out.empty() ? IntSet::range(lo, hi) : out;
+}
+
+SubtreeSize LayerConstraint::cap_of(const State& s, int i) const {
+  const auto& caps = *spec_->subtree_caps;
+  const EdgeRec& e = s.edges[static_cast<size_t>(i)];
+  std::string_view name(e.dest, e.dlen);
+  auto it = std::lower_bound(caps.begin(), caps.end(), name,
+                             [](const auto& c, std::string_view n) { return c.first < n; });
+  return it != caps.end() && it->first == name ? it->second : SubtreeSize{kNoCap, kNoCap};
+}
+
+namespace {
+
+// plain ∩ [lo, hi], or plain when that is empty.
+IntSet narrowed(const IntSet& plain, int64_t lo, int64_t hi) {
+  IntSet out;
+  for (int j = 0; j < plain.n; ++j) {
+    int64_t a = std::max(plain.iv[static_cast<size_t>(j)].first, lo);
+    int64_t b = std::min(plain.iv[static_cast<size_t>(j)].second, hi);
+    if (a <= b) out.add(a, b);
+  }
+  return out.empty() ? plain : out;
+}
+
+}  // namespace
+
+IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const {
+  const LayerSpec& sp = *spec_;
+  if (!sp.subtree_caps || sp.subtree_caps->empty() || sp.require) return plain;
+  const bool any_edge = !sp.callers || sp.callers->empty();
+  SubtreeSize cap{kNoCap, kNoCap};
+  std::array<int64_t, 16> rest{};  // caps of the later edges the remaining lines may name
+  size_t nrest = 0;
+  for (int i = 0; i < s.nedges; ++i) {
+    const int64_t id = s.edges[static_cast<size_t>(i)].id;
+    if (id == s.sub_k) cap = cap_of(s, i);
+    if (id > s.sub_k && (any_edge || callable(s, i))) rest[nrest++] = cap_of(s, i).below;
+  }
+  IntSet out = plain;
+  auto known = [&](int a) { return (s.known >> a & 1) != 0; };
+  if (s.attr == kAN) {
+    const size_t lines = static_cast<size_t>(std::max<int64_t>(0, s.more_lines_max));
+    int64_t rest_sum = kNoCap;  // unbounded when the lines may name other edges (no callers left)
+    if (nrest >= lines) {
+      std::sort(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(nrest),
+                std::greater<int64_t>());
+      rest_sum = 0;
+      for (size_t j = 0; j < lines; ++j) rest_sum = std::min(kNoCap, rest_sum + rest[j]);
+    }
+    const int64_t lo = sp.num_edges ? s.edges_left - rest_sum : 0;  // else no exact budget
+    out = narrowed(out, lo, cap.below);
+  }
+  // The last of the three sizes: num_edges - num_current_edges <= num_subgraphs * child_below.
+  const int64_t m = cap.child_below;
+  if (m >= kNoCap) return out;
+  if (s.attr == kAN && known(kAC) && known(kAS))
+    return narrowed(out, 0, s.sub_width + s.sub_subgraphs * m);
+  if (s.attr == kAC && known(kAN) && known(kAS))
+    return narrowed(out, s.sub_edges - s.sub_subgraphs * m, kNoCap);
+  if (s.attr == kAS && known(kAN) && known(kAC) && m > 0)
+    return narrowed(out, (s.sub_edges - s.sub_width + m - 1) / m, kNoCap);
+  if (s.attr == kAS && known(kAN) && known(kAC)) return narrowed(out, 0, 0);
+  return out;
 }
 
 bool LayerConstraint::must_call(const State& s) const {
@@ -756,12 +821,14 @@ void LayerConstraint::open_child_value(State& s) const {
       }
       return;
     }
-    default:
-      expect_int(
-          s, Step::kSubVal,
+    default: {
+      IntSet allowed =
           values_allowed(child_line(s), child_budget(s),
-                         split ? std::min(s.width_left, *sp.num_current_edges - 1) : s.edges_left));
+                         split ? std::min(s.width_left, *sp.num_current_edges - 1) : s.edges_left);
+      if (!split) allowed = capped_sizes(s, allowed);
+      expect_int(s, Step::kSubVal, allowed);
       return;
+    }
   }
 }
 

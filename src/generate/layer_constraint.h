@@ -50,6 +50,7 @@
 #include "encode/recursive.h"
 #include "encode/text_format.h"
 #include "generate/feasibility.h"
+#include "stats/trained_stats.h"
 
 namespace tracelm {
 
@@ -105,6 +106,19 @@ struct LayerSpec {
   // destinations come from these names while the layer has fewer edges to
   // callers than subgraphs. Not in a layer with a required call.
   std::shared_ptr<const std::vector<std::string>> callers;
+  // When set (and not empty): per callee, the most calls below one call to
+  // it and below one call it makes in the training corpus, sorted by name
+  // (CorpusPriors::subtree_max). In a "<subgraph of edge_id k>" line to X:
+  // num_edges at most X's `below`, and at least what the caps of the later
+  // edges the remaining lines may take cannot hold; and the last of its
+  // three sizes written keeps num_edges - num_current_edges <=
+  // num_subgraphs * X's `child_below`. Each is soft: when no value meets it
+  // (or X has no cap), the values without it stand, so every request still
+  // completes. Without them a layer's last line takes whatever budget the
+  // earlier ones left (21 database calls under a configuration service that
+  // makes one: docs/generation.md). Not in a split or a layer with a
+  // required call.
+  std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> subtree_caps;
   // When set: an edge's five phrases come in the encoding's order (edge_id,
   // type, destination, starts, finishes) instead of any order, so that their
   // heads are forced text that jump-forward appends without sampling. The
@@ -244,6 +258,14 @@ class LayerConstraint : public UnitConstraint {
   // them for the lines to come, or all of [lo, hi] when there are none (or
   // no callers, or a required call).
   IntSet callable_edges(const State& s, int64_t lo, int64_t hi, int64_t after) const;
+  // Edge i's destination's SubtreeSize (LayerSpec::subtree_caps), both
+  // kNoCap when unknown.
+  static constexpr int64_t kNoCap = int64_t{1} << 40;
+  SubtreeSize cap_of(const State& s, int i) const;
+  // The current child line's values `plain` of its asked size attribute
+  // narrowed by the caps (LayerSpec::subtree_caps), each rule dropped when
+  // it leaves none.
+  IntSet capped_sizes(const State& s, const IntSet& plain) const;
   // The next destination must be a caller: the layer owes num_subgraphs
   // lines and has no more edges than callers still missing.
   bool must_call(const State& s) const;

@@ -58,7 +58,7 @@ struct CpuDecoder::Weights {
 
 namespace {
 
-std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model) {
+std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model, Precision precision) {
   auto w = std::make_shared<CpuDecoder::Weights>();
   const LlamaConfig& c = model->config();
   w->C = c.hidden_size;
@@ -77,8 +77,8 @@ std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model) {
     throw std::invalid_argument("CpuDecoder needs a model on the CPU");
   w->embed = vec_of(body->embed_tokens->weight);
   w->final_norm = vec_of(body->norm->weight);
-  auto pack = [](const std::vector<float>& v, int64_t rows, int64_t cols) {
-    return pack_matrix(v.data(), rows, cols);
+  auto pack = [precision](const std::vector<float>& v, int64_t rows, int64_t cols) {
+    return pack_matrix(v.data(), rows, cols, precision);
   };
   const int64_t NQKV = (w->H + 2 * w->K) * w->D;
   w->lm_head = pack(m->lm_head.is_empty() ? w->embed : weight_of(m->lm_head), w->vocab, w->C);
@@ -105,7 +105,8 @@ std::shared_ptr<const CpuDecoder::Weights> weights_of(const Llama& model) {
 
 }  // namespace
 
-CpuDecoder::CpuDecoder(const Llama& model) : w_(weights_of(model)) {}
+CpuDecoder::CpuDecoder(const Llama& model, Precision precision)
+    : w_(weights_of(model, precision)) {}
 
 CpuDecoder::CpuDecoder(std::shared_ptr<const Weights> weights) : w_(std::move(weights)) {}
 

@@ -27,6 +27,10 @@
 //    on the other slots in the call.
 //  - Only for fp32 models on the CPU; the model is read once, at
 //    construction (later changes to it are not seen).
+//  - Precision::kBF16: the products' weights and inputs rounded to bf16
+//    (model/cpu_kernels.h; norms, attention, the KV cache and the sums stay
+//    fp32): not the model's exact logits (tests bound the difference), but
+//    still rows that do not interact, so the same graphs at any batch size.
 //  - Not thread-safe (one engine per decoding loop). Engines on several
 //    threads share one copy of the weights: CpuDecoder(shared_weights()).
 #pragma once
@@ -44,7 +48,7 @@ class CpuDecoder {
  public:
   // The model's weights as the engine reads them (immutable once built).
   struct Weights;
-  explicit CpuDecoder(const Llama& model);
+  explicit CpuDecoder(const Llama& model, Precision precision = Precision::kF32);
   // Another engine over the same weights (e.g. on another thread).
   explicit CpuDecoder(std::shared_ptr<const Weights> weights);
   std::shared_ptr<const Weights> shared_weights() const { return w_; }

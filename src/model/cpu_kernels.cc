@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+
+#include <immintrin.h>
 
 // The 64-byte vector type below only ever lives inside always-inlined
 // functions: no call passes it, so the ABI note does not apply.
@@ -81,6 +84,25 @@ TRACELM_INLINE void rms_norm(const float* x, const float* w, float* y, int64_t n
   }
 }
 
+// Writes a tile's sums: rows 0..R-1 of y (stride N), outputs out0 + 16p.
+template <int R, int P>
+TRACELM_INLINE void store_tile(const v16 (&acc)[R][P], float* y, int64_t N, int64_t out0) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) {
+      int64_t o = out0 + p * kPanel;
+      float* dst = y + r * N + o;
+      if (o + kPanel <= N) {
+        std::memcpy(dst, &acc[r][p], sizeof(v16));
+      } else {
+        float tmp[kPanel];
+        std::memcpy(tmp, &acc[r][p], sizeof tmp);
+        std::memcpy(dst, tmp, static_cast<size_t>(N - o) * sizeof(float));
+      }
+    }
+}
+
 // Rows r0 .. r0+R-1 of y, outputs of panels p0 .. p0+P-1: R x P registers
 // of sums over k.
 template <int R, int P>
@@ -102,20 +124,7 @@ TRACELM_INLINE void tile(const float* x, int64_t C, const float* panel, float* y
       for (int p = 0; p < P; ++p) acc[r][p] += w[p] * s;
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int p = 0; p < P; ++p) {
-      int64_t o = out0 + p * kPanel;
-      float* dst = y + r * N + o;
-      if (o + kPanel <= N) {
-        std::memcpy(dst, &acc[r][p], sizeof(v16));
-      } else {
-        float tmp[kPanel];
-        std::memcpy(tmp, &acc[r][p], sizeof tmp);
-        std::memcpy(dst, tmp, static_cast<size_t>(N - o) * sizeof(float));
-      }
-    }
+  store_tile<R, P>(acc, y, N, out0);
 }
 
 // A tile of rr <= R rows and pp <= P panels (the last, partial tiles).
@@ -142,6 +151,81 @@ TRACELM_INLINE void product(const float* x, int64_t n, const PackedMatrix& w, fl
     for (int64_t r0 = 0; r0 < n; r0 += R) {
       const int rr = static_cast<int>(std::min<int64_t>(R, n - r0));
       tile_n<R, P>(rr, pp, x + r0 * C, C, panel, y + r0 * N, N, p0 * kPanel);
+    }
+  }
+}
+
+// bf16 products (see the header): x and W as pairs of bf16 in one uint32
+// (element 2i in the low half, 2i+1 in the high half), C2 = ceil(C/2) pairs
+// per row. A bf16 is the high half of an fp32, so a pair unpacks into two
+// fp32 vectors by a shift and a mask; the products are exact in fp32, so
+// fused or not, each sum below is rounded once, as VDPBF16PS rounds it.
+typedef uint32_t v16u __attribute__((vector_size(64)));
+
+TRACELM_INLINE v16u load16u(const uint32_t* p) {
+  v16u v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <int R, int P>
+TRACELM_INLINE void tile_pairs(const uint32_t* x, int64_t C2, const uint32_t* panel, float* y,
+                               int64_t N, int64_t out0) {
+  v16 acc[R][P];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) acc[r][p] = v16{};
+  for (int64_t i = 0; i < C2; ++i) {
+    v16 even[P], odd[P];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) {
+      const v16u raw = load16u(panel + (p * C2 + i) * kPanel);
+      even[p] = __builtin_bit_cast(v16, raw << 16);
+      odd[p] = __builtin_bit_cast(v16, raw & 0xffff0000u);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const uint32_t s = x[r * C2 + i];
+      const float se = __builtin_bit_cast(float, s << 16);
+      const float so = __builtin_bit_cast(float, s & 0xffff0000u);
+#pragma GCC unroll 4
+      for (int p = 0; p < P; ++p) {
+        acc[r][p] += odd[p] * so;
+        acc[r][p] += even[p] * se;
+      }
+    }
+  }
+  store_tile<R, P>(acc, y, N, out0);
+}
+
+template <int R, int P>
+TRACELM_INLINE void tile_pairs_n(int rr, int pp, const uint32_t* x, int64_t C2,
+                                 const uint32_t* panel, float* y, int64_t N, int64_t out0) {
+  if constexpr (R > 1) {
+    if (rr < R) return tile_pairs_n<R - 1, P>(rr, pp, x, C2, panel, y, N, out0);
+  }
+  if constexpr (P > 1) {
+    if (pp < P) return tile_pairs_n<R, P - 1>(rr, pp, x, C2, panel, y, N, out0);
+  }
+  tile_pairs<R, P>(x, C2, panel, y, N, out0);
+}
+
+int64_t pairs_of(int64_t C) { return (C + 1) / 2; }
+
+const uint32_t* panel_pairs(const PackedMatrix& w) {
+  return reinterpret_cast<const uint32_t*>(w.panels_bf16.data());
+}
+
+template <int R, int P>
+TRACELM_INLINE void product_pairs(const uint32_t* x, int64_t n, const PackedMatrix& w, float* y) {
+  const int64_t C2 = pairs_of(w.cols), N = w.rows, panels = (N + kPanel - 1) / kPanel;
+  for (int64_t p0 = 0; p0 < panels; p0 += P) {
+    const int pp = static_cast<int>(std::min<int64_t>(P, panels - p0));
+    const uint32_t* panel = panel_pairs(w) + p0 * C2 * kPanel;
+    for (int64_t r0 = 0; r0 < n; r0 += R) {
+      const int rr = static_cast<int>(std::min<int64_t>(R, n - r0));
+      tile_pairs_n<R, P>(rr, pp, x + r0 * C2, C2, panel, y + r0 * N, N, p0 * kPanel);
     }
   }
 }
@@ -391,7 +475,81 @@ void product_generic(const float* x, int64_t n, const PackedMatrix& w, float* y)
   product<2, 1>(x, n, w, y);
 }
 
+__attribute__((target("avx512f,fma"))) void pairs_avx512(const uint32_t* x, int64_t n,
+                                                         const PackedMatrix& w, float* y) {
+  product_pairs<4, 4>(x, n, w, y);
+}
+
+__attribute__((target("avx2,fma"))) void pairs_avx2(const uint32_t* x, int64_t n,
+                                                    const PackedMatrix& w, float* y) {
+  product_pairs<4, 1>(x, n, w, y);
+}
+
+void pairs_generic(const uint32_t* x, int64_t n, const PackedMatrix& w, float* y) {
+  product_pairs<2, 1>(x, n, w, y);
+}
+
+// The native bf16 product: VDPBF16PS adds a pair's two products to each
+// fp32 lane (the same sums as tile_pairs). Its own region: the intrinsics
+// inline only into functions compiled for AVX512-BF16.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512bf16,fma")
+
+template <int R, int P>
+TRACELM_INLINE void tile_dp(const uint32_t* x, int64_t C2, const uint32_t* panel, float* y,
+                            int64_t N, int64_t out0) {
+  v16 acc[R][P];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) acc[r][p] = v16{};
+  for (int64_t i = 0; i < C2; ++i) {
+    __m512bh w[P];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p)
+      w[p] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + (p * C2 + i) * kPanel));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh s =
+          reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(x[r * C2 + i])));
+#pragma GCC unroll 4
+      for (int p = 0; p < P; ++p)
+        acc[r][p] =
+            reinterpret_cast<v16>(_mm512_dpbf16_ps(reinterpret_cast<__m512>(acc[r][p]), s, w[p]));
+    }
+  }
+  store_tile<R, P>(acc, y, N, out0);
+}
+
+template <int R, int P>
+TRACELM_INLINE void tile_dp_n(int rr, int pp, const uint32_t* x, int64_t C2, const uint32_t* panel,
+                              float* y, int64_t N, int64_t out0) {
+  if constexpr (R > 1) {
+    if (rr < R) return tile_dp_n<R - 1, P>(rr, pp, x, C2, panel, y, N, out0);
+  }
+  if constexpr (P > 1) {
+    if (pp < P) return tile_dp_n<R, P - 1>(rr, pp, x, C2, panel, y, N, out0);
+  }
+  tile_dp<R, P>(x, C2, panel, y, N, out0);
+}
+
+void pairs_avx512bf16(const uint32_t* x, int64_t n, const PackedMatrix& w, float* y) {
+  const int64_t C2 = pairs_of(w.cols), N = w.rows, panels = (N + kPanel - 1) / kPanel;
+  constexpr int R = 4, P = 4;  // 16 of 32 registers accumulate
+  for (int64_t p0 = 0; p0 < panels; p0 += P) {
+    const int pp = static_cast<int>(std::min<int64_t>(P, panels - p0));
+    const uint32_t* panel = panel_pairs(w) + p0 * C2 * kPanel;
+    for (int64_t r0 = 0; r0 < n; r0 += R) {
+      const int rr = static_cast<int>(std::min<int64_t>(R, n - r0));
+      tile_dp_n<R, P>(rr, pp, x + r0 * C2, C2, panel, y + r0 * N, N, p0 * kPanel);
+    }
+  }
+}
+
+#pragma GCC pop_options
+
 using Product = void (*)(const float*, int64_t, const PackedMatrix&, float*);
+using Pairs = void (*)(const uint32_t*, int64_t, const PackedMatrix&, float*);
 using Attend = void (*)(const Rows&, const float*, int64_t, const float*, int64_t, float, float*);
 
 using Swiglu = void (*)(const float*, const float*, float*, int64_t);
@@ -401,14 +559,16 @@ using Norm = void (*)(const float*, const float*, float*, int64_t, int64_t, floa
 struct Isa {
   const char* name;
   Product product;
+  Pairs pairs;
   Attend attend;
   Swiglu swiglu;
   Norm norm;
 };
 
-const Isa kIsas[] = {{"avx512", product_avx512, attend_avx512, swiglu_avx512, norm_avx512},
-                     {"avx2", product_avx2, attend_avx2, swiglu_avx2, norm_avx2},
-                     {"generic", product_generic, attend_generic, swiglu_generic, norm_generic}};
+const Isa kIsas[] = {
+    {"avx512", product_avx512, pairs_avx512, attend_avx512, swiglu_avx512, norm_avx512},
+    {"avx2", product_avx2, pairs_avx2, attend_avx2, swiglu_avx2, norm_avx2},
+    {"generic", product_generic, pairs_generic, attend_generic, swiglu_generic, norm_generic}};
 
 bool supported(const Isa& isa) {
   __builtin_cpu_init();
@@ -429,11 +589,49 @@ const Isa& chosen() {
 
 }  // namespace
 
-PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols) {
+const char* precision_name(Precision p) { return p == Precision::kBF16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kF32;
+  if (name == "bf16") return Precision::kBF16;
+  throw std::invalid_argument("unknown precision \"" + name + "\" (expected fp32 or bf16)");
+}
+
+uint16_t to_bf16(float x) {
+  uint32_t u = __builtin_bit_cast(uint32_t, x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float from_bf16(uint16_t b) { return __builtin_bit_cast(float, static_cast<uint32_t>(b) << 16); }
+
+bool bf16_native() {
+  static const bool native = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("fma");
+  }();
+  return native;
+}
+
+PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols, Precision precision) {
   PackedMatrix m;
   m.rows = rows;
   m.cols = cols;
+  m.precision = precision;
   const int64_t panels = (rows + kPanel - 1) / kPanel;
+  if (precision == Precision::kBF16) {
+    const int64_t C2 = pairs_of(cols);
+    m.panels_bf16.assign(static_cast<size_t>(panels * C2 * kPanel * 2), 0);
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t p = i / kPanel, j = i % kPanel;
+      for (int64_t k = 0; k < cols; ++k)
+        m.panels_bf16[static_cast<size_t>(((p * C2 + k / 2) * kPanel + j) * 2 + k % 2)] =
+            to_bf16(w[i * cols + k]);
+    }
+    return m;
+  }
   m.panels.assign(static_cast<size_t>(panels * cols * kPanel), 0.0f);
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t p = i / kPanel, j = i % kPanel;
@@ -443,17 +641,65 @@ PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols) {
   return m;
 }
 
+namespace {
+
+// x (n, C) rounded to bf16 pairs (n, ceil(C/2)) in a per-thread buffer
+// (an odd C's last pair has a zero high half).
+const uint32_t* to_pairs(const float* x, int64_t n, int64_t C) {
+  thread_local std::vector<uint16_t> buf;
+  const int64_t C2 = pairs_of(C);
+  buf.resize(static_cast<size_t>(n * C2 * 2));
+  typedef uint16_t v16h __attribute__((vector_size(32)));
+  for (int64_t r = 0; r < n; ++r) {
+    const float* src = x + r * C;
+    uint16_t* dst = buf.data() + r * C2 * 2;
+    int64_t k = 0;
+    for (; k + kPanel <= C; k += kPanel) {
+      const v16u u = __builtin_bit_cast(v16u, load16(src + k));
+      const v16u rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+      const v16u nan = (u >> 16) | 0x40u;
+      const v16h h = __builtin_convertvector((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded, v16h);
+      std::memcpy(dst + k, &h, sizeof h);
+    }
+    for (; k < C; ++k) dst[k] = to_bf16(src[k]);
+    if (C % 2) dst[C] = 0;
+  }
+  return reinterpret_cast<const uint32_t*>(buf.data());
+}
+
+}  // namespace
+
 void matmul_packed(const float* x, int64_t n, const PackedMatrix& w, float* y) {
   if (n <= 0 || w.rows <= 0) return;
+  if (w.precision == Precision::kBF16) {
+    const uint32_t* xp = to_pairs(x, n, w.cols);
+    if (bf16_native()) {
+      pairs_avx512bf16(xp, n, w, y);
+    } else {
+      chosen().pairs(xp, n, w, y);
+    }
+    return;
+  }
   chosen().product(x, n, w, y);
 }
 
 bool matmul_packed_isa(const std::string& isa, const float* x, int64_t n, const PackedMatrix& w,
                        float* y) {
+  if (w.precision == Precision::kBF16 && isa == "avx512bf16") {
+    if (!bf16_native()) return false;
+    if (n > 0 && w.rows > 0) pairs_avx512bf16(to_pairs(x, n, w.cols), n, w, y);
+    return true;
+  }
   for (const Isa& i : kIsas)
     if (isa == i.name) {
       if (!supported(i)) return false;
-      if (n > 0 && w.rows > 0) i.product(x, n, w, y);
+      if (n > 0 && w.rows > 0) {
+        if (w.precision == Precision::kBF16) {
+          i.pairs(to_pairs(x, n, w.cols), n, w, y);
+        } else {
+          i.product(x, n, w, y);
+        }
+      }
       return true;
     }
   return false;

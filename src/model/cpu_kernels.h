@@ -20,6 +20,14 @@
 //  - attend_rows: causal attention of a run of one sequence's tokens over
 //    its cached keys and values, in plain loops (the per-head BLAS calls it
 //    replaces cost more in call overhead than in arithmetic).
+//  - bf16 matrices (pack_matrix(..., Precision::kBF16), after llama.cpp's
+//    and oneDNN's bf16 paths): W and each product's x are rounded to bf16
+//    (round to nearest even), the products of bf16 pairs are exact in fp32
+//    and summed in fp32 pair by pair (k = 2i+1, then 2i, as AVX512-BF16's
+//    VDPBF16PS does). Half the weight bytes, and on CPUs with AVX512-BF16
+//    half the instructions; elsewhere the same sums in fp32 vectors, so the
+//    results are the same bits on every CPU (denormal products aside: the
+//    instruction flushes them). Rows never interact, as in fp32.
 //  - Thread-safe: a PackedMatrix is immutable; products on several threads
 //    may share it.
 #pragma once
@@ -30,15 +38,32 @@
 
 namespace tracelm {
 
+// Weight precision of a packed matrix (fp32: the model's own numbers).
+enum class Precision { kF32, kBF16 };
+const char* precision_name(Precision p);  // "fp32", "bf16"
+// "fp32" or "bf16" -> Precision; throws std::invalid_argument otherwise.
+Precision parse_precision(const std::string& name);
+
 struct PackedMatrix {
   int64_t rows = 0, cols = 0;  // N, C of the original (N, C) matrix
-  std::vector<float> panels;   // ceil(N/16) panels of (C, 16)
+  Precision precision = Precision::kF32;
+  std::vector<float> panels;  // fp32: ceil(N/16) panels of (C, 16)
+  // bf16: ceil(N/16) panels of (ceil(C/2), 16, 2): W[16p + j][2i + b] at
+  // ((p * ceil(C/2) + i) * 16 + j) * 2 + b (a column past C is zero).
+  std::vector<uint16_t> panels_bf16;
 };
 
 constexpr int64_t kPanel = 16;
 
 // Packs W (N, C) row-major.
-PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols);
+PackedMatrix pack_matrix(const float* w, int64_t rows, int64_t cols,
+                         Precision precision = Precision::kF32);
+
+// x rounded to bf16, to nearest even (NaN stays NaN).
+uint16_t to_bf16(float x);
+float from_bf16(uint16_t b);
+// Whether this CPU runs bf16 products natively (AVX512-BF16).
+bool bf16_native();
 
 // y (n, N) = x (n, C) W^T; x rows have stride C, y rows stride N.
 void matmul_packed(const float* x, int64_t n, const PackedMatrix& w, float* y);
@@ -72,7 +97,8 @@ void rms_norm_rows(const float* x, const float* w, float* y, int64_t n, int64_t 
 std::string kernel_isa();
 
 // The product with a named instruction set; false (y untouched) when this
-// CPU lacks it. For tests that compare the paths.
+// CPU lacks it. For tests that compare the paths. A bf16 matrix takes
+// "avx512bf16" (native), or any other name for the fp32-vector path.
 bool matmul_packed_isa(const std::string& isa, const float* x, int64_t n, const PackedMatrix& w,
                        float* y);
 

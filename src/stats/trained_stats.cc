@@ -13,11 +13,28 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   TrainedStats t;
   std::map<std::string, uint64_t> services;
   std::map<int64_t, uint64_t> edges;
+  std::map<std::string, SubtreeSize> subtree_max;
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
     t.conditions.add(g);
+    // Calls below each edge: children come after their parent in id order.
+    GraphIndex ix = g.index();
+    std::vector<int64_t> below(g.edges.size(), 0);
+    std::vector<int64_t> child_below(g.edges.size(), 0);
+    for (size_t i = g.edges.size(); i-- > 0;) {
+      if (ix.parent[i] != GraphIndex::kNone) {
+        below[ix.parent[i]] += below[i] + 1;
+        child_below[ix.parent[i]] = std::max(child_below[ix.parent[i]], below[i]);
+      }
+      if (below[i] > 0) {
+        SubtreeSize& m = subtree_max[g.edges[i].callee];
+        m.below = std::max(m.below, below[i]);
+        m.child_below = std::max(m.child_below, child_below[i]);
+      }
+    }
   }
+  t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
@@ -43,6 +60,9 @@ nlohmann::json TrainedStats::to_json() const {
   j["roots"] = nlohmann::json::array();
   for (const auto& r : priors.roots)
     j["roots"].push_back({r.service, r.num_edges, r.depth, r.latency});
+  j["subtree_max"] = nlohmann::json::object();
+  for (const auto& [name, n] : priors.subtree_max)
+    j["subtree_max"][name] = {n.below, n.child_below};
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -69,6 +89,10 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
       for (const auto& [k, v] : edges->items())
         t.priors.num_edges.emplace_back(std::stoll(k), v.get<uint64_t>());
     std::sort(t.priors.num_edges.begin(), t.priors.num_edges.end());
+    if (j.contains("subtree_max"))
+      for (const auto& [name, n] : j["subtree_max"].items())
+        t.priors.subtree_max.emplace_back(  // an object: sorted by name
+            name, SubtreeSize{n.at(0).get<int64_t>(), n.at(1).get<int64_t>()});
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),

@@ -7,6 +7,8 @@
 //    "num_edges": {"1": 40, "2": 113, ...},  // graphs by number of calls
 //    "roots": [["MS_27421", 5, 3, 120], ...], // (service, calls, depth, latency ms) of
 //                                              // up to kMaxRoots training graphs
+//    "subtree_max": {"MS_1": [12, 5], ...},    // callee -> SubtreeSize (calls below one
+//                                              // call to it, below one of its callees)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -27,6 +29,14 @@
 
 namespace tracelm {
 
+// The most calls below one call to a callee in a corpus, e.g. a service
+// whose calls each make one database call: {below 1, child_below 0}.
+struct SubtreeSize {
+  int64_t below = 0;        // calls below one call to it (its subtree's edges)
+  int64_t child_below = 0;  // calls below one of the calls it makes
+  bool operator==(const SubtreeSize&) const = default;
+};
+
 // What the training corpus looked like, for filling in open requests.
 struct CorpusPriors {
   std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs), most first
@@ -43,6 +53,11 @@ struct CorpusPriors {
   };
   static constexpr size_t kMaxRoots = 20000;
   std::vector<Root> roots;
+  // Per callee that has calls below it somewhere: the most calls below one
+  // call to it (its subtree's edges), and below one call it makes; sorted by
+  // name. The constraint's size caps (LayerSpec::subtree_caps). Empty in
+  // files written before them.
+  std::vector<std::pair<std::string, SubtreeSize>> subtree_max;
 };
 
 struct TrainedStats {

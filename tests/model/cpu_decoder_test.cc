@@ -79,5 +79,42 @@ TEST(CpuDecoder, InterleavedSequencesMatchTheTorchForward) {
   EXPECT_LT(max_diff(eng.logits(0), rb[0]), 1e-4);
 }
 
+// bf16 products: logits near the fp32 engine's (a 2-layer random model,
+// logits of size ~1), and a sequence's logits the same bits alone or batched.
+TEST(CpuDecoder, Bf16LogitsAreNearFp32AndIndependentOfTheBatch) {
+  torch::NoGradGuard ng;
+  LlamaConfig c;
+  c.vocab_size = 50;
+  c.hidden_size = 64;
+  c.intermediate_size = 96;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  Llama m = init_llama(c, 6);
+  for (auto& p : m->named_parameters())  // std 0.02 weights give near-flat logits: widen them
+    if (p.key().find("norm") == std::string::npos) p.value().mul_(10);
+  std::vector<int32_t> a = {1, 4, 9, 16, 25, 36, 49}, b = {1, 3, 5};
+  CpuDecoder f32(m), alone(m, Precision::kBF16), batched(m, Precision::kBF16);
+  int32_t s32 = f32.add_slot(), s1 = alone.add_slot();
+  int32_t sa = batched.add_slot(), sb = batched.add_slot();
+  float worst = 0, spread = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    f32.forward({{s32, a[i], true}});
+    alone.forward({{s1, a[i], true}});
+    std::vector<CpuDecoder::Token> t = {{sa, a[i], true}};
+    if (i < b.size()) t.insert(t.begin(), {sb, b[i], true});
+    batched.forward(t);
+    const float* mine = batched.logits(i < b.size() ? 1 : 0);
+    for (int64_t v = 0; v < c.vocab_size; ++v) {
+      ASSERT_EQ(mine[v], alone.logits(0)[v]) << "token " << i << " logit " << v;
+      worst = std::max(worst, std::abs(alone.logits(0)[v] - f32.logits(0)[v]));
+      spread = std::max(spread, std::abs(f32.logits(0)[v]));
+    }
+  }
+  EXPECT_GT(spread, 1.0f);           // logits that mean something
+  EXPECT_GT(worst, 0.0f);            // bf16 is not fp32
+  EXPECT_LT(worst, 0.05f * spread);  // but near it
+}
+
 }  // namespace
 }  // namespace tracelm

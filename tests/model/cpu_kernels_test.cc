@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "model/cpu_kernels.h"
@@ -51,6 +54,65 @@ TEST(CpuKernels, PackedProductsMatchPlainLoopsOnEveryInstructionSet) {
   PackedMatrix p = pack_matrix(y.data(), 2, 2);
   EXPECT_FALSE(matmul_packed_isa("sse9", y.data(), 1, p, y.data()));
   EXPECT_FALSE(kernel_isa().empty());
+}
+
+TEST(CpuKernels, Bf16RoundsToNearestEven) {
+  EXPECT_EQ(to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(to_bf16(-2.0f), 0xc000);
+  auto f = [](uint32_t bits) { return __builtin_bit_cast(float, bits); };
+  EXPECT_EQ(to_bf16(f(0x3f808000u)), 0x3f80);  // a tie: to the even 0x3f80
+  EXPECT_EQ(to_bf16(f(0x3f818000u)), 0x3f82);  // a tie: to the even 0x3f82
+  EXPECT_EQ(to_bf16(f(0x3f808001u)), 0x3f81);  // above the tie
+  EXPECT_EQ(to_bf16(f(0x7f7fffffu)), 0x7f80);  // the largest float rounds to infinity
+  EXPECT_EQ(to_bf16(f(0x7f800000u)), 0x7f80);  // infinity stays
+  EXPECT_TRUE(std::isnan(from_bf16(to_bf16(std::nanf("")))));
+  EXPECT_EQ(from_bf16(0x3f81), 1.0078125f);
+  EXPECT_EQ(parse_precision("bf16"), Precision::kBF16);
+  EXPECT_STREQ(precision_name(Precision::kF32), "fp32");
+  EXPECT_THROW(parse_precision("fp16"), std::invalid_argument);
+}
+
+// bf16 products: the sums of the bf16-rounded inputs' products (within fp32
+// rounding), the same bits on every path this CPU has (native AVX512-BF16
+// and the fp32-vector paths), and a row's result whatever rows come with it.
+TEST(CpuKernels, Bf16ProductsAreTheSameBitsOnEveryPathAndRowAlone) {
+  int native = 0;
+  for (auto [n, N, C] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 16, 8}, {3, 17, 5}, {9, 33, 31}, {19, 50, 192}, {40, 130, 512}}) {
+    std::vector<float> x = randoms(static_cast<size_t>(n * C), 11);
+    std::vector<float> w = randoms(static_cast<size_t>(N * C), 12);
+    PackedMatrix p = pack_matrix(w.data(), N, C, Precision::kBF16);
+    std::vector<float> ref(static_cast<size_t>(n * N), -7.0f);
+    ASSERT_TRUE(matmul_packed_isa("generic", x.data(), n, p, ref.data()));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t o = 0; o < N; ++o) {
+        double want = 0, mag = 0;
+        for (int64_t k = 0; k < C; ++k) {
+          double t = static_cast<double>(from_bf16(to_bf16(x[i * C + k]))) *
+                     from_bf16(to_bf16(w[o * C + k]));
+          want += t;
+          mag += std::abs(t);
+        }
+        ASSERT_NEAR(ref[i * N + o], want, 1e-5 * mag + 1e-6)
+            << "n=" << n << " N=" << N << " C=" << C;
+      }
+    for (const char* isa : {"avx512bf16", "avx512", "avx2"}) {
+      std::vector<float> y(ref.size(), 3.0f);
+      if (!matmul_packed_isa(isa, x.data(), n, p, y.data())) continue;  // not on this CPU
+      native += std::string(isa) == "avx512bf16";
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_EQ(y[i], ref[i]) << isa << " n=" << n << " N=" << N << " C=" << C << " at " << i;
+    }
+    std::vector<float> all(ref.size()), one(static_cast<size_t>(N));
+    matmul_packed(x.data(), n, p, all.data());
+    for (int64_t i = 0; i < n; ++i) {
+      matmul_packed(x.data() + i * C, 1, p, one.data());
+      for (int64_t o = 0; o < N; ++o) ASSERT_EQ(one[o], all[i * N + o]) << "row " << i;
+    }
+  }
+  if (!bf16_native())
+    std::printf("note: no AVX512-BF16 on this CPU: the native path was not run\n");
+  EXPECT_EQ(native > 0, bf16_native());
 }
 
 // A run of tokens x heads query rows against plain causal softmax, each row

@@ -322,25 +322,33 @@ TEST_F(Untrained, SeededGenerationIsTheSameForAnyBatchSizeAndThreads) {
   reqs[1].num_edges = 6;
   reqs[3].depth = 3;
   reqs[5].num_edges = 12;
-  std::vector<std::vector<GeneratedGraph>> runs;
-  std::vector<GenerateStats> stats;  // summed over threads
-  for (auto [batch, threads] :
-       std::vector<std::pair<int64_t, int>>{{1, 1}, {3, 1}, {16, 1}, {2, 3}, {1, 4}}) {
-    go.batch = batch;
-    go.decode_threads = threads;
-    RecursiveGenerator gen(b, go);
-    runs.push_back(gen.generate(reqs, 42));
-    stats.push_back(gen.stats());
-  }
-  for (size_t r = 1; r < runs.size(); ++r) {
-    EXPECT_EQ(stats[r].sequences, stats[0].sequences) << "run " << r;
-    EXPECT_EQ(stats[r].tokens, stats[0].tokens) << "run " << r;
-    EXPECT_EQ(stats[r].forced_tokens, stats[0].forced_tokens) << "run " << r;
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      EXPECT_TRUE(runs[r][i].complete);
-      EXPECT_EQ(runs[r][i].graph, runs[0][i].graph) << "run " << r << ", graph " << i;
+  for (Precision precision : {Precision::kF32, Precision::kBF16}) {
+    go.precision = precision;
+    std::vector<std::vector<GeneratedGraph>> runs;
+    std::vector<GenerateStats> stats;  // summed over threads
+    for (auto [batch, threads] :
+         std::vector<std::pair<int64_t, int>>{{1, 1}, {3, 1}, {16, 1}, {2, 3}, {1, 4}}) {
+      go.batch = batch;
+      go.decode_threads = threads;
+      RecursiveGenerator gen(b, go);
+      runs.push_back(gen.generate(reqs, 42));
+      stats.push_back(gen.stats());
+    }
+    const char* p = precision_name(precision);
+    for (size_t r = 1; r < runs.size(); ++r) {
+      EXPECT_EQ(stats[r].sequences, stats[0].sequences) << p << " run " << r;
+      EXPECT_EQ(stats[r].tokens, stats[0].tokens) << p << " run " << r;
+      EXPECT_EQ(stats[r].forced_tokens, stats[0].forced_tokens) << p << " run " << r;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        EXPECT_TRUE(runs[r][i].complete);
+        EXPECT_EQ(runs[r][i].graph, runs[0][i].graph) << p << " run " << r << ", graph " << i;
+      }
     }
   }
+  // bf16 is the CPU engine's: the torch engine refuses it rather than ignore it.
+  go.engine = GeneratorOptions::Engine::kTorch;
+  RecursiveGenerator torch_gen(b, go);
+  EXPECT_THROW(torch_gen.generate(reqs, 42), std::invalid_argument);
 }
 
 TEST_F(Untrained, GeneratedGraphsSurviveOtlpAndJaeger) {
