@@ -84,7 +84,7 @@ void InstructionConstraint::forced(AnswerState& w, std::string_view text, bool t
                                    Phase then) const {
   w.ph = Phase::kForced;
   size_t n = std::min(text.size(), sizeof w.buf);
-  std::memcpy(w.buf, text.data(), n);
+  text.copy(w.buf, n);
   w.len = static_cast<uint16_t>(n);
   w.pos = 0;
   w.to_inner = to_inner;
