@@ -19,6 +19,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     ++edges[static_cast<int64_t>(g.edges.size())];
     t.conditions.add(g);
     // Calls below each edge: children come after their parent in id order.
+    if (!g.is_canonical()) continue;  // ingested corpora are; sizes of others are skipped
     GraphIndex ix = g.index();
     std::vector<int64_t> below(g.edges.size(), 0);
     std::vector<int64_t> child_below(g.edges.size(), 0);

@@ -34,17 +34,22 @@ TEST(CpuDecoder, PromptLogitsMatchThePlainPythonReference) {
   }
 }
 
-TEST(CpuDecoder, InterleavedSequencesMatchTheTorchForward) {
-  torch::NoGradGuard ng;
+// A 2-layer model of 4 heads over 2 key/value heads, vocabulary 50.
+LlamaConfig two_layers(int64_t hidden, int64_t intermediate) {
   LlamaConfig c;
   c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.intermediate_size = 40;
+  c.hidden_size = hidden;
+  c.intermediate_size = intermediate;
   c.num_hidden_layers = 2;
   c.num_attention_heads = 4;
   c.num_key_value_heads = 2;
   c.tie_word_embeddings = true;
-  Llama m = init_llama(c, 5);
+  return c;
+}
+
+TEST(CpuDecoder, InterleavedSequencesMatchTheTorchForward) {
+  torch::NoGradGuard ng;
+  Llama m = init_llama(two_layers(32, 40), 5);
   LoraConfig lc;
   lc.target_modules = {"q_proj", "v_proj", "down_proj"};
   add_lora(m, lc, 9);
@@ -83,13 +88,7 @@ TEST(CpuDecoder, InterleavedSequencesMatchTheTorchForward) {
 // logits of size ~1), and a sequence's logits the same bits alone or batched.
 TEST(CpuDecoder, Bf16LogitsAreNearFp32AndIndependentOfTheBatch) {
   torch::NoGradGuard ng;
-  LlamaConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
+  LlamaConfig c = two_layers(64, 96);
   Llama m = init_llama(c, 6);
   for (auto& p : m->named_parameters())  // std 0.02 weights give near-flat logits: widen them
     if (p.key().find("norm") == std::string::npos) p.value().mul_(10);
