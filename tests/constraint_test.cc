@@ -371,6 +371,69 @@ TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
   EXPECT_LT(with, without);
 }
 
+// The caps on one subgraph line, whatever order its sizes come in: MS_1
+// makes at most 3 calls, has at most 8 calls below it, 2 below one of its
+// calls and one level below its calls; the values past them are refused
+// while the line can still meet them.
+TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
+  auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
+      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {8, 2, 1, 3}},
+                                                       {"MS_2", {60, 59, 10, 15}}});
+  auto accepts = [&](const std::string& conditions, std::string_view text) {
+    Attributes a;
+    std::string e;
+    EXPECT_TRUE(parse_attributes(conditions, &a, &e)) << e;
+    LayerSpec spec;
+    EXPECT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
+    spec.names = std::make_shared<const std::vector<std::string>>(
+        std::vector<std::string>{"MS_1", "MS_2", "db-main"});
+    spec.callers =
+        std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
+    spec.subtree_caps = caps;
+    LayerConstraint c(spec, {});
+    return c.feed(text);
+  };
+  const std::string head =
+      "<layer>\n<edges>\n(edge_id is 1,destination is MS_1,type is rpc,communication starts at "
+      "5 milliseconds,communication finishes at 20 milliseconds)\n(edge_id is 2,destination is "
+      "MS_2,type is rpc,communication starts at 6 milliseconds,communication finishes at 30 "
+      "milliseconds)\n</edges>\n<subgraph of edge_id 1>id:S_1/caller:MS_0/start_node:MS_1/"
+      "start_edge_id:1/start_communication_at:5/latency:20/";
+  // Two lines share 20 - 2 = 18 calls, MS_2 can hold them all, and carry the depth.
+  const std::string both =
+      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:2/remaining_depth:4/num_edges:20/num_subgraphs:2";
+  EXPECT_TRUE(accepts(both, head + "num_current_edges:3/"));
+  EXPECT_FALSE(accepts(both, head + "num_current_edges:4/"));  // width
+  EXPECT_TRUE(accepts(both, head + "remaining_depth:1/"));
+  EXPECT_FALSE(accepts(both, head + "remaining_depth:2/"));  // depth
+  EXPECT_TRUE(accepts(both, head + "num_edges:8/"));
+  EXPECT_FALSE(accepts(both, head + "num_edges:9/"));  // below
+  EXPECT_TRUE(accepts(both, head + "num_subgraphs:3/"));
+  EXPECT_FALSE(accepts(both, head + "num_subgraphs:4/"));  // subgraphs <= width
+  EXPECT_FALSE(accepts(both, head + "num_current_edges:2/num_subgraphs:1/num_edges:5/"));  // 2+1x2
+  EXPECT_TRUE(accepts(both, head + "num_current_edges:2/num_subgraphs:1/num_edges:4/"));
+  // One line (edge 2 goes to the database) for 8 - 2 = 6 calls: MS_1 must take them all,
+  // so a width of 1 (at most 1 + 1 x 2 = 3 calls) or no subgraphs with a width of 2 is refused.
+  const std::string one =
+      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:2/remaining_depth:2/num_edges:8/num_subgraphs:1";
+  const std::string head_db = [&] {
+    std::string h = head;
+    h.replace(h.find("destination is MS_2"), 19, "destination is db-main");
+    return h;
+  }();
+  EXPECT_FALSE(accepts(one, head_db + "num_current_edges:1/"));
+  EXPECT_TRUE(accepts(one, head_db + "num_current_edges:2/"));
+  EXPECT_FALSE(accepts(one, head_db + "num_current_edges:2/num_subgraphs:0/"));
+  EXPECT_TRUE(accepts(one, head_db + "num_current_edges:2/num_subgraphs:2/"));
+  // When no value meets a cap, the caps give way: the request still completes.
+  const std::string over =
+      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:2/remaining_depth:2/num_edges:14/num_subgraphs:1";
+  EXPECT_TRUE(accepts(over, head_db + "num_edges:12/"));
+}
+
 // Instruction-format generation without a model: the assembler, given the
 // encoder's own answers for the questions it asks, rebuilds every graph; the
 // questions carry the natural-language conditions of the request.

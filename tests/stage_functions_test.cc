@@ -138,9 +138,10 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(t.priors.roots[7],
             (CorpusPriors::Root{"S_7", 4, graphs[7].depth(), graphs[7].latency()}));
   EXPECT_EQ(back.priors.roots, t.priors.roots);
-  // A: 3 calls below it, at most 1 below one of its calls (0.2 -> 0.2.1); B: 1 and 0.
-  EXPECT_EQ(t.priors.subtree_max,
-            (std::vector<std::pair<std::string, SubtreeSize>>{{"A", {3, 1}}, {"B", {1, 0}}}));
+  // A: 3 calls below it, at most 1 below one of its calls (0.2 -> 0.2.1), one level below
+  // its calls, 2 calls; B: 1, 0, 0 and 1.
+  EXPECT_EQ(t.priors.subtree_max, (std::vector<std::pair<std::string, SubtreeSize>>{
+                                      {"A", {3, 1, 1, 2}}, {"B", {1, 0, 0, 1}}}));
   EXPECT_EQ(back.priors.subtree_max, t.priors.subtree_max);
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
@@ -152,6 +153,11 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(old.priors.num_edges, (std::vector<std::pair<int64_t, uint64_t>>{{2, 1}, {10, 2}}));
   EXPECT_TRUE(old.priors.roots.empty());
   EXPECT_TRUE(old.priors.subtree_max.empty());  // files before the caps: no caps
+  // Session 8's caps: [below, child_below] only; depth and width unknown.
+  testing::write_file(dir.file("s8.json"), R"({"services":[],"subtree_max":{"A":[3,1]}})");
+  EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,
+            (std::vector<std::pair<std::string, SubtreeSize>>{
+                {"A", {3, 1, SubtreeSize::kUnknownDepth, SubtreeSize::kUnknownDepth}}}));
   testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
 }

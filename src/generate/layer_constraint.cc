@@ -324,30 +324,63 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
     if (id == s.sub_k) cap = cap_of(s, i);
     if (id > s.sub_k && (any_edge || callable(s, i))) rest[nrest++] = cap_of(s, i).below;
   }
-  IntSet out = plain;
   auto known = [&](int a) { return (s.known >> a & 1) != 0; };
-  if (s.attr == kAN) {
-    const size_t lines = static_cast<size_t>(std::max<int64_t>(0, s.more_lines_max));
-    int64_t rest_sum = kNoCap;  // unbounded when the lines may name other edges (no callers left)
-    if (nrest >= lines) {
-      std::sort(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(nrest),
-                std::greater<int64_t>());
-      rest_sum = 0;
-      for (size_t j = 0; j < lines; ++j) rest_sum = std::min(kNoCap, rest_sum + rest[j]);
-    }
-    const int64_t lo = sp.num_edges ? s.edges_left - rest_sum : 0;  // else no exact budget
-    out = narrowed(out, lo, cap.below);
+  // The least num_edges this line may take: what the caps of the later lines cannot hold.
+  const size_t lines = static_cast<size_t>(std::max<int64_t>(0, s.more_lines_max));
+  int64_t rest_sum = kNoCap;  // unbounded when the lines may name other edges (no callers left)
+  if (nrest >= lines) {
+    std::sort(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(nrest),
+              std::greater<int64_t>());
+    rest_sum = 0;
+    for (size_t j = 0; j < lines; ++j) rest_sum = std::min(kNoCap, rest_sum + rest[j]);
   }
-  // The last of the three sizes: num_edges - num_current_edges <= num_subgraphs * child_below.
+  const int64_t lo = sp.num_edges ? s.edges_left - rest_sum : 0;  // else no exact budget
   const int64_t m = cap.child_below;
-  if (m >= kNoCap) return out;
-  if (s.attr == kAN && known(kAC) && known(kAS))
-    return narrowed(out, 0, s.sub_width + s.sub_subgraphs * m);
-  if (s.attr == kAC && known(kAN) && known(kAS))
-    return narrowed(out, s.sub_edges - s.sub_subgraphs * m, kNoCap);
-  if (s.attr == kAS && known(kAN) && known(kAC) && m > 0)
-    return narrowed(out, (s.sub_edges - s.sub_width + m - 1) / m, kNoCap);
-  if (s.attr == kAS && known(kAN) && known(kAC)) return narrowed(out, 0, 0);
+  const int64_t w = cap.width == SubtreeSize::kUnknownDepth ? kNoCap : cap.width;
+  const int64_t width = known(kAC) ? s.sub_width : w;         // the line's width, or its cap
+  const int64_t subs = known(kAS) ? s.sub_subgraphs : width;  // its subgraphs, or their cap
+  // Each rule narrows what the earlier ones left, and is dropped when it would leave nothing.
+  IntSet out = plain;
+  auto rule = [&](int64_t a, int64_t b) { out = narrowed(out, a, b); };
+  switch (s.attr) {
+    case kAN:  // num_edges <= below, >= lo, and <= width + subgraphs x child_below
+      rule(lo, cap.below);
+      if (width < kNoCap && subs < kNoCap && m < kNoCap) rule(0, width + subs * m);
+      break;
+    case kAC:  // num_current_edges
+      if (!known(kAN) && cap.below < kNoCap) {
+        // Width + subgraphs <= below (each subgraph has an edge), and enough width to reach
+        // lo (num_edges <= width + subgraphs x child_below, subgraphs <= width): else a width
+        // written before num_edges would force num_edges past the caps.
+        int64_t need = lo <= 0 || m >= kNoCap ? 0
+                       : known(kAS)           ? lo - s.sub_subgraphs * m
+                                              : (lo + m) / (m + 1);  // ceil(lo / (1 + m))
+        rule(need, cap.below - (known(kAS) ? s.sub_subgraphs : 0));
+      }
+      rule(0, w);
+      if (known(kAN) && known(kAS) && m < kNoCap) rule(s.sub_edges - s.sub_subgraphs * m, kNoCap);
+      break;
+    case kAS:  // num_subgraphs
+      if (!known(kAN) && cap.below < kNoCap) {
+        int64_t need = 0;
+        if (known(kAC) && lo > s.sub_width && m < kNoCap)
+          need = m > 0 ? (lo - s.sub_width + m - 1) / m : kNoCap;
+        rule(need, cap.below - (known(kAC) ? s.sub_width : 1));
+      }
+      rule(0, width);
+      if (known(kAN) && known(kAC) && m < kNoCap) {
+        if (m > 0)
+          rule((s.sub_edges - s.sub_width + m - 1) / m, kNoCap);
+        else
+          rule(0, 0);  // nothing below its calls: no subgraphs
+      }
+      break;
+    case kAR:  // remaining_depth: never deeper than in training
+      if (cap.depth != SubtreeSize::kUnknownDepth) rule(0, cap.depth);
+      break;
+    default:
+      break;
+  }
   return out;
 }
 

@@ -110,7 +110,10 @@ struct LayerSpec {
   // it and below one call it makes in the training corpus, sorted by name
   // (CorpusPriors::subtree_max). In a "<subgraph of edge_id k>" line to X:
   // num_edges at most X's `below`, and at least what the caps of the later
-  // edges the remaining lines may take cannot hold; and the last of its
+  // edges the remaining lines may take cannot hold; num_current_edges +
+  // num_subgraphs at most X's `below` and enough of both to reach that least
+  // num_edges when written before num_edges; remaining_depth at most X's
+  // `depth`; and the last of its
   // three sizes written keeps num_edges - num_current_edges <=
   // num_subgraphs * X's `child_below`. Each is soft: when no value meets it
   // (or X has no cap), the values without it stand, so every request still

@@ -7,8 +7,10 @@
 //    "num_edges": {"1": 40, "2": 113, ...},  // graphs by number of calls
 //    "roots": [["MS_27421", 5, 3, 120], ...], // (service, calls, depth, latency ms) of
 //                                              // up to kMaxRoots training graphs
-//    "subtree_max": {"MS_1": [12, 5], ...},    // callee -> SubtreeSize (calls below one
-//                                              // call to it, below one of its callees)
+//    "subtree_max": {"MS_1": [12, 5, 2, 4], ...}, // callee -> SubtreeSize (calls below
+//                                              // one call to it, below one of its callees,
+//                                              // levels below its callees, calls it makes;
+//                                              // older files have the first two only)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -34,6 +36,12 @@ namespace tracelm {
 struct SubtreeSize {
   int64_t below = 0;        // calls below one call to it (its subtree's edges)
   int64_t child_below = 0;  // calls below one of the calls it makes
+  // Levels below the calls it makes: the remaining_depth of the layer under
+  // one call to it (encode/recursive.h); kUnknownDepth in older stats.json.
+  int64_t depth = kUnknownDepth;
+  // The calls one call to it makes (its fan-out); kUnknownDepth in older stats.json.
+  int64_t width = kUnknownDepth;
+  static constexpr int64_t kUnknownDepth = -1;
   bool operator==(const SubtreeSize&) const = default;
 };
 
