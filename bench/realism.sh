@@ -39,8 +39,16 @@ $bin ingest "$data" -o "$out/train.jsonl" --val-output "$out/val.jsonl" --val-fr
 n_val=$(wc -l < "$out/val.jsonl")
 if [ -n "${MODEL:-}" ]; then
   # A model trained earlier on this split (e.g. by this script): no training.
-  echo "== model $MODEL (MODEL set: not trained here)"
-  rm -rf "$out/model" && ln -s "$(realpath "$MODEL")" "$out/model"
+  # Its stats.json is computed again from this split's training graphs, so that a model
+  # trained by an older tracelm gets today's keys (e.g. the subtree caps' depth and width).
+  echo "== model $MODEL (MODEL set: not trained here; stats.json refreshed)"
+  model=$(realpath "$MODEL")
+  if [ "$model" != "$(realpath -m "$out/model")" ]; then
+    rm -rf "$out/model" && mkdir -p "$out/model"
+    for f in "$model"/*; do ln -s "$f" "$out/model/"; done
+    rm -f "$out/model/stats.json"
+  fi
+  $bin stats "$out/train.jsonl" --trained-stats "$out/model/stats.json" > /dev/null
 else
   echo "== train the $preset preset for $minutes min"
   # Epochs high enough that the time budget ends the run (the schedule is fitted

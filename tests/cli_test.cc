@@ -9,6 +9,7 @@
 #include "encode/instruction.h"
 #include "encode/recursive.h"
 #include "encode/tabular.h"
+#include "stats/trained_stats.h"
 #include "test_util.h"
 
 namespace tracelm {
@@ -44,6 +45,13 @@ TEST(Cli, IngestValidateStatsExportOnRealData) {
   EXPECT_EQ(j["graphs"], 1014);
   EXPECT_EQ(j["edges"], 4456);
   EXPECT_EQ(j["types"]["mc"], 1972);
+  // A model's stats.json, as `train` writes it, for the corpus.
+  r = run_tracelm("stats " + tmp.file("c.jsonl") + " --trained-stats " + tmp.file("ts.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  TrainedStats ts = TrainedStats::load(tmp.file("ts.json"));
+  EXPECT_FALSE(ts.priors.subtree_max.empty());
+  EXPECT_EQ(ts.priors.subtree_max,
+            TrainedStats::of(load_corpus(tmp.file("c.jsonl"))).priors.subtree_max);
 
   r = run_tracelm("export " + tmp.file("c.jsonl") + " --format alibaba-csv -o " +
                   tmp.file("out.csv"));

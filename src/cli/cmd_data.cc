@@ -19,6 +19,7 @@
 #include "ingest/spans/labels.h"
 #include "sample/synthetic_raw.h"
 #include "stats/stats.h"
+#include "stats/trained_stats.h"
 
 namespace tracelm::cli {
 
@@ -223,6 +224,7 @@ void add_stats(CLI::App& app) {
     std::string input;
     bool json = false;
     size_t top = 10;
+    std::string trained;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = app.add_subcommand(
@@ -232,9 +234,17 @@ void add_stats(CLI::App& app) {
   c->add_option("input", o->input, "corpus JSONL or CallGraph CSV")->required();
   c->add_flag("--json", o->json, "print JSON");
   c->add_option("--top", o->top, "how many top services and calls")->capture_default_str();
+  c->add_option("--trained-stats", o->trained,
+                "also write the stats.json that `train` writes for this corpus to this file "
+                "(e.g. to refresh an older model's: docs/generation.md)");
   c->callback([o] {
     CorpusStats st;
-    for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) { st.add(g); });
+    std::vector<CallGraph> graphs;
+    for_each_graph(o->input, CsvMode::kClean, [&](CallGraph&& g) {
+      st.add(g);
+      if (!o->trained.empty()) graphs.push_back(std::move(g));
+    });
+    if (!o->trained.empty()) TrainedStats::of(graphs).save(o->trained);
     if (o->json) {
       std::printf("%s\n", st.to_json(o->top).dump(2).c_str());
     } else {

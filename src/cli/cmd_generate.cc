@@ -97,7 +97,9 @@ void add_generate(CLI::App& app) {
                 "microservice)");
   c->add_flag("--high-latency", o->high_latency,
               "a root latency at or above the service's p90 (from the model's corpus statistics)");
-  c->add_option("--temperature", o->gen.sampling.temperature, "0 = greedy")->capture_default_str();
+  c->add_option("--temperature", o->gen.sampling.temperature,
+                "0 = greedy (the paper sampled at 0.8; docs/generation.md)")
+      ->capture_default_str();
   c->add_option("--top-k", o->gen.sampling.top_k, "0 = off")->capture_default_str();
   c->add_option("--top-p", o->gen.sampling.top_p, "1 = off")->capture_default_str();
   c->add_option("--seed", o->gen.sampling.seed, "seed")->capture_default_str();
