@@ -373,12 +373,13 @@ TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
 
 // The caps on one subgraph line, whatever order its sizes come in: MS_1
 // makes at most 3 calls, has at most 8 calls below it, 2 below one of its
-// calls and one level below its calls; the values past them are refused
-// while the line can still meet them.
+// calls and one level below its calls, and at least half of its calls make
+// calls; the values past them are refused while the line can still meet
+// them.
 TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
   auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
-      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {8, 2, 1, 3}},
-                                                       {"MS_2", {60, 59, 10, 15}}});
+      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {8, 2, 1, 3, 0.5}},
+                                                       {"MS_2", {60, 59, 10, 15, 0.0}}});
   auto accepts = [&](const std::string& conditions, std::string_view text) {
     Attributes a;
     std::string e;
@@ -413,6 +414,10 @@ TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
   EXPECT_FALSE(accepts(both, head + "num_subgraphs:4/"));  // subgraphs <= width
   EXPECT_FALSE(accepts(both, head + "num_current_edges:2/num_subgraphs:1/num_edges:5/"));  // 2+1x2
   EXPECT_TRUE(accepts(both, head + "num_current_edges:2/num_subgraphs:1/num_edges:4/"));
+  EXPECT_FALSE(accepts(both, head + "num_current_edges:3/num_subgraphs:1/"));  // share
+  EXPECT_TRUE(accepts(both, head + "num_current_edges:3/num_subgraphs:2/"));
+  EXPECT_FALSE(accepts(both, head + "num_subgraphs:1/num_current_edges:3/"));  // 1 / 0.5
+  EXPECT_TRUE(accepts(both, head + "num_subgraphs:1/num_current_edges:2/"));
   // One line (edge 2 goes to the database) for 8 - 2 = 6 calls: MS_1 must take them all,
   // so a width of 1 (at most 1 + 1 x 2 = 3 calls) or no subgraphs with a width of 2 is refused.
   const std::string one =

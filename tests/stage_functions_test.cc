@@ -139,9 +139,9 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
             (CorpusPriors::Root{"S_7", 4, graphs[7].depth(), graphs[7].latency()}));
   EXPECT_EQ(back.priors.roots, t.priors.roots);
   // A: 3 calls below it, at most 1 below one of its calls (0.2 -> 0.2.1), one level below
-  // its calls, 2 calls; B: 1, 0, 0 and 1.
+  // its calls, 2 calls, one of the two making calls; B: 1, 0, 0, 1 and none.
   EXPECT_EQ(t.priors.subtree_max, (std::vector<std::pair<std::string, SubtreeSize>>{
-                                      {"A", {3, 1, 1, 2}}, {"B", {1, 0, 0, 1}}}));
+                                      {"A", {3, 1, 1, 2, 0.5}}, {"B", {1, 0, 0, 1, 0.0}}}));
   EXPECT_EQ(back.priors.subtree_max, t.priors.subtree_max);
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".

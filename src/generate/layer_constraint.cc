@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -359,6 +360,10 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
       }
       rule(0, w);
       if (known(kAN) && known(kAS) && m < kNoCap) rule(s.sub_edges - s.sub_subgraphs * m, kNoCap);
+      // No wider than its subgraphs allow at X's least share of calls that make calls.
+      if (known(kAS) && cap.share > 0)
+        rule(0, static_cast<int64_t>(
+                    std::floor(static_cast<double>(s.sub_subgraphs) / cap.share + 1e-9)));
       break;
     case kAS:  // num_subgraphs
       if (!known(kAN) && cap.below < kNoCap) {
@@ -368,6 +373,11 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
         rule(need, cap.below - (known(kAC) ? s.sub_width : 1));
       }
       rule(0, width);
+      // At least X's least share of its calls make calls (in TrainTicket, every call
+      // `ts-basic-service` makes does: a call under it left a leaf is one no real graph has).
+      if (known(kAC) && cap.share > 0)
+        rule(static_cast<int64_t>(std::ceil(cap.share * static_cast<double>(s.sub_width) - 1e-9)),
+             kNoCap);
       if (known(kAN) && known(kAC) && m < kNoCap) {
         if (m > 0)
           rule((s.sub_edges - s.sub_width + m - 1) / m, kNoCap);

@@ -113,7 +113,8 @@ struct LayerSpec {
   // edges the remaining lines may take cannot hold; num_current_edges +
   // num_subgraphs at most X's `below` and enough of both to reach that least
   // num_edges when written before num_edges; remaining_depth at most X's
-  // `depth`; and the last of its
+  // `depth`; num_subgraphs at least X's `share` of num_current_edges; and
+  // the last of its
   // three sizes written keeps num_edges - num_current_edges <=
   // num_subgraphs * X's `child_below`. Each is soft: when no value meets it
   // (or X has no cap), the values without it stand, so every request still

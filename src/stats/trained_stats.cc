@@ -25,20 +25,24 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     std::vector<int64_t> child_below(g.edges.size(), 0);
     std::vector<int64_t> height(g.edges.size(), 0);  // 0 for a leaf, as the encoder counts
     std::vector<int64_t> width(g.edges.size(), 0);
+    std::vector<int64_t> callers(g.edges.size(), 0);  // calls below it that make calls
     for (size_t i = g.edges.size(); i-- > 0;) {
       if (ix.parent[i] != GraphIndex::kNone) {
         below[ix.parent[i]] += below[i] + 1;
         child_below[ix.parent[i]] = std::max(child_below[ix.parent[i]], below[i]);
         height[ix.parent[i]] = std::max(height[ix.parent[i]], height[i] + 1);
         ++width[ix.parent[i]];
+        callers[ix.parent[i]] += below[i] > 0;
       }
       if (below[i] > 0) {
-        auto [it, added] = subtree_max.try_emplace(g.edges[i].callee, SubtreeSize{0, 0, 0, 0});
+        auto [it, added] = subtree_max.try_emplace(g.edges[i].callee, SubtreeSize{0, 0, 0, 0, 1.0});
         SubtreeSize& m = it->second;
         m.below = std::max(m.below, below[i]);
         m.child_below = std::max(m.child_below, child_below[i]);
         m.depth = std::max(m.depth, height[i] - 1);
         m.width = std::max(m.width, width[i]);
+        m.share =
+            std::min(m.share, static_cast<double>(callers[i]) / static_cast<double>(width[i]));
       }
     }
   }
@@ -70,9 +74,10 @@ nlohmann::json TrainedStats::to_json() const {
     j["roots"].push_back({r.service, r.num_edges, r.depth, r.latency});
   j["subtree_max"] = nlohmann::json::object();
   for (const auto& [name, n] : priors.subtree_max)
-    j["subtree_max"][name] = n.depth == SubtreeSize::kUnknownDepth
-                                 ? nlohmann::json{n.below, n.child_below}
-                                 : nlohmann::json{n.below, n.child_below, n.depth, n.width};
+    j["subtree_max"][name] =
+        n.depth == SubtreeSize::kUnknownDepth
+            ? nlohmann::json{n.below, n.child_below}
+            : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share};
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -104,7 +109,8 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         t.priors.subtree_max.emplace_back(  // an object: sorted by name
             name, SubtreeSize{n.at(0).get<int64_t>(), n.at(1).get<int64_t>(),
                               n.size() > 3 ? n.at(2).get<int64_t>() : SubtreeSize::kUnknownDepth,
-                              n.size() > 3 ? n.at(3).get<int64_t>() : SubtreeSize::kUnknownDepth});
+                              n.size() > 3 ? n.at(3).get<int64_t>() : SubtreeSize::kUnknownDepth,
+                              n.size() > 4 ? n.at(4).get<double>() : 0.0});
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),

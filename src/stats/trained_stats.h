@@ -7,10 +7,12 @@
 //    "num_edges": {"1": 40, "2": 113, ...},  // graphs by number of calls
 //    "roots": [["MS_27421", 5, 3, 120], ...], // (service, calls, depth, latency ms) of
 //                                              // up to kMaxRoots training graphs
-//    "subtree_max": {"MS_1": [12, 5, 2, 4], ...}, // callee -> SubtreeSize (calls below
-//                                              // one call to it, below one of its callees,
-//                                              // levels below its callees, calls it makes;
-//                                              // older files have the first two only)
+//    "subtree_max": {"MS_1": [12, 5, 2, 4, 0.5], ...}, // callee -> SubtreeSize (calls
+//                                              // below one call to it, below one of its
+//                                              // callees, levels below its callees, calls
+//                                              // it makes, least share of its calls with
+//                                              // calls below; older files: the first two
+//                                              // or four)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -41,6 +43,10 @@ struct SubtreeSize {
   int64_t depth = kUnknownDepth;
   // The calls one call to it makes (its fan-out); kUnknownDepth in older stats.json.
   int64_t width = kUnknownDepth;
+  // The least share of the calls one call to it makes that make calls
+  // themselves (num_subgraphs / num_current_edges of the layer under it):
+  // 1 when they always all do; 0 when unknown (older stats.json).
+  double share = 0;
   static constexpr int64_t kUnknownDepth = -1;
   bool operator==(const SubtreeSize&) const = default;
 };
