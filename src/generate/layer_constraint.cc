@@ -311,6 +311,12 @@ IntSet narrowed(const IntSet& plain, int64_t lo, int64_t hi) {
   return out.empty() ? plain : out;
 }
 
+// a x b for a, b >= 0, at most `cap` (a stats.json from elsewhere may hold any numbers).
+int64_t capped_product(int64_t a, int64_t b, int64_t cap) {
+  if (a <= 0 || b <= 0) return 0;
+  return a > cap / b ? cap : std::min(cap, a * b);
+}
+
 }  // namespace
 
 IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const {
@@ -346,7 +352,8 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
   switch (s.attr) {
     case kAN:  // num_edges <= below, >= lo, and <= width + subgraphs x child_below
       rule(lo, cap.below);
-      if (width < kNoCap && subs < kNoCap && m < kNoCap) rule(0, width + subs * m);
+      if (width < kNoCap && subs < kNoCap && m < kNoCap)
+        rule(0, width + capped_product(subs, m, kNoCap));
       break;
     case kAC:  // num_current_edges
       if (!known(kAN) && cap.below < kNoCap) {
@@ -354,12 +361,13 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
         // lo (num_edges <= width + subgraphs x child_below, subgraphs <= width): else a width
         // written before num_edges would force num_edges past the caps.
         int64_t need = lo <= 0 || m >= kNoCap ? 0
-                       : known(kAS)           ? lo - s.sub_subgraphs * m
+                       : known(kAS)           ? lo - capped_product(s.sub_subgraphs, m, kNoCap)
                                               : (lo + m) / (m + 1);  // ceil(lo / (1 + m))
         rule(need, cap.below - (known(kAS) ? s.sub_subgraphs : 0));
       }
       rule(0, w);
-      if (known(kAN) && known(kAS) && m < kNoCap) rule(s.sub_edges - s.sub_subgraphs * m, kNoCap);
+      if (known(kAN) && known(kAS) && m < kNoCap)
+        rule(s.sub_edges - capped_product(s.sub_subgraphs, m, kNoCap), kNoCap);
       // No wider than its subgraphs allow at X's least share of calls that make calls.
       if (known(kAS) && cap.share > 0)
         rule(0, static_cast<int64_t>(
