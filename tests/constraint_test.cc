@@ -419,7 +419,8 @@ TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
   EXPECT_FALSE(accepts(both, head + "num_subgraphs:1/num_current_edges:3/"));  // 1 / 0.5
   EXPECT_TRUE(accepts(both, head + "num_subgraphs:1/num_current_edges:2/"));
   // One line (edge 2 goes to the database) for 8 - 2 = 6 calls: MS_1 must take them all,
-  // so a width of 1 (at most 1 + 1 x 2 = 3 calls) or no subgraphs with a width of 2 is refused.
+  // so a width of 1 (at most 1 + 1 x 2 = 3 calls) is refused (no subgraphs with a width of 2
+  // the plain rules refuse too).
   const std::string one =
       "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
       "num_current_edges:2/remaining_depth:2/num_edges:8/num_subgraphs:1";

@@ -157,7 +157,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   testing::write_file(dir.file("s8.json"), R"({"services":[],"subtree_max":{"A":[3,1]}})");
   EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,
             (std::vector<std::pair<std::string, SubtreeSize>>{
-                {"A", {3, 1, SubtreeSize::kUnknownDepth, SubtreeSize::kUnknownDepth}}}));
+                {"A", {3, 1, SubtreeSize::kUnknown, SubtreeSize::kUnknown}}}));
   testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
 }

@@ -343,7 +343,7 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
   }
   const int64_t lo = sp.num_edges ? s.edges_left - rest_sum : 0;  // else no exact budget
   const int64_t m = cap.child_below;
-  const int64_t w = cap.width == SubtreeSize::kUnknownDepth ? kNoCap : cap.width;
+  const int64_t w = cap.width == SubtreeSize::kUnknown ? kNoCap : cap.width;
   const int64_t width = known(kAC) ? s.sub_width : w;         // the line's width, or its cap
   const int64_t subs = known(kAS) ? s.sub_subgraphs : width;  // its subgraphs, or their cap
   // Each rule narrows what the earlier ones left, and is dropped when it would leave nothing.
@@ -394,7 +394,7 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
       }
       break;
     case kAR:  // remaining_depth: never deeper than in training
-      if (cap.depth != SubtreeSize::kUnknownDepth) rule(0, cap.depth);
+      if (cap.depth != SubtreeSize::kUnknown) rule(0, cap.depth);
       break;
     default:
       break;

@@ -75,7 +75,7 @@ nlohmann::json TrainedStats::to_json() const {
   j["subtree_max"] = nlohmann::json::object();
   for (const auto& [name, n] : priors.subtree_max)
     j["subtree_max"][name] =
-        n.depth == SubtreeSize::kUnknownDepth
+        n.depth == SubtreeSize::kUnknown
             ? nlohmann::json{n.below, n.child_below}
             : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share};
   j["conditions"] = conditions.to_json();
@@ -108,8 +108,8 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
       for (const auto& [name, n] : j["subtree_max"].items())
         t.priors.subtree_max.emplace_back(  // an object: sorted by name
             name, SubtreeSize{n.at(0).get<int64_t>(), n.at(1).get<int64_t>(),
-                              n.size() > 3 ? n.at(2).get<int64_t>() : SubtreeSize::kUnknownDepth,
-                              n.size() > 3 ? n.at(3).get<int64_t>() : SubtreeSize::kUnknownDepth,
+                              n.size() > 3 ? n.at(2).get<int64_t>() : SubtreeSize::kUnknown,
+                              n.size() > 3 ? n.at(3).get<int64_t>() : SubtreeSize::kUnknown,
                               n.size() > 4 ? n.at(4).get<double>() : 0.0});
     if (j.contains("roots"))
       for (const auto& r : j["roots"])

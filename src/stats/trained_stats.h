@@ -39,15 +39,15 @@ struct SubtreeSize {
   int64_t below = 0;        // calls below one call to it (its subtree's edges)
   int64_t child_below = 0;  // calls below one of the calls it makes
   // Levels below the calls it makes: the remaining_depth of the layer under
-  // one call to it (encode/recursive.h); kUnknownDepth in older stats.json.
-  int64_t depth = kUnknownDepth;
-  // The calls one call to it makes (its fan-out); kUnknownDepth in older stats.json.
-  int64_t width = kUnknownDepth;
+  // one call to it (encode/recursive.h); kUnknown in older stats.json.
+  int64_t depth = kUnknown;
+  // The most calls one call to it makes (its fan-out); kUnknown in older stats.json.
+  int64_t width = kUnknown;
   // The least share of the calls one call to it makes that make calls
   // themselves (num_subgraphs / num_current_edges of the layer under it):
   // 1 when they always all do; 0 when unknown (older stats.json).
   double share = 0;
-  static constexpr int64_t kUnknownDepth = -1;
+  static constexpr int64_t kUnknown = -1;
   bool operator==(const SubtreeSize&) const = default;
 };
 
