@@ -371,39 +371,83 @@ TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
   EXPECT_LT(with, without);
 }
 
+// The floors (SubtreeSize::least) are soft too: random walks, whose
+// layers often leave a line fewer calls than its callee's least, still
+// complete every request with valid graphs.
+TEST(LayerConstraint, LeastCallsBelowKeepEveryRequestComplete) {
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_12", "MS_2", "db-main"});
+  auto callers =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
+  auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
+      std::vector<std::pair<std::string, SubtreeSize>>{
+          {"MS_1", {30, 29, 5, 10, 0.0, 2, LayerConstraint::kLeastSupport}},
+          {"MS_2", {40, 39, 5, 10, 0.0, 3, LayerConstraint::kLeastSupport}}});
+  std::vector<GenerateRequest> reqs;
+  for (int64_t e : {4, 9, 20, 30})
+    for (int64_t d : {2, 3, 4}) {
+      GenerateRequest r;
+      r.num_edges = e;
+      r.depth = d;
+      reqs.push_back(r);
+    }
+  size_t graphs = 0;
+  for (uint64_t seed : {3, 4, 5, 6})
+    for (const GeneratedGraph& g :
+         walk(reqs, seed, {}, names, false, nullptr, false, nullptr, callers, caps)) {
+      EXPECT_TRUE(g.complete) << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), true));
+      ++graphs;
+    }
+  EXPECT_EQ(graphs, 4 * reqs.size());
+}
+
+// Whether a layer with `conditions`, destinations MS_1, MS_2, MS_3 (callers)
+// and db-main, and these subtree caps accepts `text`.
+bool accepts_with_caps(const std::vector<std::pair<std::string, SubtreeSize>>& caps,
+                       const std::string& conditions, std::string_view text) {
+  Attributes a;
+  std::string e;
+  EXPECT_TRUE(parse_attributes(conditions, &a, &e)) << e;
+  LayerSpec spec;
+  EXPECT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
+  spec.names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
+  spec.callers = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_2", "MS_3"});
+  spec.subtree_caps =
+      std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(caps);
+  LayerConstraint c(spec, {});
+  return c.feed(text);
+}
+
+// The edges MS_1 (5 -> 20 ms) and MS_2 (6 -> 30 ms), and the first
+// attributes of edge 1's subgraph line.
+const std::string kTwoCallsHead =
+    "<layer>\n<edges>\n(edge_id is 1,destination is MS_1,type is rpc,communication starts at "
+    "5 milliseconds,communication finishes at 20 milliseconds)\n(edge_id is 2,destination is "
+    "MS_2,type is rpc,communication starts at 6 milliseconds,communication finishes at 30 "
+    "milliseconds)\n</edges>\n<subgraph of edge_id 1>id:S_1/caller:MS_0/start_node:MS_1/"
+    "start_edge_id:1/start_communication_at:5/latency:20/";
+// Two lines share 20 - 2 = 18 calls and carry a depth of 3.
+const std::string kTwoLines =
+    "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+    "num_current_edges:2/remaining_depth:4/num_edges:20/num_subgraphs:2";
+
 // The caps on one subgraph line, whatever order its sizes come in: MS_1
 // makes at most 3 calls, has at most 8 calls below it, 2 below one of its
 // calls and one level below its calls, and at least half of its calls make
 // calls; the values past them are refused while the line can still meet
 // them.
 TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
-  auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
-      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {8, 2, 1, 3, 0.5}},
-                                                       {"MS_2", {60, 59, 10, 15, 0.0}}});
+  const std::vector<std::pair<std::string, SubtreeSize>> caps = {{"MS_1", {8, 2, 1, 3, 0.5}},
+                                                                 {"MS_2", {60, 59, 10, 15, 0.0}}};
   auto accepts = [&](const std::string& conditions, std::string_view text) {
-    Attributes a;
-    std::string e;
-    EXPECT_TRUE(parse_attributes(conditions, &a, &e)) << e;
-    LayerSpec spec;
-    EXPECT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
-    spec.names = std::make_shared<const std::vector<std::string>>(
-        std::vector<std::string>{"MS_1", "MS_2", "db-main"});
-    spec.callers =
-        std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
-    spec.subtree_caps = caps;
-    LayerConstraint c(spec, {});
-    return c.feed(text);
+    return accepts_with_caps(caps, conditions, text);
   };
-  const std::string head =
-      "<layer>\n<edges>\n(edge_id is 1,destination is MS_1,type is rpc,communication starts at "
-      "5 milliseconds,communication finishes at 20 milliseconds)\n(edge_id is 2,destination is "
-      "MS_2,type is rpc,communication starts at 6 milliseconds,communication finishes at 30 "
-      "milliseconds)\n</edges>\n<subgraph of edge_id 1>id:S_1/caller:MS_0/start_node:MS_1/"
-      "start_edge_id:1/start_communication_at:5/latency:20/";
-  // Two lines share 20 - 2 = 18 calls, MS_2 can hold them all, and carry the depth.
-  const std::string both =
-      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
-      "num_current_edges:2/remaining_depth:4/num_edges:20/num_subgraphs:2";
+  const std::string& head = kTwoCallsHead;
+  // MS_2 can hold all 18 calls, and carry the depth.
+  const std::string& both = kTwoLines;
   EXPECT_TRUE(accepts(both, head + "num_current_edges:3/"));
   EXPECT_FALSE(accepts(both, head + "num_current_edges:4/"));  // width
   EXPECT_TRUE(accepts(both, head + "remaining_depth:1/"));
@@ -438,6 +482,33 @@ TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
       "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
       "num_current_edges:2/remaining_depth:2/num_edges:14/num_subgraphs:1";
   EXPECT_TRUE(accepts(over, head_db + "num_edges:12/"));
+}
+
+// The least calls below one call to a callee (SubtreeSize::least), when seen
+// over enough calls: a line to MS_1, never with fewer than 4 calls below it,
+// may not take 3, nor a size that cannot reach 4; and a line before one to
+// MS_2, never with fewer than 5, leaves it 5 of the 18 calls.
+TEST(LayerConstraint, LeastCallsBelowFloorALineAndAreLeftToTheLaterLines) {
+  auto with = [](int64_t calls) {
+    return std::vector<std::pair<std::string, SubtreeSize>>{
+        {"MS_1", {16, 2, 1, 8, 0.0, 4, calls}}, {"MS_2", {60, 59, 10, 15, 0.0, 5, calls}}};
+  };
+  const auto trusted = with(LayerConstraint::kLeastSupport);
+  const auto untrusted = with(LayerConstraint::kLeastSupport - 1);
+  auto accepts = [&](const auto& caps, std::string_view rest) {
+    return accepts_with_caps(caps, kTwoLines, kTwoCallsHead + std::string(rest));
+  };
+  EXPECT_FALSE(accepts(trusted, "num_edges:3/"));
+  EXPECT_TRUE(accepts(trusted, "num_edges:4/"));
+  EXPECT_TRUE(accepts(untrusted, "num_edges:3/"));  // seen over too few calls
+  // Without subgraphs, 4 calls; else at least ceil(4 / (1 + 2)) = 2 (2 below each at most).
+  EXPECT_FALSE(accepts(trusted, "num_subgraphs:0/num_current_edges:3/"));
+  EXPECT_TRUE(accepts(trusted, "num_subgraphs:0/num_current_edges:4/"));
+  EXPECT_FALSE(accepts(trusted, "num_current_edges:1/"));
+  EXPECT_TRUE(accepts(untrusted, "num_current_edges:1/"));
+  EXPECT_TRUE(accepts(trusted, "num_edges:13/"));  // 18 - 13 = 5 left for MS_2
+  EXPECT_FALSE(accepts(trusted, "num_edges:14/"));
+  EXPECT_TRUE(accepts(untrusted, "num_edges:14/"));
 }
 
 // Instruction-format generation without a model: the assembler, given the

@@ -139,9 +139,11 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
             (CorpusPriors::Root{"S_7", 4, graphs[7].depth(), graphs[7].latency()}));
   EXPECT_EQ(back.priors.roots, t.priors.roots);
   // A: 3 calls below it, at most 1 below one of its calls (0.2 -> 0.2.1), one level below
-  // its calls, 2 calls, one of the two making calls; B: 1, 0, 0, 1 and none.
-  EXPECT_EQ(t.priors.subtree_max, (std::vector<std::pair<std::string, SubtreeSize>>{
-                                      {"A", {3, 1, 1, 2, 0.5}}, {"B", {1, 0, 0, 1, 0.0}}}));
+  // its calls, 2 calls, one of the two making calls, never fewer than 3 calls below it,
+  // over 1,201 calls; B: 1, 0, 0, 1, none, and a leaf at 0.1 (least 0), over 2,402 calls.
+  EXPECT_EQ(t.priors.subtree_max,
+            (std::vector<std::pair<std::string, SubtreeSize>>{{"A", {3, 1, 1, 2, 0.5, 3, 1201}},
+                                                              {"B", {1, 0, 0, 1, 0.0, 0, 2402}}}));
   EXPECT_EQ(back.priors.subtree_max, t.priors.subtree_max);
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
@@ -158,6 +160,10 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,
             (std::vector<std::pair<std::string, SubtreeSize>>{
                 {"A", {3, 1, SubtreeSize::kUnknown, SubtreeSize::kUnknown}}}));
+  // Session 9's: five numbers, no least.
+  testing::write_file(dir.file("s9.json"), R"({"services":[],"subtree_max":{"A":[3,1,1,2,0.5]}})");
+  EXPECT_EQ(TrainedStats::load(dir.file("s9.json")).priors.subtree_max,
+            (std::vector<std::pair<std::string, SubtreeSize>>{{"A", {3, 1, 1, 2, 0.5, 0, 0}}}));
   testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
 }

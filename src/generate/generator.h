@@ -63,7 +63,8 @@ struct GeneratorOptions {
   // its destination in the training corpus (ModelBundle::subtree_caps,
   // LayerSpec::subtree_caps), and large enough that the later lines can
   // hold the rest; a soft rule: when no value meets it, the plain values
-  // stand, so every request still completes.
+  // stand, so every request still completes. Likewise at least the fewest
+  // calls below one call to it in training (SubtreeSize::least).
   bool known_sizes = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the

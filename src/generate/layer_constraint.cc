@@ -325,11 +325,15 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
   const bool any_edge = !sp.callers || sp.callers->empty();
   SubtreeSize cap{kNoCap, kNoCap};
   std::array<int64_t, 16> rest{};  // caps of the later edges the remaining lines may name
-  size_t nrest = 0;
+  std::array<int64_t, 16> owed{};  // the least of the later edges to callees never a leaf
+  size_t nrest = 0, nowed = 0;
   for (int i = 0; i < s.nedges; ++i) {
     const int64_t id = s.edges[static_cast<size_t>(i)].id;
     if (id == s.sub_k) cap = cap_of(s, i);
-    if (id > s.sub_k && (any_edge || callable(s, i))) rest[nrest++] = cap_of(s, i).below;
+    if (id > s.sub_k && (any_edge || callable(s, i))) {
+      rest[nrest++] = cap_of(s, i).below;
+      if (int64_t l = least_of(cap_of(s, i)); l > 0) owed[nowed++] = l;
+    }
   }
   auto known = [&](int a) { return (s.known >> a & 1) != 0; };
   // The least num_edges this line may take: what the caps of the later lines cannot hold.
@@ -341,7 +345,16 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
     rest_sum = 0;
     for (size_t j = 0; j < lines; ++j) rest_sum = std::min(kNoCap, rest_sum + rest[j]);
   }
-  const int64_t lo = sp.num_edges ? s.edges_left - rest_sum : 0;  // else no exact budget
+  // The least: X's fewest calls below one call (when trusted), and what the later lines'
+  // caps cannot hold. The most: X's cap, and what leaves the later lines their least (the
+  // smallest leasts of the later edges never a leaf, 1 for each other line).
+  const int64_t lo =
+      std::max(least_of(cap), sp.num_edges ? s.edges_left - rest_sum : 0);  // else no budget
+  const size_t due = static_cast<size_t>(std::max<int64_t>(0, s.more_lines_min));
+  std::sort(owed.begin(), owed.begin() + static_cast<std::ptrdiff_t>(nowed));
+  int64_t reserve = static_cast<int64_t>(due - std::min(due, nowed));
+  for (size_t j = 0; j < std::min(due, nowed); ++j) reserve += owed[j];
+  const int64_t most = std::min(cap.below, sp.num_edges ? s.edges_left - reserve : kNoCap);
   const int64_t m = cap.child_below;
   const int64_t w = cap.width == SubtreeSize::kUnknown ? kNoCap : cap.width;
   const int64_t width = known(kAC) ? s.sub_width : w;         // the line's width, or its cap
@@ -350,20 +363,20 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
   IntSet out = plain;
   auto rule = [&](int64_t a, int64_t b) { out = narrowed(out, a, b); };
   switch (s.attr) {
-    case kAN:  // num_edges <= below, >= lo, and <= width + subgraphs x child_below
-      rule(lo, cap.below);
+    case kAN:  // num_edges <= most, >= lo, and <= width + subgraphs x child_below
+      rule(lo, most);
       if (width < kNoCap && subs < kNoCap && m < kNoCap)
         rule(0, width + capped_product(subs, m, kNoCap));
       break;
     case kAC:  // num_current_edges
-      if (!known(kAN) && cap.below < kNoCap) {
-        // Width + subgraphs <= below (each subgraph has an edge), and enough width to reach
+      if (!known(kAN) && (most < kNoCap || lo > 0)) {
+        // Width + subgraphs <= most (each subgraph has an edge), and enough width to reach
         // lo (num_edges <= width + subgraphs x child_below, subgraphs <= width): else a width
         // written before num_edges would force num_edges past the caps.
         int64_t need = lo <= 0 || m >= kNoCap ? 0
                        : known(kAS)           ? lo - capped_product(s.sub_subgraphs, m, kNoCap)
                                               : (lo + m) / (m + 1);  // ceil(lo / (1 + m))
-        rule(need, cap.below - (known(kAS) ? s.sub_subgraphs : 0));
+        rule(need, most - (known(kAS) ? s.sub_subgraphs : 0));
       }
       rule(0, w);
       if (known(kAN) && known(kAS) && m < kNoCap)
@@ -374,11 +387,11 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
                     std::floor(static_cast<double>(s.sub_subgraphs) / cap.share + 1e-9)));
       break;
     case kAS:  // num_subgraphs
-      if (!known(kAN) && cap.below < kNoCap) {
+      if (!known(kAN) && (most < kNoCap || lo > 0)) {
         int64_t need = 0;
         if (known(kAC) && lo > s.sub_width && m < kNoCap)
           need = m > 0 ? (lo - s.sub_width + m - 1) / m : kNoCap;
-        rule(need, cap.below - (known(kAC) ? s.sub_width : 1));
+        rule(need, most - (known(kAC) ? s.sub_width : 1));
       }
       rule(0, width);
       // At least X's least share of its calls make calls (in TrainTicket, every call

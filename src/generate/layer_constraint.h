@@ -106,17 +106,18 @@ struct LayerSpec {
   // destinations come from these names while the layer has fewer edges to
   // callers than subgraphs. Not in a layer with a required call.
   std::shared_ptr<const std::vector<std::string>> callers;
-  // When set (and not empty): per callee, the most calls below one call to
-  // it and below one call it makes in the training corpus, sorted by name
+  // When set (and not empty): per callee, the sizes of the subtrees under
+  // the calls to it in the training corpus, sorted by name
   // (CorpusPriors::subtree_max). In a "<subgraph of edge_id k>" line to X:
-  // num_edges at most X's `below`, and at least what the caps of the later
-  // edges the remaining lines may take cannot hold; num_current_edges +
-  // num_subgraphs at most X's `below` and enough of both to reach that least
+  // num_edges at most X's `below` and what leaves the later lines their
+  // least (X's `least`, kLeastSupport, for the later edges that have one;
+  // else 1), and at least X's `least` and what the caps of the later edges
+  // the remaining lines may take cannot hold; num_current_edges +
+  // num_subgraphs within that most and enough of both to reach that least
   // num_edges when written before num_edges; remaining_depth at most X's
   // `depth`; num_subgraphs at least X's `share` of num_current_edges; and
-  // the last of its
-  // three sizes written keeps num_edges - num_current_edges <=
-  // num_subgraphs * X's `child_below`. Each is soft: when no value meets it
+  // the last of its three sizes written keeps num_edges -
+  // num_current_edges <= num_subgraphs * X's `child_below`. Each is soft: when no value meets it
   // (or X has no cap), the values without it stand, so every request still
   // completes. Without them a layer's last line takes whatever budget the
   // earlier ones left (21 database calls under a configuration service that
@@ -173,6 +174,13 @@ class LayerConstraint : public UnitConstraint {
   int64_t max_length() const override;
   // Failed when the automaton has no way on (only with inconsistent specs).
   bool dead() const;
+  // The calls to a callee over which its fewest calls below one call
+  // (SubtreeSize::least) is trusted as a floor: a callee seen once would have
+  // its one size forced on every call to it.
+  static constexpr int64_t kLeastSupport = 5;
+  // A callee's fewest calls below one call to it, when seen over at least
+  // kLeastSupport calls; else 0.
+  static int64_t least_of(const SubtreeSize& c) { return c.calls >= kLeastSupport ? c.least : 0; }
 
   const LayerSpec& spec() const { return *spec_; }
 

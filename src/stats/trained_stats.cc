@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "io/atomic_file.h"
 #include "io/input_error.h"
@@ -14,6 +15,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, uint64_t> services;
   std::map<int64_t, uint64_t> edges;
   std::map<std::string, SubtreeSize> subtree_max;
+  std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
@@ -34,6 +36,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
         ++width[ix.parent[i]];
         callers[ix.parent[i]] += below[i] > 0;
       }
+      auto l = least.try_emplace(g.edges[i].callee, below[i], 0).first;
+      l->second.first = std::min(l->second.first, below[i]);
+      ++l->second.second;
       if (below[i] > 0) {
         auto [it, added] = subtree_max.try_emplace(g.edges[i].callee, SubtreeSize{0, 0, 0, 0, 1.0});
         SubtreeSize& m = it->second;
@@ -46,6 +51,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
       }
     }
   }
+  for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least[name];
   t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
@@ -77,7 +83,7 @@ nlohmann::json TrainedStats::to_json() const {
     j["subtree_max"][name] =
         n.depth == SubtreeSize::kUnknown
             ? nlohmann::json{n.below, n.child_below}
-            : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share};
+            : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share, n.least, n.calls};
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -110,7 +116,9 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
             name, SubtreeSize{n.at(0).get<int64_t>(), n.at(1).get<int64_t>(),
                               n.size() > 3 ? n.at(2).get<int64_t>() : SubtreeSize::kUnknown,
                               n.size() > 3 ? n.at(3).get<int64_t>() : SubtreeSize::kUnknown,
-                              n.size() > 4 ? n.at(4).get<double>() : 0.0});
+                              n.size() > 4 ? n.at(4).get<double>() : 0.0,
+                              n.size() > 6 ? n.at(5).get<int64_t>() : 0,
+                              n.size() > 6 ? n.at(6).get<int64_t>() : 0});
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),

@@ -7,12 +7,13 @@
 //    "num_edges": {"1": 40, "2": 113, ...},  // graphs by number of calls
 //    "roots": [["MS_27421", 5, 3, 120], ...], // (service, calls, depth, latency ms) of
 //                                              // up to kMaxRoots training graphs
-//    "subtree_max": {"MS_1": [12, 5, 2, 4, 0.5], ...}, // callee -> SubtreeSize (calls
-//                                              // below one call to it, below one of its
-//                                              // callees, levels below its callees, calls
-//                                              // it makes, least share of its calls with
-//                                              // calls below; older files: the first two
-//                                              // or four)
+//    "subtree_max": {"MS_1": [12, 5, 2, 4, 0.5, 3, 40], ...}, // callee -> SubtreeSize
+//                                              // (calls below one call to it, below one of
+//                                              // its callees, levels below its callees,
+//                                              // calls it makes, least share of its calls
+//                                              // with calls below, fewest calls below one
+//                                              // call to it, calls to it; older files: the
+//                                              // first two or five)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -33,8 +34,9 @@
 
 namespace tracelm {
 
-// The most calls below one call to a callee in a corpus, e.g. a service
-// whose calls each make one database call: {below 1, child_below 0}.
+// The sizes of the subtree under one call to a callee in a corpus, e.g. a
+// service whose calls each make one database call: {below 1, child_below 0,
+// depth 0, width 1, share 0, least 1}.
 struct SubtreeSize {
   int64_t below = 0;        // calls below one call to it (its subtree's edges)
   int64_t child_below = 0;  // calls below one of the calls it makes
@@ -47,6 +49,10 @@ struct SubtreeSize {
   // themselves (num_subgraphs / num_current_edges of the layer under it):
   // 1 when they always all do; 0 when unknown (older stats.json).
   double share = 0;
+  // The fewest calls below one call to it (0 when some call to it is a leaf), and how many
+  // calls to it that least is over; both 0 when unknown (older stats.json).
+  int64_t least = 0;
+  int64_t calls = 0;
   static constexpr int64_t kUnknown = -1;
   bool operator==(const SubtreeSize&) const = default;
 };
@@ -67,10 +73,9 @@ struct CorpusPriors {
   };
   static constexpr size_t kMaxRoots = 20000;
   std::vector<Root> roots;
-  // Per callee that has calls below it somewhere: the most calls below one
-  // call to it (its subtree's edges), and below one call it makes; sorted by
-  // name. The constraint's size caps (LayerSpec::subtree_caps). Empty in
-  // files written before them.
+  // Per callee that has calls below it somewhere: the sizes of the subtrees
+  // under the calls to it (SubtreeSize); sorted by name. The constraint's
+  // size caps (LayerSpec::subtree_caps). Empty in files written before them.
   std::vector<std::pair<std::string, SubtreeSize>> subtree_max;
 };
 
