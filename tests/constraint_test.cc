@@ -330,16 +330,17 @@ TEST(LayerConstraint, SubgraphsOnlyUnderCallers) {
   EXPECT_TRUE(with.count("MS_1") && with.count("MS_2")) << "callers used";
 }
 
-// Subtree caps (LayerSpec::subtree_caps) are soft: random walks still
-// complete every request with valid graphs, and write fewer subtrees larger
-// than their callee's cap than the same walks without caps.
-TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
-  auto names = std::make_shared<const std::vector<std::string>>(
+// Destinations MS_1, MS_12, MS_2 and db-main, of which MS_1 and MS_2 call
+// others (the random walks of the subtree caps' tests).
+std::shared_ptr<const std::vector<std::string>> caps_test_names() {
+  return std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"MS_1", "MS_12", "MS_2", "db-main"});
-  auto callers =
-      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
-  auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
-      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {2, 1}}, {"MS_2", {40, 39}}});
+}
+std::shared_ptr<const std::vector<std::string>> caps_test_callers() {
+  return std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
+}
+// Requests of 4, 9, 20 and 30 calls, each at depth 2, 3 and 4.
+std::vector<GenerateRequest> sized_requests() {
   std::vector<GenerateRequest> reqs;
   for (int64_t e : {4, 9, 20, 30})
     for (int64_t d : {2, 3, 4}) {
@@ -348,6 +349,18 @@ TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
       r.depth = d;
       reqs.push_back(r);
     }
+  return reqs;
+}
+
+// Subtree caps (LayerSpec::subtree_caps) are soft: random walks still
+// complete every request with valid graphs, and write fewer subtrees larger
+// than their callee's cap than the same walks without caps.
+TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
+  auto names = caps_test_names();
+  auto callers = caps_test_callers();
+  auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
+      std::vector<std::pair<std::string, SubtreeSize>>{{"MS_1", {2, 1}}, {"MS_2", {40, 39}}});
+  const std::vector<GenerateRequest> reqs = sized_requests();
   auto over = [&](const std::vector<GeneratedGraph>& gs) {  // subtrees under MS_1 above 2 calls
     int64_t n = 0;
     for (const GeneratedGraph& g : gs) {
@@ -375,22 +388,13 @@ TEST(LayerConstraint, SubtreeCapsBoundSubgraphSizesWhileRequestsComplete) {
 // layers often leave a line fewer calls than its callee's least, still
 // complete every request with valid graphs.
 TEST(LayerConstraint, LeastCallsBelowKeepEveryRequestComplete) {
-  auto names = std::make_shared<const std::vector<std::string>>(
-      std::vector<std::string>{"MS_1", "MS_12", "MS_2", "db-main"});
-  auto callers =
-      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_1", "MS_2"});
+  auto names = caps_test_names();
+  auto callers = caps_test_callers();
   auto caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
       std::vector<std::pair<std::string, SubtreeSize>>{
           {"MS_1", {30, 29, 5, 10, 0.0, 2, LayerConstraint::kLeastSupport}},
           {"MS_2", {40, 39, 5, 10, 0.0, 3, LayerConstraint::kLeastSupport}}});
-  std::vector<GenerateRequest> reqs;
-  for (int64_t e : {4, 9, 20, 30})
-    for (int64_t d : {2, 3, 4}) {
-      GenerateRequest r;
-      r.num_edges = e;
-      r.depth = d;
-      reqs.push_back(r);
-    }
+  const std::vector<GenerateRequest> reqs = sized_requests();
   size_t graphs = 0;
   for (uint64_t seed : {3, 4, 5, 6})
     for (const GeneratedGraph& g :
