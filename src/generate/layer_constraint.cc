@@ -331,8 +331,9 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
     const int64_t id = s.edges[static_cast<size_t>(i)].id;
     if (id == s.sub_k) cap = cap_of(s, i);
     if (id > s.sub_k && (any_edge || callable(s, i))) {
-      rest[nrest++] = cap_of(s, i).below;
-      if (int64_t l = least_of(cap_of(s, i)); l > 0) owed[nowed++] = l;
+      const SubtreeSize c = cap_of(s, i);
+      rest[nrest++] = c.below;
+      if (int64_t l = least_of(c); l > 0) owed[nowed++] = l;
     }
   }
   auto known = [&](int a) { return (s.known >> a & 1) != 0; };

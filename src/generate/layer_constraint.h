@@ -109,20 +109,19 @@ struct LayerSpec {
   // When set (and not empty): per callee, the sizes of the subtrees under
   // the calls to it in the training corpus, sorted by name
   // (CorpusPriors::subtree_max). In a "<subgraph of edge_id k>" line to X:
-  // num_edges at most X's `below` and what leaves the later lines their
-  // least (X's `least`, kLeastSupport, for the later edges that have one;
-  // else 1), and at least X's `least` and what the caps of the later edges
-  // the remaining lines may take cannot hold; num_current_edges +
-  // num_subgraphs within that most and enough of both to reach that least
-  // num_edges when written before num_edges; remaining_depth at most X's
-  // `depth`; num_subgraphs at least X's `share` of num_current_edges; and
-  // the last of its three sizes written keeps num_edges -
-  // num_current_edges <= num_subgraphs * X's `child_below`. Each is soft: when no value meets it
-  // (or X has no cap), the values without it stand, so every request still
-  // completes. Without them a layer's last line takes whatever budget the
-  // earlier ones left (21 database calls under a configuration service that
-  // makes one: docs/generation.md). Not in a split or a layer with a
-  // required call.
+  // num_edges at most X's `below` and at most what leaves each line still
+  // due its callee's floor (least_of, or 1); at least X's floor and what
+  // the caps of the later edges the remaining lines may take cannot hold;
+  // num_current_edges + num_subgraphs within that most, and enough of both
+  // to reach that least, when written before num_edges; remaining_depth at
+  // most X's `depth`; num_subgraphs at least X's `share` of
+  // num_current_edges; and the last of its three sizes written keeps
+  // num_edges - num_current_edges <= num_subgraphs * X's `child_below`.
+  // Each is soft: when no value meets it (or X has no cap), the values
+  // without it stand, so every request still completes. Without them a
+  // layer's last line takes whatever budget the earlier ones left (21
+  // database calls under a configuration service that makes one:
+  // docs/generation.md). Not in a split or a layer with a required call.
   std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> subtree_caps;
   // When set: an edge's five phrases come in the encoding's order (edge_id,
   // type, destination, starts, finishes) instead of any order, so that their

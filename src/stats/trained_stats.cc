@@ -51,7 +51,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
       }
     }
   }
-  for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least[name];
+  for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least.at(name);
   t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
