@@ -5,6 +5,7 @@
 // reject the classic mistakes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <sstream>
 
@@ -188,6 +189,55 @@ TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
 
 // LayerSpec::fixed_order: every edge's phrases in the encoding's order, and
 // the walks still complete every request with valid graphs.
+// Generates every job of `reqs` with a decoding stream seeded, as the
+// generator seeds it, from the graph, the job's tree key and its attempt;
+// takes the pending jobs in waves (as a batch does) and finishes each wave
+// forwards or backwards.
+std::vector<GeneratedGraph> walk_in_waves(const std::vector<GenerateRequest>& reqs, uint64_t seed,
+                                          bool backwards) {
+  std::vector<std::string> vocab = vocabulary();
+  GraphAssembler as(reqs.size(), 0, 100000);
+  CorpusPriors priors;
+  priors.services = {{"S_1", 3}, {"S_22", 1}};
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Rng rng(mix_seed(seed, i));
+    as.add_root(i, root_conditions(reqs[i], priors, rng), reqs[i].call);
+  }
+  ConstraintLimits lim;
+  lim.max_edges = 60;
+  int64_t masked = 0;
+  while (!as.empty()) {
+    std::vector<LayerJob> wave;
+    while (!as.empty()) wave.push_back(as.pop());
+    if (backwards) std::reverse(wave.begin(), wave.end());
+    for (LayerJob& j : wave) {
+      LayerSpec spec;
+      std::string why;
+      EXPECT_TRUE(LayerSpec::from_attributes(j.announced, &spec, &why)) << why;
+      LayerConstraint con(spec, lim);
+      Rng rng(mix_seed(mix_seed(seed, j.graph), mix_seed(j.key, j.attempt)));
+      std::string text = walk_unit(con, vocab, rng, &masked);
+      as.finish(std::move(j), std::move(text));
+    }
+  }
+  return as.take();
+}
+
+TEST(GraphAssembler, SeedKeysDoNotDependOnTheOrderInWhichLayersFinish) {
+  std::vector<GenerateRequest> reqs = request_grid();
+  std::vector<GeneratedGraph> fwd = walk_in_waves(reqs, 5, false);
+  std::vector<GeneratedGraph> bwd = walk_in_waves(reqs, 5, true);
+  ASSERT_EQ(fwd.size(), bwd.size());
+  size_t deep = 0;
+  for (size_t i = 0; i < fwd.size(); ++i) {
+    ASSERT_TRUE(fwd[i].complete) << fwd[i].error;
+    EXPECT_EQ(fwd[i].layers, bwd[i].layers) << "request " << i;
+    EXPECT_TRUE(fwd[i].graph.edges == bwd[i].graph.edges) << "request " << i;
+    deep += fwd[i].layers >= 3;
+  }
+  EXPECT_GE(deep, 10u);  // enough graphs where sibling layers could swap order
+}
+
 TEST(LayerConstraint, FixedOrderWritesPhrasesInTheEncodingsOrder) {
   std::vector<GenerateRequest> reqs = request_grid();
   std::vector<std::string> units;

@@ -22,19 +22,13 @@
 #include "io/byte_source.h"
 #include "io/input_error.h"
 #include "io/line_reader.h"
+#include "util/rng.h"
 #include "util/utc_time.h"
 
 namespace tracelm::downstream {
 namespace {
 
 constexpr size_t kMaxLine = size_t{64} << 20;
-
-uint64_t mix(uint64_t a, uint64_t b) {  // splitmix64 of a combination: seeds of sub-streams
-  uint64_t z = a * 0x9E3779B97F4A7C15ULL + b + 0x632BE59BD9B4E019ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 uint64_t hash_name(const std::string& s) {
   uint64_t h = 1469598103934665603ULL;
@@ -185,7 +179,7 @@ std::vector<const LabeledGraph*> app_graphs(const std::vector<LabeledGraph>& rea
 Split split_app(size_t n, uint64_t seed, double test_fraction) {
   std::vector<size_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(mix(seed, 0x5917));
+  std::mt19937_64 rng(mix_seed(seed, 0x5917));
   for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[static_cast<size_t>(rng() % i)]);
   size_t n_test = static_cast<size_t>(std::llround(static_cast<double>(n) * test_fraction));
   Split s;
@@ -230,7 +224,7 @@ Split app_split(const App& app, const GraphRefs& app_real, uint64_t seed,
   if (opt.split != "trace")
     throw std::invalid_argument("the split must be \"trace\" or \"time\", not \"" + opt.split +
                                 "\"");
-  return split_app(app_real.size(), mix(seed, hash_name(app.name)), opt.test_fraction);
+  return split_app(app_real.size(), mix_seed(seed, hash_name(app.name)), opt.test_fraction);
 }
 
 std::string describe_split(const GraphRefs& app_real, const Split& split,
@@ -295,7 +289,7 @@ GraphRefs training_graphs(const TrainingSource& src, const App& app, const Graph
     return out;
   }
   // Unaligned: a seeded sample of the training pool's size.
-  std::mt19937_64 rng(mix(seed, hash_name(src.name)));
+  std::mt19937_64 rng(mix_seed(seed, hash_name(src.name)));
   for (size_t i = mine.size(); i > 1; --i)
     std::swap(mine[i - 1], mine[static_cast<size_t>(rng() % i)]);
   if (mine.size() > split.train.size()) mine.resize(split.train.size());
@@ -389,7 +383,7 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
         if (train.empty()) {
           run.note = "no training graph";
         } else {
-          run = spec.run(train, pool, test, mix(seed, 77));
+          run = spec.run(train, pool, test, mix_seed(seed, 77));
         }
         if (!run.note.empty()) o.note += "; " + run.note;
         o.train_samples = run.train_samples;
@@ -419,7 +413,7 @@ ExperimentResult run_experiment(const TaskSpec& spec, const std::vector<LabeledG
       const TaskRun& ref_run = runs[ref];
       std::vector<std::vector<size_t>> resamples;
       {
-        std::mt19937_64 rng(mix(seed, 0xB007));
+        std::mt19937_64 rng(mix_seed(seed, 0xB007));
         size_t n = ref_run.y.size();
         if (n > 0)
           for (size_t b = 0; b < opt.bootstrap; ++b) {

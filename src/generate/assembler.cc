@@ -168,7 +168,8 @@ void GraphAssembler::add_root(size_t graph, const LayerConditions& c,
   j.announced = c.to_attributes();
   j.prompt = std::string(kGenerateGraph) + format_attributes(j.announced, nullptr, 0, {}) + "\n";
   j.start_node = std::string(kUserNode);
-  j.ordinal = ordinals_[graph]++;
+  j.key = 0;
+  ++ordinals_[graph];
   out_[graph].graph.service = c.id;
   pending_.push_back(std::move(j));
 }
@@ -252,6 +253,7 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
         req_edge = e.edge_id;
         break;
       }
+  uint64_t index = 0;
   for (auto& [k, a] : u.subs) {
     if (ordinals_[job.graph] >= max_layers_) {
       g.error = "more than " + std::to_string(max_layers_) + " layers";
@@ -263,7 +265,8 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
     child.prefix = job.prefix;
     child.start_node = job.start_node;
     child.announced = a;
-    child.ordinal = ordinals_[job.graph]++;
+    child.key = mix_seed(job.key, ++index);
+    ++ordinals_[job.graph];
     if (u.kind == Unit::Kind::kLayer) {
       std::string ks = std::to_string(k);
       for (const EdgeText& e : u.edges)

@@ -81,7 +81,11 @@ struct LayerJob {
   std::string start_node;               // caller of the layer's edges
   Attributes announced;                 // the conditions the prompt states
   std::optional<RequiredCall> require;  // a call the unit must contain
-  int64_t ordinal = 0;                  // position of the unit in its graph
+  // Where the unit sits in its graph's tree: 0 at the root, and
+  // mix(parent's key, i + 1) for the parent's i-th subgraph. The decoding
+  // seed derives from it (with the attempt), so a graph does not depend on
+  // the order in which a batch finishes its layers.
+  uint64_t key = 0;
   int attempt = 0;
 };
 

@@ -25,13 +25,6 @@ namespace tracelm {
 
 namespace {
 
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
-  h ^= h >> 31;
-  h *= 0xbf58476d1ce4e5b9ull;
-  return h ^ (h >> 29);
-}
-
 // One sequence to decode.
 struct SeqIn {
   std::string prompt;
@@ -528,7 +521,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
     const std::function<void(size_t, size_t)>& progress) {
   GraphAssembler as(reqs.size(), opt_.retries, opt_.max_layers, opt_.instruction);
   for (size_t i = 0; i < reqs.size(); ++i) {
-    Rng rng(mix(seed, first_ + i));
+    Rng rng(mix_seed(seed, first_ + i));
     as.add_root(i, root_conditions(reqs[i], b_.priors, rng), reqs[i].call);
   }
   std::vector<LayerJob> jobs;  // by tag
@@ -549,8 +542,8 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
       }
       if (opt_.instruction) j.prompt = instruction_prompt(j, reqs[j.graph]);
       in->prompt = j.prompt;
-      in->seed = mix(mix(seed, first_ + j.graph),
-                     mix(static_cast<uint64_t>(j.ordinal), static_cast<uint64_t>(j.attempt)));
+      in->seed = mix_seed(mix_seed(seed, first_ + j.graph),
+                          mix_seed(j.key, static_cast<uint64_t>(j.attempt)));
       in->con.reset();
       if (opt_.constrained) {
         LayerSpec spec;
@@ -628,7 +621,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
   std::vector<int> attempts(reqs.size(), 0);
   std::vector<std::string> prompts(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
-    Rng rng(mix(seed, first_ + i));
+    Rng rng(mix_seed(seed, first_ + i));
     LayerConditions c = root_conditions(reqs[i], b_.priors, rng);
     Attributes a;
     a.set("id", c.id);
@@ -645,7 +638,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate_tabular(
     size_t i = pending.front();
     pending.pop_front();
     in->prompt = prompts[i];
-    in->seed = mix(mix(seed, first_ + i), static_cast<uint64_t>(attempts[i]));
+    in->seed = mix_seed(mix_seed(seed, first_ + i), static_cast<uint64_t>(attempts[i]));
     in->stops = {"</edges>"};
     in->max_tokens = opt_.max_layer_tokens;
     in->tag = i;
