@@ -200,6 +200,9 @@ void add_train(CLI::App& app) {
   c->add_option("--lora-dropout", o->cfg.lora_config.dropout, "LoRA dropout")
       ->capture_default_str();
   c->add_flag("--resume", o->resume, "continue from OUTPUT/checkpoint");
+  c->add_flag("--refit-schedule", o->cfg.refit_schedule,
+              "with --resume and --time-budget: fit the learning-rate cosine anew to this run's "
+              "budget (continue a finished run for longer; default: the checkpoint's schedule)");
   c->add_option("--device", o->cfg.device, "cpu, cuda or cuda:N (bf16 weights on a GPU)")
       ->capture_default_str();
   c->add_option("--log-every", o->cfg.log_every, "metrics.jsonl line every N steps")

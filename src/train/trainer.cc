@@ -691,9 +691,11 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
   const std::string ckpt = out + "/checkpoint";
   TrainResult res;
   res.output_dir = out;
+  int64_t first_step = 0;  // of this run (a resumed run times only its own steps)
   if (resume && load_checkpoint(ckpt, model, *opt, &st)) {
     st.total = total;
-    fitted = fitted || st.schedule_fitted;
+    fitted = fitted || (st.schedule_fitted && !cfg.refit_schedule);
+    first_step = st.step;
     res.first_val_loss = st.first_val_loss;
     if (st.epoch != 0) seqs = data.epoch(cfg.seed, st.epoch);
     if (cfg.progress && lead)
@@ -723,6 +725,7 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
   if (lead) metrics.open(out + "/metrics.jsonl", std::ios::app);
   Progress progress("train", static_cast<uint64_t>(st.schedule.steps), cfg.progress && lead,
                     "steps");
+  progress.set_start(static_cast<uint64_t>(first_step));
   auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -746,8 +749,10 @@ TrainResult run_training(Llama& model, bool use_lora, const TrainData& data,
     int64_t targets = 0;  // of the global batch, to weight the micro-batches
     for (size_t i = begin; i < end; ++i) targets += count_targets(seqs[i]);
     auto micro = local_micro_batches(seqs, begin, end, rank, world, cfg.micro_batch);
-    if (!fitted && st.step >= kScheduleFitStep) {
-      st.schedule.steps = time_fitted_steps(st.total, st.step, elapsed, cfg.time_budget_s);
+    if (!fitted && st.step - first_step >= kScheduleFitStep) {
+      st.schedule.steps =
+          first_step + time_fitted_steps(st.total - first_step, st.step - first_step, elapsed,
+                                         cfg.time_budget_s);
       st.schedule.warmup =
           std::min<int64_t>(st.schedule.warmup, std::max<int64_t>(1, st.schedule.steps / 10));
       fitted = true;

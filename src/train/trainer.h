@@ -80,6 +80,10 @@ struct TrainConfig {
   int64_t max_steps = 0;     // 0: as many as the epochs give
   int64_t stop_after = 0;    // stop early at this step (simulates a kill; schedule unchanged)
   double time_budget_s = 0;  // stop (and save) after this many seconds; 0: none
+  // On resume with a time budget: fit the cosine's length anew to this run's
+  // budget (a finished run continued for longer) instead of keeping the
+  // checkpoint's fitted length.
+  bool refit_schedule = false;
   int64_t eval_every = 50;   // validation loss every N steps (0: only at the end)
   int64_t save_every = 100;  // checkpoint every N steps
   int64_t log_every = 10;

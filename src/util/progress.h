@@ -20,13 +20,16 @@ class Progress {
   void finish();
   // A better estimate of the total (e.g. the steps a time budget allows).
   void set_total(uint64_t total) { total_ = total; }
+  // Units done before this run (a resumed job): rates and the ETA count
+  // from there; the percentage stays of the whole.
+  void set_start(uint64_t done) { base_ = done; }
 
  private:
   std::string label_, unit_;
   uint64_t total_;
   bool enabled_, tty_, printed_ = false;
   std::chrono::steady_clock::time_point start_, last_;
-  uint64_t done_ = 0, items_ = 0;
+  uint64_t done_ = 0, items_ = 0, base_ = 0;
   std::string extra_;
   void print(bool final);
 };

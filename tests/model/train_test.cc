@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -154,6 +155,38 @@ TEST(Train, ResumeReachesTheSameLossAtTheSameStep) {
   EXPECT_EQ(resumed.steps, whole.steps);
   EXPECT_DOUBLE_EQ(resumed.final_loss, whole.final_loss);
   EXPECT_DOUBLE_EQ(resumed.final_val_loss, whole.final_val_loss);
+}
+
+int64_t schedule_steps(const std::string& checkpoint) {
+  std::ifstream f(checkpoint + "/state.json");
+  return nlohmann::json::parse(f).at("schedule_steps").get<int64_t>();
+}
+
+TEST(Train, RefitScheduleFitsTheCosineToTheResumedRunsBudget) {
+  testing::TempDir tmp;
+  std::string tok = tiny_tokenizer(tmp);
+  std::vector<CallGraph> g = sample_graphs(40);
+  TrainStart start;
+  start.preset = "tiny";
+  start.tokenizer = tok;
+  TrainConfig cfg = quick(1000000);
+  cfg.time_budget_s = 1.5;
+  TrainResult first = train_model(g, g, start, cfg, tmp.file("a"));
+  ASSERT_GT(first.steps, kScheduleFitStep) << "too few steps in 1.5 s to fit a schedule";
+  const int64_t fitted = schedule_steps(tmp.file("a/checkpoint"));
+  EXPECT_LE(fitted, first.steps + kScheduleFitStep);  // fitted to the budget, not the epochs
+  std::filesystem::copy(tmp.file("a"), tmp.file("b"), std::filesystem::copy_options::recursive);
+  // Resumed as it was: the checkpoint's schedule stands.
+  TrainResult kept = train_model(g, g, start, cfg, tmp.file("a"), /*resume=*/true);
+  EXPECT_GT(kept.steps, first.steps);
+  EXPECT_EQ(schedule_steps(tmp.file("a/checkpoint")), fitted);
+  // Refitted: the cosine now ends with the second run's budget.
+  TrainConfig refit = cfg;
+  refit.refit_schedule = true;
+  TrainResult more = train_model(g, g, start, refit, tmp.file("b"), /*resume=*/true);
+  if (more.steps - first.steps <= kScheduleFitStep)
+    GTEST_SKIP() << "the resumed run made too few steps to fit a schedule";
+  EXPECT_GT(schedule_steps(tmp.file("b/checkpoint")), first.steps + kScheduleFitStep);
 }
 
 TEST(Train, LoraOnStories260KLowersTheValidationLoss) {
