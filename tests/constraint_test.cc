@@ -531,6 +531,12 @@ TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
   EXPECT_TRUE(accepts(one, head_db + "num_current_edges:2/"));
   EXPECT_FALSE(accepts(one, head_db + "num_current_edges:2/num_subgraphs:0/"));
   EXPECT_TRUE(accepts(one, head_db + "num_current_edges:2/num_subgraphs:2/"));
+  // Subgraphs before the width: 6 calls need ceil((6 - 3) / 2) = 2 of them (3 calls at most,
+  // 2 below each), and so do 7 calls written before them.
+  EXPECT_FALSE(accepts(one, head_db + "num_subgraphs:1/"));
+  EXPECT_TRUE(accepts(one, head_db + "num_subgraphs:2/"));
+  EXPECT_FALSE(accepts(both, head + "num_edges:7/num_subgraphs:1/"));
+  EXPECT_TRUE(accepts(both, head + "num_edges:7/num_subgraphs:2/"));
   // When no value meets a cap, the caps give way: the request still completes.
   const std::string over =
       "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"

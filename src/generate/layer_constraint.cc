@@ -394,6 +394,12 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
           need = m > 0 ? (lo - s.sub_width + m - 1) / m : kNoCap;
         rule(need, most - (known(kAC) ? s.sub_width : 1));
       }
+      // Before the width: enough subgraphs that a width within X's cap reaches the line's
+      // calls (num_edges, or the least it must take), else that width would pass the cap.
+      if (!known(kAC) && w < kNoCap && m < kNoCap) {
+        const int64_t calls = known(kAN) ? s.sub_edges : lo;
+        if (calls > w) rule(m > 0 ? (calls - w + m - 1) / m : kNoCap, kNoCap);
+      }
       rule(0, width);
       // At least X's least share of its calls make calls (in TrainTicket, every call
       // `ts-basic-service` makes does: a call under it left a leaf is one no real graph has).
