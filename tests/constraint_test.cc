@@ -537,6 +537,10 @@ TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
   EXPECT_TRUE(accepts(one, head_db + "num_subgraphs:2/"));
   EXPECT_FALSE(accepts(both, head + "num_edges:7/num_subgraphs:1/"));
   EXPECT_TRUE(accepts(both, head + "num_edges:7/num_subgraphs:2/"));
+  // No levels below MS_1's calls would leave its 3 calls at most: not for 7 calls.
+  EXPECT_FALSE(accepts(both, head + "num_edges:7/remaining_depth:0/"));
+  EXPECT_TRUE(accepts(both, head + "num_edges:7/remaining_depth:1/"));
+  EXPECT_TRUE(accepts(both, head + "num_edges:3/remaining_depth:0/"));
   // When no value meets a cap, the caps give way: the request still completes.
   const std::string over =
       "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"

@@ -415,6 +415,9 @@ IntSet LayerConstraint::capped_sizes(const State& s, const IntSet& plain) const 
       break;
     case kAR:  // remaining_depth: never deeper than in training
       if (cap.depth != SubtreeSize::kUnknown) rule(0, cap.depth);
+      // Not 0 (no subgraphs) when the line's calls (num_edges, or the least it must take)
+      // are more than its width (or X's cap on it) can make alone.
+      if (m > 0 && m < kNoCap && (known(kAN) ? s.sub_edges : lo) > width) rule(1, kNoCap);
       break;
     default:
       break;
