@@ -137,13 +137,18 @@ TEST(Train, ScheduleFitsTheTimeBudget) {
   EXPECT_EQ(time_fitted_steps(1000, 0, 0.0, 60.0), 1000);   // nothing measured
 }
 
-TEST(Train, ResumeReachesTheSameLossAtTheSameStep) {
-  testing::TempDir tmp;
-  std::string tok = tiny_tokenizer(tmp);
-  std::vector<CallGraph> g = sample_graphs(40);
+// The tiny preset with its own small tokenizer (in tmp).
+TrainStart tiny_start(const testing::TempDir& tmp) {
   TrainStart start;
   start.preset = "tiny";
-  start.tokenizer = tok;
+  start.tokenizer = tiny_tokenizer(tmp);
+  return start;
+}
+
+TEST(Train, ResumeReachesTheSameLossAtTheSameStep) {
+  testing::TempDir tmp;
+  const TrainStart start = tiny_start(tmp);
+  std::vector<CallGraph> g = sample_graphs(40);
   TrainConfig cfg = quick(12);
   cfg.save_every = 4;
   TrainResult whole = train_model(g, g, start, cfg, tmp.file("a"));
@@ -164,11 +169,8 @@ int64_t schedule_steps(const std::string& checkpoint) {
 
 TEST(Train, RefitScheduleFitsTheCosineToTheResumedRunsBudget) {
   testing::TempDir tmp;
-  std::string tok = tiny_tokenizer(tmp);
+  const TrainStart start = tiny_start(tmp);
   std::vector<CallGraph> g = sample_graphs(40);
-  TrainStart start;
-  start.preset = "tiny";
-  start.tokenizer = tok;
   TrainConfig cfg = quick(1000000);
   cfg.time_budget_s = 1.5;
   TrainResult first = train_model(g, g, start, cfg, tmp.file("a"));
