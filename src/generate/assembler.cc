@@ -150,7 +150,7 @@ std::string instruction_prompt(const LayerJob& j, const GenerateRequest& r) {
 
 GraphAssembler::GraphAssembler(size_t graphs, int retries, int64_t max_layers, bool instruction)
     : out_(graphs),
-      ordinals_(graphs, 0),
+      layers_(graphs, 0),
       retries_(retries),
       max_layers_(max_layers),
       instruction_(instruction) {}
@@ -168,8 +168,7 @@ void GraphAssembler::add_root(size_t graph, const LayerConditions& c,
   j.announced = c.to_attributes();
   j.prompt = std::string(kGenerateGraph) + format_attributes(j.announced, nullptr, 0, {}) + "\n";
   j.start_node = std::string(kUserNode);
-  j.key = 0;
-  ++ordinals_[graph];
+  ++layers_[graph];
   out_[graph].graph.service = c.id;
   pending_.push_back(std::move(j));
 }
@@ -255,7 +254,7 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
       }
   uint64_t index = 0;
   for (auto& [k, a] : u.subs) {
-    if (ordinals_[job.graph] >= max_layers_) {
+    if (layers_[job.graph] >= max_layers_) {
       g.error = "more than " + std::to_string(max_layers_) + " layers";
       return;
     }
@@ -266,7 +265,7 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
     child.start_node = job.start_node;
     child.announced = a;
     child.key = mix_seed(job.key, ++index);
-    ++ordinals_[job.graph];
+    ++layers_[job.graph];
     if (u.kind == Unit::Kind::kLayer) {
       std::string ks = std::to_string(k);
       for (const EdgeText& e : u.edges)

@@ -117,7 +117,7 @@ class GraphAssembler {
  private:
   void retry_or_fail(LayerJob job, const std::string& why);
   std::vector<GeneratedGraph> out_;
-  std::vector<int64_t> ordinals_;
+  std::vector<int64_t> layers_;  // units queued per graph, for max_layers
   std::deque<LayerJob> pending_;
   int retries_;
   int64_t max_layers_;

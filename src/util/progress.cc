@@ -47,20 +47,18 @@ void Progress::print(bool final) {
   double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (el <= 0) el = 1e-9;
   std::string line = fmt::format("{}: ", label_);
+  const double since = static_cast<double>(done_ - std::min(base_, done_));  // this run's
   if (unit_ == "B") {
     line += fmt::format("{:.1f} MB, {:.1f} MB/s", done_ / 1e6, done_ / 1e6 / el);
   } else {
-    line += fmt::format("{} {}, {:.1f} {}/s", done_, unit_,
-                        static_cast<double>(done_ - std::min(base_, done_)) / el, unit_);
+    line += fmt::format("{} {}, {:.1f} {}/s", done_, unit_, since / el, unit_);
   }
   if (items_) line += fmt::format(", {:.0f} rows/s", items_ / el);
   if (total_ && !final) {
     double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
     line += fmt::format(", {:.0f}%", frac * 100);
     // The ETA at this run's rate: the share of the rest done since the start.
-    double run = total_ > base_ ? static_cast<double>(done_ - std::min(base_, done_)) /
-                                      static_cast<double>(total_ - base_)
-                                : frac;
+    double run = total_ > base_ ? since / static_cast<double>(total_ - base_) : frac;
     if (run > 0.001) line += ", ETA " + format_duration(el / std::min(1.0, run) - el);
   }
   if (!extra_.empty()) line += ", " + extra_;
