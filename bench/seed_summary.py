@@ -23,6 +23,9 @@ def metrics(s):
     pc = s.get("popular_calls", {})
     if pc.get("defined"):
         out["popular calls KL"] = pc["kl"]
+    fl = s.get("caller_flows", {})
+    if fl.get("defined"):
+        out["caller flows JS"] = fl["js"]
     for h in s.get("heavy_hitters", []):
         if h.get("accuracy") is not None:
             out["heavy hitters K=%d" % h["k"]] = 100.0 * h["accuracy"]

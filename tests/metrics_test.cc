@@ -156,6 +156,46 @@ TEST(Metrics, PopularCallsMissingEveryCallIsPenalized) {
   EXPECT_LT(popular_calls(real, profile({g2()}), 2).kl, 1.87);
 }
 
+TEST(Metrics, JsDivergenceFormula) {
+  EXPECT_NEAR(js_divergence({1, 0}, {0, 1}), 1, 1e-12);  // disjoint
+  EXPECT_NEAR(js_divergence({2, 6}, {1, 3}), 0, 1e-12);  // the same split
+  // (1, 0) vs (1/2, 1/2): M = (3/4, 1/4);
+  // 1/2 [log2(4/3)] + 1/2 [1/2 log2(2/3) + 1/2 log2 2] = 0.31127812445913283.
+  EXPECT_NEAR(js_divergence({1, 0}, {1, 1}), 0.31127812445913283, 1e-12);
+  EXPECT_NEAR(js_divergence({1, 1}, {1, 0}), 0.31127812445913283, 1e-12);  // symmetric
+  EXPECT_EQ(js_divergence({3}, {0}), 1);                                   // one side empty
+  EXPECT_EQ(js_divergence({0}, {0}), 0);
+}
+
+// Real callers: USER 2 of 6 edges (-> A http), A 3 (-> B rpc), B 1 (-> C db).
+TEST(Metrics, CallerFlowsHandComputed) {
+  GraphSetProfile real = profile({g1(), g2()});
+  // S1: USER -> A (the same split), A -> C mc (disjoint from A -> B rpc), nothing from B.
+  CallerFlows f = caller_flows(real, profile({s1()}));
+  ASSERT_TRUE(f.defined);
+  ASSERT_EQ(f.callers.size(), 3u);
+  EXPECT_EQ(f.callers[0].caller, "A");  // weight 1/2 x JS 1
+  EXPECT_DOUBLE_EQ(f.callers[0].weight, 0.5);
+  EXPECT_NEAR(f.callers[0].js, 1, 1e-12);
+  EXPECT_EQ(f.callers[0].real_edges, 3u);
+  EXPECT_EQ(f.callers[0].synthetic_edges, 1u);
+  // B rpc and C mc both changed by 1: the first in (callee, type) order.
+  EXPECT_EQ(f.callers[0].most_changed, (Call{"A", "B", CallType::kRpc}));
+  EXPECT_DOUBLE_EQ(f.callers[0].real_share, 1);
+  EXPECT_DOUBLE_EQ(f.callers[0].synthetic_share, 0);
+  EXPECT_EQ(f.callers[1].caller, "B");  // weight 1/6 x JS 1 (no synthetic edge from B)
+  EXPECT_EQ(f.callers[1].synthetic_edges, 0u);
+  EXPECT_EQ(f.callers[2].caller, "USER");  // JS 0
+  EXPECT_NEAR(f.callers[2].js, 0, 1e-12);
+  EXPECT_NEAR(f.js, 0.5 + 1.0 / 6, 1e-12);
+  // S1 + G2: A splits (1/2 B rpc, 1/2 C mc) against (1, 0): JS 0.3113.
+  CallerFlows half = caller_flows(real, profile({s1(), g2()}));
+  EXPECT_NEAR(half.js, 0.5 * 0.31127812445913283 + 1.0 / 6, 1e-12);
+  EXPECT_EQ(half.callers[0].caller, "B");  // 1/6 > 0.156
+  EXPECT_NEAR(caller_flows(real, real).js, 0, 1e-12);
+  EXPECT_FALSE(caller_flows(real, GraphSetProfile{}).defined);
+}
+
 TEST(Metrics, TopKTiesByName) {
   std::map<std::string, uint64_t> c{{"MS_b", 5}, {"MS_a", 5}, {"MS_c", 7}, {"MS_d", 1}};
   EXPECT_EQ(top_k(c, 2), (std::vector<std::string>{"MS_c", "MS_a"}));
@@ -278,6 +318,8 @@ TEST(Metrics, RealismReportPutsItTogether) {
   EXPECT_EQ(r.popular.synthetic_counts, (std::vector<uint64_t>{1, 2, 0}));
   EXPECT_EQ(r.popular.synthetic_other, 1u);
   EXPECT_NEAR(r.popular.kl, 2.21536842311006, 1e-9);
+  // Caller flows over S1 + G2: CallerFlowsHandComputed's second case.
+  EXPECT_NEAR(r.flows.js, 0.3223057288962331, 1e-12);
   ASSERT_TRUE(r.memorization);
   EXPECT_EQ(r.memorization->memorized, 1u);
   EXPECT_DOUBLE_EQ(r.memorization->rate, 1.0 / 3.0);
@@ -292,6 +334,9 @@ TEST(Metrics, RealismReportPutsItTogether) {
   EXPECT_EQ(j["popular_calls"]["calls"].size(), 3u);
   EXPECT_EQ(j["popular_calls"]["other"]["synthetic_count"], 1);
   EXPECT_NEAR(j["popular_calls"]["kl"].get<double>(), 2.21536842311006, 1e-9);
+  EXPECT_NEAR(j["caller_flows"]["js"].get<double>(), 0.3223057288962331, 1e-12);
+  EXPECT_EQ(j["caller_flows"]["callers"][0]["caller"], "B");
+  EXPECT_EQ(j["caller_flows"]["callers"][0]["most_changed"]["callee"], "C");
   EXPECT_EQ(j["heavy_hitters"][0]["k"], 10);
   EXPECT_EQ(j["emd"]["in_degree"]["real_cdf"].size(), static_cast<size_t>(kCdfPoints));
   EXPECT_EQ(j["memorization"]["memorized"], 1);
@@ -300,6 +345,7 @@ TEST(Metrics, RealismReportPutsItTogether) {
   // The real set against itself: a perfect score.
   RealismReport self = RealismReport::compute("self", real, {g1(), g2()});
   EXPECT_NEAR(self.popular.kl, 0, 1e-12);
+  EXPECT_NEAR(self.flows.js, 0, 1e-12);
   for (auto& p : self.heavy_hitters) EXPECT_DOUBLE_EQ(p.accuracy, 1.0);
   for (auto& [n, e] : self.emd) EXPECT_DOUBLE_EQ(e.normalized, 0.0) << n;
   EXPECT_FALSE(self.memorization);
@@ -328,6 +374,7 @@ TEST(Metrics, EvaluateCommandWritesJson) {
                                 d.file("real.jsonl") + " --json " + d.file("m.json"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("popular calls KL"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("caller flows JS"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("mine"), std::string::npos);
   nlohmann::json j = nlohmann::json::parse(testing::read_file(d.file("m.json")));
   EXPECT_EQ(j["definitions"]["kl_epsilon"], kKlEpsilon);

@@ -146,9 +146,10 @@ void add_evaluate(CLI::App& app) {
       "popular-call KL, heavy hitters, normalized EMD, structure, memorization");
   c->add_option("--real", o->real, "real corpus (e.g. the validation split)")->required();
   c->add_option("--synthetic", o->synthetic, "NAME=FILE, a synthetic corpus (repeatable)");
-  c->add_option("--calls", o->calls,
-                "NAME=FILE, a synthetic set of calls, not graphs (calls CSV of `baseline tvae "
-                "generate`): popular calls, heavy hitters and response time only (repeatable)");
+  c->add_option(
+      "--calls", o->calls,
+      "NAME=FILE, a synthetic set of calls, not graphs (calls CSV of `baseline tvae "
+      "generate`): popular calls, caller flows, heavy hitters and response time only (repeatable)");
   c->add_option("--train", o->train, "training corpus, for memorization");
   c->add_option("--json", o->json, "write every metric as JSON to this file ('-' for stdout)");
   CLI::Option* report_opt =

@@ -122,6 +122,7 @@ RealismReport calls_report(std::string name, const GraphSetProfile& real,
   GraphSetProfile syn;
   add_calls(syn, synthetic);
   r.popular = popular_calls(real, syn, opt.popular_calls, opt.kl_epsilon);
+  r.flows = caller_flows(real, syn);
   r.heavy_hitters = tracelm::heavy_hitters(real, syn, opt.heavy_hitter_ks);
   if (opt.runs > 1 && synthetic.size() >= opt.runs) {
     // As for graphs: consecutive parts [i n / runs, (i + 1) n / runs) of the rows.

@@ -18,9 +18,9 @@
 //    calls, callee_calls, response_time), nothing about graphs (graphs stays
 //    0; degrees, depth, fan-out, stats stay empty).
 //  - calls_report() is RealismReport::compute() for a calls-only set: the
-//    popular-call KL, heavy hitters (with options.runs: consecutive parts of
-//    the rows) and the response-time EMD, by the same functions as for
-//    graphs; every other EMD is undefined, validity, structure and
+//    popular-call KL, caller flows, heavy hitters (with options.runs:
+//    consecutive parts of the rows) and the response-time EMD, by the same
+//    functions as for graphs; every other EMD is undefined, validity, structure and
 //    memorization are not computed, calls_only is true (the summary table
 //    shows those rows as n/a). The real side is a GraphSetProfile of graphs.
 #pragma once

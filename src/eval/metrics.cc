@@ -112,6 +112,68 @@ PopularCalls popular_calls(const GraphSetProfile& real, const GraphSetProfile& s
   return pc;
 }
 
+// ---------------------------------------------------------------- caller flows
+
+double js_divergence(const std::vector<double>& p, const std::vector<double>& q) {
+  const size_t n = std::min(p.size(), q.size());
+  double ps = 0, qs = 0;
+  for (size_t i = 0; i < n; ++i) ps += p[i], qs += q[i];
+  if (ps <= 0 || qs <= 0) return (ps <= 0) == (qs <= 0) ? 0.0 : 1.0;
+  double js = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double a = p[i] / ps, b = q[i] / qs, m = (a + b) / 2;
+    if (a > 0) js += 0.5 * a * std::log2(a / m);
+    if (b > 0) js += 0.5 * b * std::log2(b / m);
+  }
+  return std::clamp(js, 0.0, 1.0);
+}
+
+CallerFlows caller_flows(const GraphSetProfile& real, const GraphSetProfile& synthetic) {
+  CallerFlows out;
+  out.defined = real.edges > 0 && synthetic.edges > 0;
+  if (!out.defined) return out;
+  // Per real caller: (callee, type) -> (real count, synthetic count).
+  using Callee = std::pair<std::string_view, CallType>;
+  std::map<std::string_view, std::map<Callee, std::pair<double, double>>> by_caller;
+  for (auto& [c, k] : real.calls)
+    by_caller[c.caller][{c.callee, c.type}].first = static_cast<double>(k);
+  for (auto& [c, k] : synthetic.calls) {
+    auto it = by_caller.find(c.caller);
+    if (it != by_caller.end()) it->second[{c.callee, c.type}].second = static_cast<double>(k);
+  }
+  for (auto& [caller, calls] : by_caller) {
+    CallerFlow f;
+    f.caller = std::string(caller);
+    std::vector<double> p, q;
+    for (auto& [c, rs] : calls) {
+      p.push_back(rs.first);
+      q.push_back(rs.second);
+    }
+    double rsum = 0, ssum = 0;
+    for (size_t i = 0; i < p.size(); ++i) rsum += p[i], ssum += q[i];
+    f.real_edges = static_cast<uint64_t>(rsum);
+    f.synthetic_edges = static_cast<uint64_t>(ssum);
+    f.weight = rsum / static_cast<double>(real.edges);
+    f.js = js_divergence(p, q);
+    double worst = -1;
+    for (auto& [c, rs] : calls) {
+      const double a = rs.first / rsum, b = ssum > 0 ? rs.second / ssum : 0.0;
+      if (std::fabs(a - b) > worst) {
+        worst = std::fabs(a - b);
+        f.most_changed = Call{f.caller, std::string(c.first), c.second};
+        f.real_share = a;
+        f.synthetic_share = b;
+      }
+    }
+    out.js += f.weight * f.js;
+    out.callers.push_back(std::move(f));
+  }
+  // by_caller is in caller order: a stable sort keeps it for ties.
+  std::stable_sort(out.callers.begin(), out.callers.end(),
+                   [](const auto& a, const auto& b) { return a.weight * a.js > b.weight * b.js; });
+  return out;
+}
+
 // ---------------------------------------------------------------- heavy hitters
 
 std::vector<std::string> top_k(const std::map<std::string, uint64_t>& counts, size_t k) {
@@ -304,6 +366,7 @@ RealismReport RealismReport::compute(std::string name, const GraphSetProfile& re
     r.memorization->rate = static_cast<double>(r.memorization->memorized) /
                            static_cast<double>(r.memorization->graphs);
   r.popular = popular_calls(real, syn, opt.popular_calls, opt.kl_epsilon);
+  r.flows = caller_flows(real, syn);
   r.heavy_hitters = tracelm::heavy_hitters(real, syn, opt.heavy_hitter_ks);
   if (opt.runs > 1 && kept.size() >= opt.runs) {
     // Consecutive parts [i n / runs, (i + 1) n / runs): mean and sd per K.
@@ -372,6 +435,27 @@ nlohmann::ordered_json RealismReport::to_json() const {
                      {"synthetic_p", popular.synthetic_p[i]}});
   pc["calls"] = calls;
   j["popular_calls"] = pc;
+
+  nlohmann::ordered_json fl;
+  fl["defined"] = flows.defined;
+  fl["js"] = flows.defined ? nlohmann::ordered_json(finite(flows.js)) : nullptr;
+  fl["definition"] = "sum over real callers of (share of real edges) * JS(callee split), bits";
+  nlohmann::ordered_json callers = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < flows.callers.size() && i < kFlowCallersInJson; ++i) {
+    const CallerFlow& f = flows.callers[i];
+    callers.push_back({{"caller", f.caller},
+                       {"real_edges", f.real_edges},
+                       {"synthetic_edges", f.synthetic_edges},
+                       {"weight", finite(f.weight)},
+                       {"js", finite(f.js)},
+                       {"most_changed",
+                        {{"callee", f.most_changed.callee},
+                         {"type", std::string(call_type_name(f.most_changed.type))},
+                         {"real_share", finite(f.real_share)},
+                         {"synthetic_share", finite(f.synthetic_share)}}}});
+  }
+  fl["callers"] = callers;
+  j["caller_flows"] = fl;
 
   nlohmann::ordered_json hh = nlohmann::ordered_json::array();
   for (auto& p : heavy_hitters)

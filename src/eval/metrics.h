@@ -15,7 +15,8 @@
 //    over the synthetic graphs without validation errors (RealismOptions::
 //    valid_only, default, as in the paper); memorization over all synthetic
 //    graphs. to_json() holds every number and the points the report's plots
-//    need (CDF quantiles, popular-call bars, heavy-hitter curve).
+//    need (CDF quantiles, popular-call bars, heavy-hitter curve, the callers
+//    whose flows differ most).
 #pragma once
 
 #include <array>
@@ -40,7 +41,8 @@ namespace tracelm {
 inline constexpr double kKlEpsilon = 1e-6;
 inline constexpr size_t kPopularCalls = 100;
 inline constexpr std::array<size_t, 6> kHeavyHitterKs = {10, 20, 50, 100, 200, 500};
-inline constexpr int kCdfPoints = 101;  // quantiles 0, 0.01, ..., 1 in the JSON
+inline constexpr size_t kFlowCallersInJson = 20;  // the callers whose flows differ most
+inline constexpr int kCdfPoints = 101;            // quantiles 0, 0.01, ..., 1 in the JSON
 
 // A call: (caller, callee, type), counted once per edge.
 struct Call {
@@ -96,6 +98,41 @@ struct PopularCalls {
 // when the real set has fewer distinct calls.
 PopularCalls popular_calls(const GraphSetProfile& real, const GraphSetProfile& synthetic,
                            size_t n = kPopularCalls, double eps = kKlEpsilon);
+
+// ---- caller flows
+
+// Where each caller sends its calls. For each caller c of the real set (a
+// microservice or USER), P_c is the distribution of c's real edges over
+// (callee, type) and Q_c that of its synthetic edges; JS_c = JS(P_c, Q_c),
+// the Jensen-Shannon divergence in bits (0: the same split, 1: disjoint;
+// 1 when the synthetic set has no edge from c). The metric is
+// sum over c of w_c JS_c, w_c = c's share of all real edges: 0 when every
+// caller splits its calls as in the real set, at most 1. Unlike the
+// popular-call KL, a flow the synthetic set drops (a rarely-called
+// microservice that stops calling one of its callees) counts at its caller's
+// weight instead of vanishing among 100 buckets. Callers only the synthetic
+// set has are not counted (their edges are in the popular calls' "other").
+struct CallerFlow {
+  std::string caller;
+  uint64_t real_edges = 0, synthetic_edges = 0;
+  double weight = 0;  // real_edges / all real edges
+  double js = 0;      // JS(P_c, Q_c), bits
+  // The (callee, type) whose share of c's edges differs most between the
+  // sets (ties: the first in (callee, type) order), and its two shares.
+  Call most_changed;
+  double real_share = 0, synthetic_share = 0;
+};
+struct CallerFlows {
+  bool defined = false;  // both sets have edges; otherwise js is 0 and means nothing
+  double js = 0;         // sum over callers of weight * js
+  // Every real caller, by weight * js descending (ties: caller ascending).
+  std::vector<CallerFlow> callers;
+};
+// JS divergence in bits between two distributions over the same n items,
+// given as non-negative weights (normalized here); 1 when exactly one of them
+// sums to 0, 0 when both do.
+double js_divergence(const std::vector<double>& p, const std::vector<double>& q);
+CallerFlows caller_flows(const GraphSetProfile& real, const GraphSetProfile& synthetic);
 
 // ---- heavy hitters
 
@@ -187,6 +224,7 @@ struct RealismReport {
   ValidationSummary validity;  // over all synthetic graphs
   uint64_t evaluated = 0;      // synthetic graphs in the distribution metrics
   PopularCalls popular;
+  CallerFlows flows;
   std::vector<HeavyHitterPoint> heavy_hitters;
   // "in_degree", "out_degree", "response_time" (the paper's three), then
   // "edges_per_graph", "depth", "fanout".

@@ -186,6 +186,38 @@ std::optional<Figure> popular_figure(const std::vector<RealismReport>& reps, siz
   return f;
 }
 
+// The callers whose split over callees differs most from the real set's, per
+// synthetic set (RealismReport::flows): where a set loses a flow that the
+// popular-call KL averages away.
+std::string flows_html(const std::vector<RealismReport>& reps, size_t rows) {
+  std::string h =
+      "<p class=\"note\">Per real caller: JS = Jensen-Shannon divergence (bits, 0 to 1) between "
+      "its real and synthetic split over (callee, type); weight = its share of the real edges; "
+      "the metric is the sum of weight &times; JS. The callee whose share changed most is "
+      "shown with its real and synthetic shares of the caller's calls.</p>\n";
+  for (const RealismReport& r : reps) {
+    if (!r.flows.defined) continue;
+    h += fmt::format(
+        "<details><summary>{}: {:.4f}, the {} callers that contribute most</summary>\n<table>\n"
+        "<tr><th>caller</th><th>weight</th><th>JS</th><th>weight &times; JS</th><th>real "
+        "edges</th><th>synthetic edges</th><th>callee changed most</th><th>real share</th>"
+        "<th>synthetic share</th></tr>\n",
+        html_escape(r.name), r.flows.js, std::min(rows, r.flows.callers.size()));
+    for (size_t i = 0; i < r.flows.callers.size() && i < rows; ++i) {
+      const CallerFlow& f = r.flows.callers[i];
+      h += fmt::format(
+          "<tr><td>{}</td><td class=\"n\">{:.4f}</td><td class=\"n\">{:.3f}</td><td "
+          "class=\"n\">{:.5f}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} "
+          "({})</td><td class=\"n\">{:.3f}</td><td class=\"n\">{:.3f}</td></tr>\n",
+          html_escape(f.caller), f.weight, f.js, f.weight * f.js, f.real_edges, f.synthetic_edges,
+          html_escape(f.most_changed.callee), html_escape(call_type_name(f.most_changed.type)),
+          f.real_share, f.synthetic_share);
+    }
+    h += "</table>\n</details>\n";
+  }
+  return h;
+}
+
 std::optional<Figure> heavy_hitter_figure(const std::vector<RealismReport>& reps) {
   const std::vector<HeavyHitterPoint>& h0 = reps[0].heavy_hitters;
   if (h0.empty()) return std::nullopt;
@@ -374,6 +406,7 @@ std::string html_report(const std::vector<RealismReport>& reps, const ReportCont
     h += "<figcaption>" + html_escape(f.caption) + "</figcaption>\n</figure>\n";
     h += f.after_html;
   }
+  if (!reps.empty()) h += "<h2>Caller flows</h2>\n" + flows_html(reps, opt.flow_callers);
   h += ctx.extra_html;
   return h + "</body>\n</html>\n";
 }

@@ -11,7 +11,9 @@
 //    real set's top calls (the first HtmlReportOptions::bar_calls of them)
 //    and of "other" (every other call); a table under the plot names every
 //    call;
-//  - heavy-hitter accuracy against K.
+//  - heavy-hitter accuracy against K;
+// and, without a plot, the caller flows: per synthetic set, the callers whose
+// split over callees differs most (HtmlReportOptions::flow_callers of them).
 //
 // Contract:
 //  - html_report() is a function of its arguments (no clock, no randomness):
@@ -52,6 +54,7 @@ struct HtmlReportOptions {
   GnuplotOptions gnuplot;
   bool require_plots = true;  // false: a report without plots when gnuplot fails
   size_t bar_calls = 30;      // popular calls drawn as bars
+  size_t flow_callers = 10;   // callers listed per set under "Caller flows"
 };
 
 // With require_plots = false, *plot_error (when given) is set to why the

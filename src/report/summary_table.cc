@@ -54,6 +54,9 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
       });
   row("share of edges in top calls", 1, "",
       [](const RealismReport& r) { return pct(r.popular.synthetic_share); });
+  row("caller flows JS (edge-weighted)", 0, "", [](const RealismReport& r) {
+    return r.flows.defined ? fmt::format("{:.4f}", r.flows.js) : std::string("n/a");
+  });
   bool capped = false;
   if (!reps.empty())
     for (size_t i = 0; i < reps[0].heavy_hitters.size(); ++i) {
@@ -92,12 +95,14 @@ SummaryTable summary_table(const std::vector<RealismReport>& reps, const Structu
     if (r.calls_only)
       t.notes.push_back(fmt::format(
           "{}: calls, not graphs ({} calls): only the metrics defined on calls (popular calls, "
-          "heavy hitters, response time); the others are n/a",
+          "caller flows, heavy hitters, response time); the others are n/a",
           r.name, r.synthetic_structure.edges));
   if (capped) t.notes.push_back("(*N: the real set has fewer than K microservices; K capped at N)");
   t.notes.push_back(
       fmt::format("KL(real || synthetic) over the real top calls + all other edges: natural log, "
-                  "additive smoothing epsilon {}; EMD: Wasserstein-1 / real mean",
+                  "additive smoothing epsilon {}; caller flows: per real caller, Jensen-Shannon "
+                  "divergence (bits) of its split over callees, weighted by its share of real "
+                  "edges; EMD: Wasserstein-1 / real mean",
                   reps.empty() ? kKlEpsilon : reps[0].options.kl_epsilon));
   return t;
 }
