@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -546,6 +547,97 @@ TEST(LayerConstraint, SubtreeCapsNarrowEachSizeOfALine) {
       "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
       "num_current_edges:2/remaining_depth:2/num_edges:14/num_subgraphs:1";
   EXPECT_TRUE(accepts(over, head_db + "num_edges:12/"));
+}
+
+// A layer of three calls from MS_0 to a, b and c.
+std::string three_calls(const char* a, const char* b, const char* c) {
+  std::string t = "<layer>\n<edges>\n";
+  int id = 1;
+  for (const char* d : {a, b, c}) {
+    t += "(edge_id is " + std::to_string(id) + ",destination is " + d +
+         ",type is rpc,communication starts at " + std::to_string(4 + id) +
+         " milliseconds,communication finishes at 20 milliseconds)\n";
+    ++id;
+  }
+  return t + "</edges>\n";
+}
+
+// Known layers (LayerSpec::layers): MS_0's three-call layers in training were
+// (MS_1, MS_1, MS_2) and (MS_1, MS_3, MS_3); a layer follows one of them,
+// also where it owes subgraphs to callers, and gives way when no known layer
+// has a caller where one is due.
+TEST(LayerConstraint, KnownLayersFollowATrainingSequence) {
+  const std::vector<std::vector<std::string>> seqs = {
+      {"MS_1", "MS_1", "MS_2"}, {"MS_1", "MS_3", "MS_3"}, {"MS_2", "MS_2"}};
+  auto all = [](const std::string&) { return true; };
+  auto callers =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"MS_2", "MS_3"});
+  std::shared_ptr<const LayerTrie> trie = LayerTrie::of(seqs, 3, all, callers.get());
+  ASSERT_TRUE(trie);
+  EXPECT_EQ(trie->nodes[0].names, (std::vector<std::string>{"MS_1"}));
+  EXPECT_TRUE(trie->nodes[0].callers.empty());
+  const LayerTrie::Node& second = trie->nodes[static_cast<size_t>(trie->nodes[0].next[0])];
+  EXPECT_EQ(second.names, (std::vector<std::string>{"MS_1", "MS_3"}));
+  EXPECT_EQ(second.callers, (std::vector<std::string>{"MS_3"}));
+  EXPECT_FALSE(LayerTrie::of(seqs, 4, all));  // no layer of that width
+  EXPECT_FALSE(LayerTrie::of(seqs, 2, [](const std::string& n) { return n != "MS_2"; }));
+
+  auto spec_of = [&](const std::string& conditions, bool with_trie) {
+    Attributes a;
+    std::string e;
+    EXPECT_TRUE(parse_attributes(conditions, &a, &e)) << e;
+    LayerSpec spec;
+    EXPECT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
+    spec.names = std::make_shared<const std::vector<std::string>>(
+        std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
+    spec.callers = callers;
+    if (with_trie) spec.layers = trie;
+    return spec;
+  };
+  const std::string leaf =
+      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:3/remaining_depth:0/num_edges:3/num_subgraphs:0";
+  auto accepts = [&](const std::string& conditions, const std::string& text, bool with_trie) {
+    LayerConstraint c(spec_of(conditions, with_trie), {});
+    return c.feed(text);
+  };
+  EXPECT_TRUE(accepts(leaf, three_calls("MS_1", "MS_1", "MS_2") + "</layer>\n", true));
+  EXPECT_TRUE(accepts(leaf, three_calls("MS_1", "MS_3", "MS_3") + "</layer>\n", true));
+  EXPECT_FALSE(accepts(leaf, three_calls("MS_1", "MS_1", "MS_3"), true));  // a mix of the two
+  EXPECT_FALSE(accepts(leaf, three_calls("MS_1", "MS_3", "MS_2"), true));
+  EXPECT_FALSE(accepts(leaf, three_calls("MS_2", "MS_2", "MS_2"), true));
+  EXPECT_TRUE(accepts(leaf, three_calls("MS_1", "MS_1", "MS_3") + "</layer>\n", false));
+  // Subgraphs owed (MS_2 and MS_3 call others): where the next call must be to a caller,
+  // the known layers' callers there: after (MS_1, MS_1) MS_2; after MS_1, MS_3.
+  auto owes = [](int subgraphs) {
+    return "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/"
+           "latency:50/num_current_edges:3/remaining_depth:1/num_edges:" +
+           std::to_string(3 + subgraphs) + "/num_subgraphs:" + std::to_string(subgraphs);
+  };
+  EXPECT_TRUE(accepts(owes(1), three_calls("MS_1", "MS_1", "MS_2"), true));
+  EXPECT_FALSE(accepts(owes(1), three_calls("MS_1", "MS_1", "MS_3"), true));
+  EXPECT_TRUE(accepts(owes(2), three_calls("MS_1", "MS_3", "MS_3"), true));
+  EXPECT_FALSE(accepts(owes(2), three_calls("MS_1", "MS_2", "MS_2"), true));
+  // Three owed: the first call must be to a caller and no known layer starts with one: the
+  // rule gives way and the layer completes.
+  EXPECT_TRUE(accepts(owes(3), three_calls("MS_2", "MS_3", "MS_2"), true));
+  EXPECT_FALSE(accepts(owes(3), three_calls("MS_1", "MS_3", "MS_3"), true));
+
+  // Random walks through the automaton write only the two known layers, both of them.
+  std::vector<std::string> vocab = vocabulary();
+  std::map<std::string, int> layers;
+  const std::regex dest("destination is ([A-Za-z0-9_]+)");
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    LayerConstraint c(spec_of(leaf, true), {});
+    Rng rng(seed);
+    int64_t masked = 0;
+    std::string text = walk_unit(c, vocab, rng, &masked), seq;
+    for (std::sregex_iterator it(text.begin(), text.end(), dest), end; it != end; ++it)
+      seq += (*it)[1].str() + " ";
+    ++layers[seq];
+  }
+  EXPECT_EQ(layers.size(), 2u);
+  EXPECT_TRUE(layers.count("MS_1 MS_1 MS_2 ") && layers.count("MS_1 MS_3 MS_3 "));
 }
 
 // The least calls below one call to a callee (SubtreeSize::least), when seen

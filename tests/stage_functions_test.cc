@@ -145,6 +145,18 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
             (std::vector<std::pair<std::string, SubtreeSize>>{{"A", {3, 1, 1, 2, 0.5, 3, 1201}},
                                                               {"B", {1, 0, 0, 1, 0.0, 0, 2402}}}));
   EXPECT_EQ(back.priors.subtree_max, t.priors.subtree_max);
+  // Layers: A calls (B, B), B calls (C).
+  using Layers = std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>>;
+  EXPECT_EQ(t.priors.layers, (Layers{{"A", {{"B", "B"}}}, {"B", {{"C"}}}}));
+  EXPECT_EQ(back.priors.layers, t.priors.layers);
+  // A caller with more distinct layers than kMaxLayersPerCaller is left out.
+  std::vector<CallGraph> varied(1, deep("S_1"));
+  for (size_t i = 0; i <= CorpusPriors::kMaxLayersPerCaller; ++i) {
+    CallGraph g = deep("S_1");
+    g.edges[3].callee = "C_" + std::to_string(i);  // B -> C_i
+    varied.push_back(g);
+  }
+  EXPECT_EQ(TrainedStats::of(varied).priors.layers, (Layers{{"A", {{"B", "B"}}}}));
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
   testing::write_file(

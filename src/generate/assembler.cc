@@ -277,8 +277,10 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
       // that met it (the edge the constraint forced, when it had to).
       if (job.require && !job.require->child_dest.empty() && ks == req_edge)
         child.require = RequiredCall{job.require->child_dest, job.require->child_type, "", ""};
-    } else if (job.require && &a == &u.subs.front().second) {
-      child.require = job.require;  // a split: its first item carries it
+    } else {
+      child.item = true;
+      if (job.require && &a == &u.subs.front().second)
+        child.require = job.require;  // a split: its first item carries it
     }
     pending_.push_back(std::move(child));
   }

@@ -81,6 +81,7 @@ struct LayerJob {
   std::string start_node;               // caller of the layer's edges
   Attributes announced;                 // the conditions the prompt states
   std::optional<RequiredCall> require;  // a call the unit must contain
+  bool item = false;                    // a part of a split (some of a wide layer's calls)
   // Where the unit sits in its graph's tree: 0 at the root, and
   // mix(parent's key, i + 1) for the parent's i-th subgraph. The decoding
   // seed derives from it (with the attempt), so a graph does not depend on

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -495,6 +496,13 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     b.callers = std::move(callers);
     b.subtree_caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
         b.priors.subtree_max);
+    for (const auto& [caller, seqs] : b.priors.layers) {
+      std::set<size_t> widths;
+      for (const auto& q : seqs) widths.insert(q.size());
+      for (size_t w : widths)
+        if (auto t = LayerTrie::of(seqs, w, is_known_callee_name, b.callers.get()))
+          b.layers[{caller, static_cast<int64_t>(w)}] = std::move(t);
+    }
   }
   return b;
 }
@@ -554,6 +562,10 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_names) spec.names = b_.names;
         if (opt_.known_callers) spec.callers = b_.callers;
         if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
+        if (opt_.known_layers && !j.item && !spec.require && spec.num_current_edges) {
+          auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});
+          if (it != b_.layers.end()) spec.layers = it->second;
+        }
         if (opt_.known_calls && !spec.require) {
           auto it = b_.callees_of.find(spec.start_node);
           if (it != b_.callees_of.end()) spec.names = it->second;

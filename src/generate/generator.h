@@ -66,6 +66,13 @@ struct GeneratorOptions {
   // stand, so every request still completes. Likewise at least the fewest
   // calls below one call to it in training (SubtreeSize::least).
   bool known_sizes = true;
+  // Constrained: a layer's destinations, in edge order, are one of the
+  // sequences its caller's layers of that width had in training
+  // (ModelBundle::layers, LayerSpec::layers), when it had any; not in a
+  // split's item or a layer with a required call. Soft like the callers
+  // rule. For corpora whose services call in fixed patterns (TrainTicket),
+  // where a small model mixes two patterns into a layer no graph has.
+  bool known_layers = false;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
@@ -140,6 +147,10 @@ struct ModelBundle {
   // (callee, most calls below one call to it in the training corpus), sorted
   // by name (CorpusPriors::subtree_max; empty for older stats.json files).
   std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> subtree_caps;
+  // (caller, width) -> the trie of its layers of that width in the training
+  // corpus (CorpusPriors::layers, writable names only; empty for older
+  // stats.json files).
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LayerTrie>> layers;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

@@ -238,6 +238,38 @@ bool LayerSpec::check_require(std::string* error) const {
 
 // ---- LayerConstraint ----
 
+std::shared_ptr<const LayerTrie> LayerTrie::of(const std::vector<std::vector<std::string>>& seqs,
+                                               size_t width,
+                                               const std::function<bool(const std::string&)>& keep,
+                                               const std::vector<std::string>* callers) {
+  auto t = std::make_shared<LayerTrie>();
+  t->nodes.emplace_back();
+  bool any = false;
+  for (const std::vector<std::string>& q : seqs) {
+    if (q.size() != width || !std::all_of(q.begin(), q.end(), keep)) continue;
+    any = true;
+    size_t node = 0;
+    for (size_t i = 0; i < q.size(); ++i) {
+      Node& n = t->nodes[node];
+      auto it = std::lower_bound(n.names.begin(), n.names.end(), q[i]);
+      size_t at = static_cast<size_t>(it - n.names.begin());
+      if (it == n.names.end() || *it != q[i]) {
+        const int32_t next = i + 1 < q.size() ? static_cast<int32_t>(t->nodes.size()) : -1;
+        n.names.insert(it, q[i]);
+        n.next.insert(n.next.begin() + static_cast<std::ptrdiff_t>(at), next);
+        if (next >= 0) t->nodes.emplace_back();  // invalidates n
+      }
+      node = static_cast<size_t>(t->nodes[node].next[at]);
+    }
+  }
+  if (!any) return nullptr;
+  if (callers)
+    for (Node& n : t->nodes)
+      std::set_intersection(n.names.begin(), n.names.end(), callers->begin(), callers->end(),
+                            std::back_inserter(n.callers));
+  return t;
+}
+
 LayerConstraint::LayerConstraint(const LayerSpec& spec, const ConstraintLimits& limits)
     : spec_(std::make_shared<const LayerSpec>(spec)), lim_(limits) {
   const LayerSpec& sp = *spec_;
@@ -250,6 +282,8 @@ LayerConstraint::LayerConstraint(const LayerSpec& spec, const ConstraintLimits& 
   if (!sp.num_current_edges || is_split(*sp.num_current_edges)) alive |= 2;
   if (!sp.num_current_edges) alive = 1;  // unknown width: a layer
   s.edges_left = sp.num_edges ? *sp.num_edges : lim_.max_edges;
+  if (sp.layers && !sp.layers->nodes.empty() && !sp.require && !spec_is_split(sp) && known_names())
+    s.seen = 0;
   expect_choice(s, Step::kOpen, kTOpen, alive);
 }
 
@@ -714,6 +748,7 @@ void LayerConstraint::open_phrase_value(State& s) const {
       req_pending(s) &&
       s.nedges == sp.num_current_edges.value_or(static_cast<int64_t>(kMaxLayerEdges)) - 1;
   if (force && s.choice == kPDest) {
+    s.seen = -1;
     const std::string& d = sp.require->dest;
     std::memcpy(s.name, d.data(), d.size());
     s.nlen = static_cast<uint8_t>(d.size());
@@ -733,6 +768,10 @@ void LayerConstraint::open_phrase_value(State& s) const {
       s.step = Step::kDest;
       s.nlen = 0;
       s.callers_only = must_call(s);
+      // A caller the known layers offer here, or else the rest of the layer is free.
+      if (s.callers_only && s.seen >= 0 &&
+          spec_->layers->nodes[static_cast<size_t>(s.seen)].callers.empty())
+        s.seen = -1;
       return;
     case kPType:
       expect_choice(s, Step::kType, kTType, 0x1f);
@@ -823,6 +862,14 @@ void LayerConstraint::complete_edges(State& s) const {
       if (s.step == Step::kDest) {
         std::memcpy(s.cur.dest, s.name, s.nlen);
         s.cur.dlen = s.nlen;
+        if (s.seen >= 0) {  // follow the known layers (name_list offered only their names)
+          const LayerTrie::Node& n = spec_->layers->nodes[static_cast<size_t>(s.seen)];
+          std::string_view d(s.name, s.nlen);
+          auto it = std::lower_bound(n.names.begin(), n.names.end(), d);
+          s.seen = it != n.names.end() && *it == d
+                       ? n.next[static_cast<size_t>(it - n.names.begin())]
+                       : -1;
+        }
       } else if (s.step == Step::kStart) {
         s.cur.start = s.val;
         s.has_start = true;

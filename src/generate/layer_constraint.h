@@ -41,6 +41,7 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,29 @@ struct RequiredCall {
 // encode/recursive.h, parsed by it) checked for consistency, plus what the
 // generator requires of the unit (a call, the names it may write): what the
 // automaton is built from.
+// The destination sequences that one caller's layers of one width had in
+// training (CorpusPriors::layers), as a trie: node 0 is the empty prefix;
+// each node's names are sorted and distinct, next[i] is the node after
+// names[i]. Every path from node 0 has the same length (the width), so a
+// layer that follows it always has a name for its next edge.
+struct LayerTrie {
+  struct Node {
+    std::vector<std::string> names;
+    std::vector<int32_t> next;  // parallel to names; -1 after the last edge
+    // The names that are also in `callers` (sorted): what the node offers
+    // when the destination must be a caller (LayerSpec::callers).
+    std::vector<std::string> callers;
+  };
+  std::vector<Node> nodes;
+  // The trie of the sequences of `width` names whose names all pass `keep`;
+  // nullptr when there is none. `callers` (sorted; may be null) fills each
+  // node's callers.
+  static std::shared_ptr<const LayerTrie> of(const std::vector<std::vector<std::string>>& seqs,
+                                             size_t width,
+                                             const std::function<bool(const std::string&)>& keep,
+                                             const std::vector<std::string>* callers = nullptr);
+};
+
 struct LayerSpec {
   std::string service, start_node;
   std::optional<std::string> caller;  // absent at the root
@@ -123,6 +147,14 @@ struct LayerSpec {
   // database calls under a configuration service that makes one:
   // docs/generation.md). Not in a split or a layer with a required call.
   std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> subtree_caps;
+  // When set (and with `names`): the layer's destinations, in edge order,
+  // follow one of the sequences its caller's layers of this width had in
+  // training (the generator passes only a layer's whole width, never a
+  // split's item). When an edge's destination must be a caller (see
+  // `callers`), the known layers' callers there; a soft rule: when they
+  // have none, the rest of the layer is free. Not in a split or a layer
+  // with a required call.
+  std::shared_ptr<const LayerTrie> layers;
   // When set: an edge's five phrases come in the encoding's order (edge_id,
   // type, destination, starts, finishes) instead of any order, so that their
   // heads are forced text that jump-forward appends without sampling. The
@@ -226,6 +258,7 @@ class LayerConstraint : public UnitConstraint {
     int64_t next_sid = 0;       // split: the next item's start_edge_id, e.g. 16
     bool need_deep = false;     // no child line has reached the depth target yet
     bool callers_only = false;  // this destination must be a caller (LayerSpec::callers)
+    int32_t seen = -1;          // node of LayerSpec::layers after the edges so far; -1: free
     // the required call (LayerSpec::require): the edge that met it, and
     // whether its subgraph line was written
     int16_t req_edge = -1;
@@ -281,6 +314,10 @@ class LayerConstraint : public UnitConstraint {
   // lines and has no more edges than callers still missing.
   bool must_call(const State& s) const;
   const std::vector<std::string>& name_list(const State& s) const {
+    if (s.seen >= 0) {
+      const LayerTrie::Node& n = spec_->layers->nodes[static_cast<size_t>(s.seen)];
+      return s.callers_only ? n.callers : n.names;
+    }
     return s.callers_only ? *spec_->callers : *spec_->names;
   }
   int type_index_ = -1;  // the required type's table index (-1: any)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "io/atomic_file.h"
@@ -16,6 +17,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<int64_t, uint64_t> edges;
   std::map<std::string, SubtreeSize> subtree_max;
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
+  std::map<std::string, std::set<std::vector<std::string>>> layers;  // caller -> callee sequences
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
@@ -28,6 +30,15 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     std::vector<int64_t> height(g.edges.size(), 0);  // 0 for a leaf, as the encoder counts
     std::vector<int64_t> width(g.edges.size(), 0);
     std::vector<int64_t> callers(g.edges.size(), 0);  // calls below it that make calls
+    for (size_t i = 0; i < g.edges.size(); ++i) {
+      const std::vector<size_t>& kids = ix.children[i];
+      if (kids.empty() || kids.size() > CorpusPriors::kMaxLayerEdges) continue;
+      auto& seen = layers[g.edges[i].callee];
+      if (seen.size() > CorpusPriors::kMaxLayersPerCaller) continue;  // too varied: dropped below
+      std::vector<std::string> seq;
+      for (size_t c : kids) seq.push_back(g.edges[c].callee);
+      seen.insert(std::move(seq));
+    }
     for (size_t i = g.edges.size(); i-- > 0;) {
       if (ix.parent[i] != GraphIndex::kNone) {
         below[ix.parent[i]] += below[i] + 1;
@@ -53,6 +64,10 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   }
   for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least.at(name);
   t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
+  for (auto& [caller, seqs] : layers)
+    if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
+      t.priors.layers.emplace_back(caller,
+                                   std::vector<std::vector<std::string>>(seqs.begin(), seqs.end()));
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
@@ -84,6 +99,8 @@ nlohmann::json TrainedStats::to_json() const {
         n.depth == SubtreeSize::kUnknown
             ? nlohmann::json{n.below, n.child_below}
             : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share, n.least, n.calls};
+  j["layers"] = nlohmann::json::object();
+  for (const auto& [caller, seqs] : priors.layers) j["layers"][caller] = seqs;
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -119,6 +136,9 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
                               n.size() > 4 ? n.at(4).get<double>() : 0.0,
                               n.size() > 6 ? n.at(5).get<int64_t>() : 0,
                               n.size() > 6 ? n.at(6).get<int64_t>() : 0});
+    if (j.contains("layers"))
+      for (const auto& [caller, seqs] : j["layers"].items())  // an object: sorted by caller
+        t.priors.layers.emplace_back(caller, seqs.get<std::vector<std::vector<std::string>>>());
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),

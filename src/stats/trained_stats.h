@@ -14,6 +14,8 @@
 //                                              // with calls below, fewest calls below one
 //                                              // call to it, calls to it; older files: the
 //                                              // first two or five)
+//    "layers": {"MS_1": [["MS_2", "MS_3"], ...], ...}, // caller -> the callee
+//                                              // sequences of its layers (CorpusPriors::layers)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -77,6 +79,16 @@ struct CorpusPriors {
   // under the calls to it (SubtreeSize); sorted by name. The constraint's
   // size caps (LayerSpec::subtree_caps). Empty in files written before them.
   std::vector<std::pair<std::string, SubtreeSize>> subtree_max;
+  // Per caller (the callee of an edge with calls below it): the distinct
+  // sequences of callees of the calls one call to it makes, in id order (a
+  // layer's destinations as the recursive encoding writes them), sorted;
+  // layers of at most kMaxLayerEdges calls. Callers with more than
+  // kMaxLayersPerCaller distinct sequences are left out (too varied to
+  // list). Sorted by caller. The constraint's known layers
+  // (LayerSpec::layers). Empty in files written before them.
+  static constexpr size_t kMaxLayersPerCaller = 64;
+  static constexpr size_t kMaxLayerEdges = 15;
+  std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
 };
 
 struct TrainedStats {
