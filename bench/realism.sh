@@ -19,7 +19,8 @@
 # Usage: bench/realism.sh [TRAIN_MINUTES=10] [PRESET=small] [DATA=../shared/data/alibaba-v2022/callgraphs-train.csv]
 # Writes everything under ${OUT:-/tmp/tracelm-realism}. Needs build/tracelm.
 # MODEL=DIR evaluates a model trained earlier on the same split instead of
-# training one. SEEDS (default "1 2 3 4 5"): generation seeds; the table is
+# training one. GEN_ARGS: extra arguments to every `tracelm generate` (e.g.
+# "--any-layers" for an A/B). SEEDS (default "1 2 3 4 5"): generation seeds; the table is
 # the first seed's, then bench/seed_summary.py prints every metric's mean and
 # sd over the seeds and where tracelm loses to the probabilistic baseline.
 set -euo pipefail
@@ -58,6 +59,7 @@ else
     -q -o "$out/model" 2>&1 | tail -1
 fi
 seeds=(${SEEDS:-1 2 3 4 5})
+gen_args=(${GEN_ARGS:-})
 repeat=${LIKE_REPEAT:-4}
 if [ "$repeat" -gt 0 ]; then
   for ((i = 0; i < repeat; i++)); do cat "$out/val.jsonl"; done > "$out/val-x$repeat.jsonl"
@@ -69,12 +71,12 @@ sample_train() {  # sample_train N SEED OUT
 echo "== generate ($n_val requests per protocol, seeds ${seeds[*]})"
 t0=$(date +%s.%N)
 for s in "${seeds[@]}"; do
-  $bin generate --model "$out/model" --like "$out/val.jsonl" --seed "$s" -q \
+  $bin generate --model "$out/model" --like "$out/val.jsonl" --seed "$s" -q "${gen_args[@]}" \
     -o "$out/tracelm-like-s$s.jsonl" 2>&1 | tail -3
-  $bin generate --model "$out/model" -n "$n_val" --seed "$s" -q \
+  $bin generate --model "$out/model" -n "$n_val" --seed "$s" -q "${gen_args[@]}" \
     -o "$out/tracelm-open-s$s.jsonl" 2>&1 | tail -3
   if [ "$repeat" -gt 0 ]; then
-    $bin generate --model "$out/model" --like "$out/val-x$repeat.jsonl" --seed "$s" -q \
+    $bin generate --model "$out/model" --like "$out/val-x$repeat.jsonl" --seed "$s" -q "${gen_args[@]}" \
       -o "$out/tracelm-like-x$repeat-s$s.jsonl" 2>&1 | tail -3
   fi
 done

@@ -131,10 +131,10 @@ void add_generate(CLI::App& app) {
   c->add_flag("--known-calls", o->gen.known_calls,
               "constrained: a caller calls only the callees it calls in the training corpus (when "
               "it calls any there; default: any known name)");
-  c->add_flag("--known-layers", o->gen.known_layers,
-              "constrained: a layer's destinations, in order, are a sequence its caller's layers "
-              "of that width had in the training corpus (when it had any; default: any known "
-              "names)");
+  c->add_flag(
+      "--any-layers", [o](int64_t) { o->gen.known_layers = false; },
+      "constrained: a layer's destinations in any order and combination (default: a sequence "
+      "its caller's layers of that width had in the training corpus, when it had any)");
   c->add_option("--format", o->format,
                 "prompt format: recursive (pre-trained model) or instruction (a model tuned with "
                 "--stage instruct: conditions as sentences, answers with the scratchpad)")

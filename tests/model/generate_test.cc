@@ -244,6 +244,42 @@ TEST_F(Untrained, KnownCallsKeepCallersToTheirTrainingCallees) {
   EXPECT_TRUE(seen.count("B"));  // depth 3: A -> B, and B calls any known name
 }
 
+// With known layers (the default), a layer's destinations follow a sequence
+// its caller's layers of that width had in training: here USER calls A, and
+// A's calls are B then C, C, ... at every width.
+TEST_F(Untrained, KnownLayersFollowTheTrainingSequences) {
+  ModelBundle b = bundle();
+  b.names = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C"});
+  auto keep = [](const std::string&) { return true; };
+  b.layers[{"USER", 1}] = LayerTrie::of({{"A"}}, 1, keep);
+  for (size_t w = 1; w <= 15; ++w) {
+    std::vector<std::string> seq(w, "C");
+    seq[0] = "B";
+    b.layers[{"A", static_cast<int64_t>(w)}] = LayerTrie::of({seq}, w, keep);
+  }
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  ASSERT_TRUE(go.known_layers);
+  GenerateRequest r;
+  r.num_edges = 6;
+  r.depth = 3;
+  RecursiveGenerator gen(b, go);
+  int64_t a_layers = 0;
+  for (const GeneratedGraph& g : gen.generate(std::vector<GenerateRequest>(5, r), 2)) {
+    ASSERT_TRUE(g.complete) << g.error;
+    GraphIndex ix = g.graph.index();
+    for (size_t i = 0; i < g.graph.edges.size(); ++i) {
+      const Edge& e = g.graph.edges[i];
+      if (e.caller == "USER") EXPECT_EQ(e.callee, "A");
+      if (e.callee != "A" || ix.children[i].empty()) continue;
+      ++a_layers;
+      for (size_t k = 0; k < ix.children[i].size(); ++k)
+        EXPECT_EQ(g.graph.edges[ix.children[i][k]].callee, k == 0 ? "B" : "C");
+    }
+  }
+  EXPECT_GT(a_layers, 0);
+}
+
 // Jump-forward appends the tokens the constraint forces without a forward
 // pass each: fewer forwards per graph, graphs still complete and valid.
 TEST_F(Untrained, JumpForwardSkipsForcedTokens) {
