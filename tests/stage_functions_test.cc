@@ -167,6 +167,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(old.priors.num_edges, (std::vector<std::pair<int64_t, uint64_t>>{{2, 1}, {10, 2}}));
   EXPECT_TRUE(old.priors.roots.empty());
   EXPECT_TRUE(old.priors.subtree_max.empty());  // files before the caps: no caps
+  EXPECT_TRUE(old.priors.layers.empty());       // nor known layers
   // Session 8's caps: [below, child_below] only; depth and width unknown.
   testing::write_file(dir.file("s8.json"), R"({"services":[],"subtree_max":{"A":[3,1]}})");
   EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,
@@ -178,6 +179,8 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
             (std::vector<std::pair<std::string, SubtreeSize>>{{"A", {3, 1, 1, 2, 0.5, 0, 0}}}));
   testing::write_file(dir.file("bad.json"), R"({"services":[["S_1"]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
+  testing::write_file(dir.file("bad-layers.json"), R"({"services":[],"layers":{"A":["B"]}})");
+  EXPECT_THROW(TrainedStats::load(dir.file("bad-layers.json")), InputError);
 }
 
 }  // namespace
