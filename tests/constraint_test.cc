@@ -457,10 +457,9 @@ TEST(LayerConstraint, LeastCallsBelowKeepEveryRequestComplete) {
   EXPECT_EQ(graphs, 4 * reqs.size());
 }
 
-// Whether a layer with `conditions`, destinations MS_1, MS_2, MS_3 (callers)
-// and db-main, and these subtree caps accepts `text`.
-bool accepts_with_caps(const std::vector<std::pair<std::string, SubtreeSize>>& caps,
-                       const std::string& conditions, std::string_view text) {
+// The spec of a layer with `conditions` and destinations MS_1, MS_2, MS_3
+// and db-main.
+LayerSpec spec_with_names(const std::string& conditions) {
   Attributes a;
   std::string e;
   EXPECT_TRUE(parse_attributes(conditions, &a, &e)) << e;
@@ -468,6 +467,14 @@ bool accepts_with_caps(const std::vector<std::pair<std::string, SubtreeSize>>& c
   EXPECT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
   spec.names = std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
+  return spec;
+}
+
+// Whether a layer with `conditions`, destinations MS_1, MS_2, MS_3 (callers)
+// and db-main, and these subtree caps accepts `text`.
+bool accepts_with_caps(const std::vector<std::pair<std::string, SubtreeSize>>& caps,
+                       const std::string& conditions, std::string_view text) {
+  LayerSpec spec = spec_with_names(conditions);
   spec.callers = std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"MS_1", "MS_2", "MS_3"});
   spec.subtree_caps =
@@ -583,13 +590,7 @@ TEST(LayerConstraint, KnownLayersFollowATrainingSequence) {
   EXPECT_FALSE(LayerTrie::of(seqs, 2, [](const std::string& n) { return n != "MS_2"; }));
 
   auto spec_of = [&](const std::string& conditions, bool with_trie) {
-    Attributes a;
-    std::string e;
-    EXPECT_TRUE(parse_attributes(conditions, &a, &e)) << e;
-    LayerSpec spec;
-    EXPECT_TRUE(LayerSpec::from_attributes(a, &spec, &e)) << e;
-    spec.names = std::make_shared<const std::vector<std::string>>(
-        std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
+    LayerSpec spec = spec_with_names(conditions);
     spec.callers = callers;
     if (with_trie) spec.layers = trie;
     return spec;
