@@ -145,12 +145,13 @@ CallerFlows caller_flows(const GraphSetProfile& real, const GraphSetProfile& syn
     CallerFlow f;
     f.caller = std::string(caller);
     std::vector<double> p, q;
+    double rsum = 0, ssum = 0;
     for (auto& [c, rs] : calls) {
       p.push_back(rs.first);
       q.push_back(rs.second);
+      rsum += rs.first;
+      ssum += rs.second;
     }
-    double rsum = 0, ssum = 0;
-    for (size_t i = 0; i < p.size(); ++i) rsum += p[i], ssum += q[i];
     f.real_edges = static_cast<uint64_t>(rsum);
     f.synthetic_edges = static_cast<uint64_t>(ssum);
     f.weight = rsum / static_cast<double>(real.edges);

@@ -244,10 +244,8 @@ std::shared_ptr<const LayerTrie> LayerTrie::of(const std::vector<std::vector<std
                                                const std::vector<std::string>* callers) {
   auto t = std::make_shared<LayerTrie>();
   t->nodes.emplace_back();
-  bool any = false;
   for (const std::vector<std::string>& q : seqs) {
     if (q.size() != width || !std::all_of(q.begin(), q.end(), keep)) continue;
-    any = true;
     size_t node = 0;
     for (size_t i = 0; i < q.size(); ++i) {
       Node& n = t->nodes[node];
@@ -262,7 +260,7 @@ std::shared_ptr<const LayerTrie> LayerTrie::of(const std::vector<std::vector<std
       node = static_cast<size_t>(t->nodes[node].next[at]);
     }
   }
-  if (!any) return nullptr;
+  if (t->nodes[0].names.empty()) return nullptr;  // no sequence of this width
   if (callers)
     for (Node& n : t->nodes)
       std::set_intersection(n.names.begin(), n.names.end(), callers->begin(), callers->end(),

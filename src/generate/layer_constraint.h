@@ -79,10 +79,6 @@ struct RequiredCall {
   std::string child_dest, child_type;
 };
 
-// A unit's announced conditions (the ten attributes of LayerConditions,
-// encode/recursive.h, parsed by it) checked for consistency, plus what the
-// generator requires of the unit (a call, the names it may write): what the
-// automaton is built from.
 // The destination sequences that one caller's layers of one width had in
 // training (CorpusPriors::layers), as a trie: node 0 is the empty prefix;
 // each node's names are sorted and distinct, next[i] is the node after
@@ -106,6 +102,10 @@ struct LayerTrie {
                                              const std::vector<std::string>* callers = nullptr);
 };
 
+// A unit's announced conditions (the ten attributes of LayerConditions,
+// encode/recursive.h, parsed by it) checked for consistency, plus what the
+// generator requires of the unit (a call, the names it may write): what the
+// automaton is built from.
 struct LayerSpec {
   std::string service, start_node;
   std::optional<std::string> caller;  // absent at the root

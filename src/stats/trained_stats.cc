@@ -32,7 +32,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     std::vector<int64_t> callers(g.edges.size(), 0);  // calls below it that make calls
     for (size_t i = 0; i < g.edges.size(); ++i) {
       const std::vector<size_t>& kids = ix.children[i];
-      if (kids.empty() || kids.size() > CorpusPriors::kMaxLayerEdges) continue;
+      if (kids.empty() || kids.size() > kMaxLayerEdges) continue;
       auto& seen = layers[g.edges[i].callee];
       if (seen.size() > CorpusPriors::kMaxLayersPerCaller) continue;  // too varied: dropped below
       std::vector<std::string> seq;

@@ -33,6 +33,7 @@
 
 #include "core/call_graph.h"
 #include "encode/condition_stats.h"
+#include "encode/unit_format.h"
 
 namespace tracelm {
 
@@ -82,12 +83,11 @@ struct CorpusPriors {
   // Per caller (the callee of an edge with calls below it): the distinct
   // sequences of callees of the calls one call to it makes, in id order (a
   // layer's destinations as the recursive encoding writes them), sorted;
-  // layers of at most kMaxLayerEdges calls. Callers with more than
+  // layers of at most kMaxLayerEdges (encode/unit_format.h) calls. Callers with more than
   // kMaxLayersPerCaller distinct sequences are left out (too varied to
   // list). Sorted by caller. The constraint's known layers
   // (LayerSpec::layers). Empty in files written before them.
   static constexpr size_t kMaxLayersPerCaller = 64;
-  static constexpr size_t kMaxLayerEdges = 15;
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
 };
 
