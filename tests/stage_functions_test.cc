@@ -157,6 +157,15 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
     varied.push_back(g);
   }
   EXPECT_EQ(TrainedStats::of(varied).priors.layers, (Layers{{"A", {{"B", "B"}}}}));
+  // Entries: per service, the callees of its root calls (A in every graph above).
+  using Entries = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  ASSERT_EQ(t.priors.entries.size(), 1200u);
+  EXPECT_EQ(t.priors.entries[0], (Entries::value_type{"S_0", {"A"}}));
+  EXPECT_EQ(back.priors.entries, t.priors.entries);
+  CallGraph other = deep("S_1");
+  other.edges[0].callee = "Z";
+  EXPECT_EQ(TrainedStats::of({other, deep("S_1"), deep("S_2")}).priors.entries,
+            (Entries{{"S_1", {"A", "Z"}}, {"S_2", {"A"}}}));
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
   testing::write_file(
@@ -168,6 +177,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_TRUE(old.priors.roots.empty());
   EXPECT_TRUE(old.priors.subtree_max.empty());  // files before the caps: no caps
   EXPECT_TRUE(old.priors.layers.empty());       // nor known layers
+  EXPECT_TRUE(old.priors.entries.empty());      // nor entries
   // Session 8's caps: [below, child_below] only; depth and width unknown.
   testing::write_file(dir.file("s8.json"), R"({"services":[],"subtree_max":{"A":[3,1]}})");
   EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,
@@ -181,6 +191,8 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
   testing::write_file(dir.file("bad-layers.json"), R"({"services":[],"layers":{"A":["B"]}})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad-layers.json")), InputError);
+  testing::write_file(dir.file("bad-entries.json"), R"({"services":[],"entries":{"S_1":"A"}})");
+  EXPECT_THROW(TrainedStats::load(dir.file("bad-entries.json")), InputError);
 }
 
 }  // namespace

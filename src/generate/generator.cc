@@ -503,6 +503,17 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
         if (auto t = LayerTrie::of(seqs, w, is_known_callee_name, b.callers.get()))
           b.layers[{caller, static_cast<int64_t>(w)}] = std::move(t);
     }
+    std::set<std::string> any_entry;
+    auto one_call_trie = [&](const std::vector<std::string>& callees) {
+      std::vector<std::vector<std::string>> seqs;
+      for (const std::string& c : callees) seqs.push_back({c});
+      return LayerTrie::of(seqs, 1, is_known_callee_name, b.callers.get());
+    };
+    for (const auto& [service, callees] : b.priors.entries) {
+      if (auto t = one_call_trie(callees)) b.entries[service] = std::move(t);
+      any_entry.insert(callees.begin(), callees.end());
+    }
+    b.any_entry = one_call_trie({any_entry.begin(), any_entry.end()});
   }
   return b;
 }
@@ -563,8 +574,12 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_callers) spec.callers = b_.callers;
         if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
         if (opt_.known_layers && !j.item && !spec.require && spec.num_current_edges) {
+          if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
+            auto it = b_.entries.find(spec.service);
+            spec.layers = it != b_.entries.end() ? it->second : b_.any_entry;
+          }
           auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});
-          if (it != b_.layers.end()) spec.layers = it->second;
+          if (!spec.layers && it != b_.layers.end()) spec.layers = it->second;
         }
         if (opt_.known_calls && !spec.require) {
           auto it = b_.callees_of.find(spec.start_node);

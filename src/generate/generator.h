@@ -73,7 +73,10 @@ struct GeneratorOptions {
   // rule. A small model mixes two of a caller's patterns into a layer no
   // graph has (TrainTicket's cancel service); with the rule, TrainTicket's
   // popular-call KL fell from 0.0045 to 0.0027 (docs/generation.md), and
-  // Alibaba's moved within its seed sd.
+  // Alibaba's moved within its seed sd. A root layer's "caller" is its
+  // service: its one call goes to one of the entry microservices the
+  // service's training graphs had (ModelBundle::entries), when the service
+  // had any, else to one of any service's (ModelBundle::any_entry).
   bool known_layers = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
@@ -153,6 +156,12 @@ struct ModelBundle {
   // corpus (CorpusPriors::layers, writable names only; empty for older
   // stats.json files).
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LayerTrie>> layers;
+  // service -> the one-call trie of its root calls' callees in the training
+  // corpus (CorpusPriors::entries, writable names only; empty for older
+  // stats.json files); any_entry: every service's, for a service the corpus
+  // does not have (null without entries).
+  std::map<std::string, std::shared_ptr<const LayerTrie>> entries;
+  std::shared_ptr<const LayerTrie> any_entry;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

@@ -18,10 +18,13 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, SubtreeSize> subtree_max;
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   std::map<std::string, std::set<std::vector<std::string>>> layers;  // caller -> callee sequences
+  std::map<std::string, std::set<std::string>> entries;              // service -> root callees
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
     t.conditions.add(g);
+    for (const Edge& e : g.edges)
+      if (e.caller == kUserNode) entries[g.service].insert(e.callee);
     // Calls below each edge: children come after their parent in id order.
     if (!g.is_canonical()) continue;  // ingested corpora are; sizes of others are skipped
     GraphIndex ix = g.index();
@@ -68,6 +71,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
       t.priors.layers.emplace_back(caller,
                                    std::vector<std::vector<std::string>>(seqs.begin(), seqs.end()));
+  for (auto& [service, callees] : entries)
+    t.priors.entries.emplace_back(service,
+                                  std::vector<std::string>(callees.begin(), callees.end()));
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
@@ -101,6 +107,8 @@ nlohmann::json TrainedStats::to_json() const {
             : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share, n.least, n.calls};
   j["layers"] = nlohmann::json::object();
   for (const auto& [caller, seqs] : priors.layers) j["layers"][caller] = seqs;
+  j["entries"] = nlohmann::json::object();
+  for (const auto& [service, callees] : priors.entries) j["entries"][service] = callees;
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -139,6 +147,9 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("layers"))
       for (const auto& [caller, seqs] : j["layers"].items())  // an object: sorted by caller
         t.priors.layers.emplace_back(caller, seqs.get<std::vector<std::vector<std::string>>>());
+    if (j.contains("entries"))
+      for (const auto& [service, callees] : j["entries"].items())  // an object: sorted
+        t.priors.entries.emplace_back(service, callees.get<std::vector<std::string>>());
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),

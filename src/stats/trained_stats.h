@@ -16,6 +16,8 @@
 //                                              // first two or five)
 //    "layers": {"MS_1": [["MS_2", "MS_3"], ...], ...}, // caller -> the callee
 //                                              // sequences of its layers (CorpusPriors::layers)
+//    "entries": {"S_1": ["MS_1", ...], ...},   // service -> the callees of its root
+//                                              // calls (CorpusPriors::entries)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -89,6 +91,12 @@ struct CorpusPriors {
   // (LayerSpec::layers). Empty in files written before them.
   static constexpr size_t kMaxLayersPerCaller = 64;
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
+  // Per service: the distinct callees of its graphs' root calls (the entry
+  // microservices its requests reached), sorted; sorted by service. The
+  // constraint's known layers for a root layer (LayerSpec::layers, keyed by
+  // the service where other layers are keyed by their caller). Empty in files
+  // written before them.
+  std::vector<std::pair<std::string, std::vector<std::string>>> entries;
 };
 
 struct TrainedStats {

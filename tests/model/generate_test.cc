@@ -1,6 +1,7 @@
 // Recursive generation with a model that memorized a graph.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "core/validate.h"
@@ -278,6 +279,37 @@ TEST_F(Untrained, KnownLayersFollowTheTrainingSequences) {
     }
   }
   EXPECT_GT(a_layers, 0);
+}
+
+// A root layer's known layer is keyed by its service (ModelBundle::entries):
+// S_1's graphs enter at B, S_3's at C; a service without entries at any
+// service's entry (B or C), not at A.
+TEST_F(Untrained, KnownLayersEnterAtTheServicesEntries) {
+  ModelBundle b = bundle();
+  b.names = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C"});
+  auto keep = [](const std::string&) { return true; };
+  b.layers[{"USER", 1}] = LayerTrie::of({{"A"}}, 1, keep);
+  b.entries["S_1"] = LayerTrie::of({{"B"}}, 1, keep);
+  b.entries["S_3"] = LayerTrie::of({{"C"}}, 1, keep);
+  b.any_entry = LayerTrie::of({{"B"}, {"C"}}, 1, keep);
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  GenerateRequest r;
+  r.num_edges = 3;
+  r.depth = 2;
+  std::vector<GenerateRequest> reqs(9, r);
+  for (size_t i = 0; i < reqs.size(); ++i) reqs[i].service = "S_" + std::to_string(i % 3 + 1);
+  ASSERT_TRUE(go.known_layers);
+  RecursiveGenerator gen(b, go);
+  std::map<std::string, std::set<std::string>> entries;  // service -> root callees
+  for (const GeneratedGraph& g : gen.generate(reqs, 3)) {
+    ASSERT_TRUE(g.complete) << g.error;
+    entries[g.graph.service].insert(g.graph.edges[0].callee);
+  }
+  EXPECT_EQ(entries["S_1"], (std::set<std::string>{"B"}));
+  EXPECT_EQ(entries["S_3"], (std::set<std::string>{"C"}));
+  EXPECT_FALSE(entries["S_2"].empty());
+  EXPECT_FALSE(entries["S_2"].count("A"));
 }
 
 // Jump-forward appends the tokens the constraint forces without a forward
