@@ -999,5 +999,108 @@ TEST(RootConditions, OpenAttributesComeTogetherFromOneTrainingGraph) {
   EXPECT_FALSE(c.remaining_depth);
 }
 
+// Known durations (LayerSpec::durations): MS_1's calls never lasted more than
+// 3 ms in training, MS_2's 100. An edge whose destination comes before its
+// second time lasts at most its destination's longest call; one whose
+// destination comes last, at most the longest of what the known layers
+// offer there (no bound without them); the root's fixed latency stands.
+TEST(LayerConstraint, KnownDurationsBoundEachCall) {
+  const std::string leaf =
+      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:3/remaining_depth:0/num_edges:3/num_subgraphs:0";
+  auto durations = std::make_shared<const std::vector<std::pair<std::string, int64_t>>>(
+      std::vector<std::pair<std::string, int64_t>>{{"MS_1", 3}, {"MS_2", 100}});
+  auto spec_of = [&](const std::string& conditions, std::shared_ptr<const LayerTrie> trie) {
+    LayerSpec spec = spec_with_names(conditions);
+    spec.durations = durations;
+    spec.layers = std::move(trie);
+    return spec;
+  };
+  auto accepts = [&](const std::string& text, std::shared_ptr<const LayerTrie> trie = nullptr) {
+    LayerConstraint c(spec_of(leaf, std::move(trie)), {});
+    return c.feed(text);
+  };
+  auto edge = [](int id, const std::string& phrases) {
+    return "(edge_id is " + std::to_string(id) + "," + phrases + ")\n";
+  };
+  const std::string open = "<layer>\n<edges>\n";
+  const std::string rpc = "type is rpc,";
+  // First edge (starts at 5): MS_1 until 8, MS_2 until 50 (the latency).
+  EXPECT_TRUE(accepts(open + edge(1, "destination is MS_1," + rpc +
+                                         "communication starts at 5 milliseconds,"
+                                         "communication finishes at 8 milliseconds")));
+  EXPECT_FALSE(accepts(open + edge(1, "destination is MS_1," + rpc +
+                                          "communication starts at 5 milliseconds,"
+                                          "communication finishes at 9 milliseconds")));
+  // The start still due (the first edge's is 5): a prefix of an edge.
+  const std::string due = open + "(edge_id is 1,destination is MS_1," + rpc;
+  EXPECT_TRUE(accepts(due + "communication finishes at 8 milliseconds,"));
+  EXPECT_FALSE(accepts(due + "communication finishes at 9 milliseconds,"));
+  const std::string first = open + edge(1, "destination is MS_2," + rpc +
+                                               "communication starts at 5 milliseconds,"
+                                               "communication finishes at 6 milliseconds");
+  // Finish first: the start no earlier than finish - 3.
+  EXPECT_TRUE(accepts(first + edge(2, "destination is MS_1," + rpc +
+                                          "communication finishes at 20 milliseconds,"
+                                          "communication starts at 17 milliseconds")));
+  EXPECT_FALSE(accepts(first + edge(2, "destination is MS_1," + rpc +
+                                           "communication finishes at 20 milliseconds,"
+                                           "communication starts at 16 milliseconds")));
+  // Destination last: unbounded without known layers, the offered names' longest with them.
+  const std::string late = rpc +
+                           "communication starts at 6 milliseconds,"
+                           "communication finishes at 40 milliseconds,destination is MS_1";
+  EXPECT_TRUE(accepts(first + edge(2, late)));
+  auto all = [](const std::string&) { return true; };
+  auto ones = LayerTrie::of({{"MS_2", "MS_1", "MS_1"}}, 3, all);
+  EXPECT_FALSE(accepts(first + edge(2, late), ones));
+  EXPECT_TRUE(accepts(first + edge(2, rpc + "communication starts at 6 milliseconds,"
+                                            "communication finishes at 9 milliseconds,"
+                                            "destination is MS_1"),
+                      ones));
+  // The root call lasts the requested latency whatever its destination's longest call.
+  {
+    LayerConstraint c(spec_of("id:S_1/num_edges:1/start_node:USER/start_edge_id:0/"
+                              "start_communication_at:0/num_current_edges:1/latency:40",
+                              nullptr),
+                      {});
+    EXPECT_TRUE(c.feed(open + edge(0, "destination is MS_1," + rpc +
+                                          "communication starts at 0 milliseconds,"
+                                          "communication finishes at 40 milliseconds")));
+  }
+  // Random walks (phrases in any order) with the known layer (MS_2, MS_1, MS_1): every
+  // MS_1 call lasts at most 3 ms; without durations, some last longer.
+  std::vector<std::string> vocab = vocabulary();
+  const std::regex call(R"(\(([^)]*)\))"), dest("destination is ([A-Za-z0-9_]+)"),
+      start("starts at ([0-9]+)"), finish("finishes at ([0-9]+)");
+  for (bool known : {true, false}) {
+    int64_t longest = 0, calls = 0;
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+      LayerSpec spec = spec_of(leaf, ones);
+      if (!known) spec.durations = nullptr;
+      LayerConstraint c(spec, {});
+      Rng rng(seed);
+      int64_t masked = 0;
+      std::string text = walk_unit(c, vocab, rng, &masked);
+      ASSERT_TRUE(c.done()) << text;
+      for (std::sregex_iterator it(text.begin(), text.end(), call), end; it != end; ++it) {
+        std::string e = (*it)[1].str();
+        std::smatch d, s, f;
+        ASSERT_TRUE(std::regex_search(e, d, dest) && std::regex_search(e, s, start) &&
+                    std::regex_search(e, f, finish))
+            << e;
+        if (d[1].str() != "MS_1") continue;
+        ++calls;
+        longest = std::max<int64_t>(longest, std::stoll(f[1].str()) - std::stoll(s[1].str()));
+      }
+    }
+    EXPECT_EQ(calls, 80);
+    if (known)
+      EXPECT_LE(longest, 3);
+    else
+      EXPECT_GT(longest, 3);
+  }
+}
+
 }  // namespace
 }  // namespace tracelm

@@ -162,6 +162,10 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   ASSERT_EQ(t.priors.entries.size(), 1200u);
   EXPECT_EQ(t.priors.entries[0], (Entries::value_type{"S_0", {"A"}}));
   EXPECT_EQ(back.priors.entries, t.priors.entries);
+  // Durations: each callee's longest call (A 0-10, B 1-5 and 2-6, C 3-4).
+  EXPECT_EQ(t.priors.durations,
+            (std::vector<std::pair<std::string, int64_t>>{{"A", 10}, {"B", 4}, {"C", 1}}));
+  EXPECT_EQ(back.priors.durations, t.priors.durations);
   CallGraph other = deep("S_1");
   other.edges[0].callee = "Z";
   EXPECT_EQ(TrainedStats::of({other, deep("S_1"), deep("S_2")}).priors.entries,
@@ -178,6 +182,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_TRUE(old.priors.subtree_max.empty());  // files before the caps: no caps
   EXPECT_TRUE(old.priors.layers.empty());       // nor known layers
   EXPECT_TRUE(old.priors.entries.empty());      // nor entries
+  EXPECT_TRUE(old.priors.durations.empty());    // nor durations
   // Session 8's caps: [below, child_below] only; depth and width unknown.
   testing::write_file(dir.file("s8.json"), R"({"services":[],"subtree_max":{"A":[3,1]}})");
   EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,

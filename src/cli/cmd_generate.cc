@@ -135,6 +135,10 @@ void add_generate(CLI::App& app) {
       "--any-layers", [o](int64_t) { o->gen.known_layers = false; },
       "constrained: a layer's destinations in any order and combination (default: a sequence "
       "its caller's layers of that width had in the training corpus, when it had any)");
+  c->add_flag(
+      "--any-durations", [o](int64_t) { o->gen.known_durations = false; },
+      "constrained: a call may last up to its caller's window (default: at most its "
+      "destination's longest call in the training corpus)");
   c->add_option("--format", o->format,
                 "prompt format: recursive (pre-trained model) or instruction (a model tuned with "
                 "--stage instruct: conditions as sentences, answers with the scratchpad)")

@@ -514,6 +514,8 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
       any_entry.insert(callees.begin(), callees.end());
     }
     b.any_entry = one_call_trie({any_entry.begin(), any_entry.end()});
+    b.durations =
+        std::make_shared<const std::vector<std::pair<std::string, int64_t>>>(b.priors.durations);
   }
   return b;
 }
@@ -573,6 +575,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_names) spec.names = b_.names;
         if (opt_.known_callers) spec.callers = b_.callers;
         if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
+        if (opt_.known_durations) spec.durations = b_.durations;
         if (opt_.known_layers && !j.item && !spec.require && spec.num_current_edges) {
           if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
             auto it = b_.entries.find(spec.service);

@@ -78,6 +78,11 @@ struct GeneratorOptions {
   // service's training graphs had (ModelBundle::entries), when the service
   // had any, else to one of any service's (ModelBundle::any_entry).
   bool known_layers = true;
+  // Constrained: an edge lasts at most its destination's longest call in the
+  // training corpus (ModelBundle::durations, LayerSpec::durations). A small
+  // model wrote calls of seconds under a long root to callees whose calls
+  // never lasted 10 ms, and single graphs decided the response-time EMD.
+  bool known_durations = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
@@ -162,6 +167,9 @@ struct ModelBundle {
   // does not have (null without entries).
   std::map<std::string, std::shared_ptr<const LayerTrie>> entries;
   std::shared_ptr<const LayerTrie> any_entry;
+  // (callee, its longest call in ms) in the training corpus, sorted by name
+  // (CorpusPriors::durations; empty for older stats.json files).
+  std::shared_ptr<const std::vector<std::pair<std::string, int64_t>>> durations;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

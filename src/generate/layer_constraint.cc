@@ -330,6 +330,22 @@ SubtreeSize LayerConstraint::cap_of(const State& s, int i) const {
   return it != caps.end() && it->first == name ? it->second : SubtreeSize{kNoCap, kNoCap};
 }
 
+int64_t LayerConstraint::duration_cap(const State& s) const {
+  if (!spec_->durations || spec_->durations->empty()) return kNoCap;
+  const auto& caps = *spec_->durations;
+  auto cap = [&](std::string_view name) {
+    auto it = std::lower_bound(caps.begin(), caps.end(), name,
+                               [](const auto& c, std::string_view n) { return c.first < n; });
+    return it != caps.end() && it->first == name ? it->second : kNoCap;
+  };
+  if (!(s.phrases_left >> kPDest & 1)) return cap(std::string_view(s.cur.dest, s.cur.dlen));
+  if (s.seen < 0) return kNoCap;
+  int64_t most = 0;  // the destination is still to come: the longest it may take
+  for (const std::string& n : spec_->layers->nodes[static_cast<size_t>(s.seen)].names)
+    most = std::max(most, cap(n));
+  return most;
+}
+
 namespace {
 
 // plain ∩ [lo, hi], or plain when that is empty.
@@ -775,14 +791,23 @@ void LayerConstraint::open_phrase_value(State& s) const {
       expect_choice(s, Step::kType, kTType, 0x1f);
       return;
     case kPStart: {
-      IntSet set = first ? IntSet::range(sca0, sca0)
-                         : IntSet::range(sca0, s.has_finish ? s.cur.finish : lat);
+      // After the finish: no earlier than the edge's longest call allows.
+      const int64_t lo =
+          s.has_finish ? std::max(sca0, s.cur.finish - std::min(duration_cap(s), s.cur.finish))
+                       : sca0;
+      IntSet set =
+          first ? IntSet::range(sca0, sca0) : IntSet::range(lo, s.has_finish ? s.cur.finish : lat);
       expect_int(s, Step::kStart, set);
       return;
     }
     default: {
+      const bool fixed = root_latency && first;
+      // The first edge starts at sca0 even when its start comes later.
+      const bool start_known = s.has_start || first;
       int64_t lo = s.has_start ? s.cur.start : sca0;
-      IntSet set = root_latency && first ? IntSet::range(lat, lat) : IntSet::range(lo, lat);
+      int64_t hi = lat;
+      if (!fixed && start_known) hi = std::min(lat, lo + std::min(duration_cap(s), lat));
+      IntSet set = fixed ? IntSet::range(lat, lat) : IntSet::range(lo, hi);
       expect_int(s, Step::kFinish, set);
       return;
     }

@@ -155,6 +155,15 @@ struct LayerSpec {
   // have none, the rest of the layer is free. Not in a split or a layer
   // with a required call.
   std::shared_ptr<const LayerTrie> layers;
+  // When set (and not empty): per callee, its longest call in the training
+  // corpus (ms; CorpusPriors::durations), sorted by name. An edge lasts
+  // (finish - start) at most that of its destination when the destination
+  // is written before the edge's second time, else at most the longest of
+  // the names the known layers offer for it (none without them). Always
+  // feasible (an edge may last 0 ms); not for the root's first edge when
+  // the root latency is fixed. Without it a model wrote a 10.6 s call to a
+  // callee whose calls never lasted 8 ms in training (docs/generation.md).
+  std::shared_ptr<const std::vector<std::pair<std::string, int64_t>>> durations;
   // When set: an edge's five phrases come in the encoding's order (edge_id,
   // type, destination, starts, finishes) instead of any order, so that their
   // heads are forced text that jump-forward appends without sampling. The
@@ -306,6 +315,10 @@ class LayerConstraint : public UnitConstraint {
   // kNoCap when unknown.
   static constexpr int64_t kNoCap = int64_t{1} << 40;
   SubtreeSize cap_of(const State& s, int i) const;
+  // The longest the current edge may last (LayerSpec::durations): its
+  // destination's longest call when written, else the longest among the
+  // names the known layers offer for it; kNoCap when unknown.
+  int64_t duration_cap(const State& s) const;
   // The current child line's values `plain` of its asked size attribute
   // narrowed by the caps (LayerSpec::subtree_caps), each rule dropped when
   // it leaves none.

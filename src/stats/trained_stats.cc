@@ -19,12 +19,16 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   std::map<std::string, std::set<std::vector<std::string>>> layers;  // caller -> callee sequences
   std::map<std::string, std::set<std::string>> entries;              // service -> root callees
+  std::map<std::string, int64_t> durations;                          // callee -> longest call
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
     t.conditions.add(g);
-    for (const Edge& e : g.edges)
+    for (const Edge& e : g.edges) {
       if (e.caller == kUserNode) entries[g.service].insert(e.callee);
+      int64_t& d = durations.try_emplace(e.callee, 0).first->second;
+      d = std::max(d, e.finish_ms - e.start_ms);
+    }
     // Calls below each edge: children come after their parent in id order.
     if (!g.is_canonical()) continue;  // ingested corpora are; sizes of others are skipped
     GraphIndex ix = g.index();
@@ -74,6 +78,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   for (auto& [service, callees] : entries)
     t.priors.entries.emplace_back(service,
                                   std::vector<std::string>(callees.begin(), callees.end()));
+  t.priors.durations.assign(durations.begin(), durations.end());
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
@@ -109,6 +114,8 @@ nlohmann::json TrainedStats::to_json() const {
   for (const auto& [caller, seqs] : priors.layers) j["layers"][caller] = seqs;
   j["entries"] = nlohmann::json::object();
   for (const auto& [service, callees] : priors.entries) j["entries"][service] = callees;
+  j["durations"] = nlohmann::json::object();
+  for (const auto& [callee, ms] : priors.durations) j["durations"][callee] = ms;
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -150,6 +157,9 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("entries"))
       for (const auto& [service, callees] : j["entries"].items())  // an object: sorted
         t.priors.entries.emplace_back(service, callees.get<std::vector<std::string>>());
+    if (j.contains("durations"))
+      for (const auto& [callee, ms] : j["durations"].items())  // an object: sorted
+        t.priors.durations.emplace_back(callee, ms.get<int64_t>());
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),

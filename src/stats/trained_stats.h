@@ -18,6 +18,8 @@
 //                                              // sequences of its layers (CorpusPriors::layers)
 //    "entries": {"S_1": ["MS_1", ...], ...},   // service -> the callees of its root
 //                                              // calls (CorpusPriors::entries)
+//    "durations": {"MS_1": 7, ...},           // callee -> its longest call, ms
+//                                              // (CorpusPriors::durations)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -97,6 +99,10 @@ struct CorpusPriors {
   // the service where other layers are keyed by their caller). Empty in files
   // written before them.
   std::vector<std::pair<std::string, std::vector<std::string>>> entries;
+  // Per callee: its longest call in the training corpus (finish - start, ms),
+  // sorted by name. The constraint's known durations
+  // (LayerSpec::durations). Empty in files written before them.
+  std::vector<std::pair<std::string, int64_t>> durations;
 };
 
 struct TrainedStats {
