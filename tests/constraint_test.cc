@@ -1024,49 +1024,42 @@ TEST(LayerConstraint, KnownDurationsBoundEachCall) {
     return "(edge_id is " + std::to_string(id) + "," + phrases + ")\n";
   };
   const std::string open = "<layer>\n<edges>\n";
-  const std::string rpc = "type is rpc,";
+  auto to = [](const char* dest) {
+    return std::string("destination is ") + dest + ",type is rpc,";
+  };
+  auto starts = [](int ms) {
+    return "communication starts at " + std::to_string(ms) + " milliseconds";
+  };
+  auto ends = [](int ms) {
+    return "communication finishes at " + std::to_string(ms) + " milliseconds";
+  };
   // First edge (starts at 5): MS_1 until 8, MS_2 until 50 (the latency).
-  EXPECT_TRUE(accepts(open + edge(1, "destination is MS_1," + rpc +
-                                         "communication starts at 5 milliseconds,"
-                                         "communication finishes at 8 milliseconds")));
-  EXPECT_FALSE(accepts(open + edge(1, "destination is MS_1," + rpc +
-                                          "communication starts at 5 milliseconds,"
-                                          "communication finishes at 9 milliseconds")));
+  EXPECT_TRUE(accepts(open + edge(1, to("MS_1") + starts(5) + "," + ends(8))));
+  EXPECT_FALSE(accepts(open + edge(1, to("MS_1") + starts(5) + "," + ends(9))));
   // The start still due (the first edge's is 5): a prefix of an edge.
-  const std::string due = open + "(edge_id is 1,destination is MS_1," + rpc;
-  EXPECT_TRUE(accepts(due + "communication finishes at 8 milliseconds,"));
-  EXPECT_FALSE(accepts(due + "communication finishes at 9 milliseconds,"));
-  const std::string first = open + edge(1, "destination is MS_2," + rpc +
-                                               "communication starts at 5 milliseconds,"
-                                               "communication finishes at 6 milliseconds");
+  const std::string due = open + "(edge_id is 1," + to("MS_1");
+  EXPECT_TRUE(accepts(due + ends(8) + ","));
+  EXPECT_FALSE(accepts(due + ends(9) + ","));
+  const std::string first = open + edge(1, to("MS_2") + starts(5) + "," + ends(6));
   // Finish first: the start no earlier than finish - 3.
-  EXPECT_TRUE(accepts(first + edge(2, "destination is MS_1," + rpc +
-                                          "communication finishes at 20 milliseconds,"
-                                          "communication starts at 17 milliseconds")));
-  EXPECT_FALSE(accepts(first + edge(2, "destination is MS_1," + rpc +
-                                           "communication finishes at 20 milliseconds,"
-                                           "communication starts at 16 milliseconds")));
+  EXPECT_TRUE(accepts(first + edge(2, to("MS_1") + ends(20) + "," + starts(17))));
+  EXPECT_FALSE(accepts(first + edge(2, to("MS_1") + ends(20) + "," + starts(16))));
   // Destination last: unbounded without known layers, the offered names' longest with them.
-  const std::string late = rpc +
-                           "communication starts at 6 milliseconds,"
-                           "communication finishes at 40 milliseconds,destination is MS_1";
-  EXPECT_TRUE(accepts(first + edge(2, late)));
+  auto late = [&](int finish) {
+    return "type is rpc," + starts(6) + "," + ends(finish) + ",destination is MS_1";
+  };
+  EXPECT_TRUE(accepts(first + edge(2, late(40))));
   auto all = [](const std::string&) { return true; };
   auto ones = LayerTrie::of({{"MS_2", "MS_1", "MS_1"}}, 3, all);
-  EXPECT_FALSE(accepts(first + edge(2, late), ones));
-  EXPECT_TRUE(accepts(first + edge(2, rpc + "communication starts at 6 milliseconds,"
-                                            "communication finishes at 9 milliseconds,"
-                                            "destination is MS_1"),
-                      ones));
+  EXPECT_FALSE(accepts(first + edge(2, late(40)), ones));
+  EXPECT_TRUE(accepts(first + edge(2, late(9)), ones));
   // The root call lasts the requested latency whatever its destination's longest call.
   {
     LayerConstraint c(spec_of("id:S_1/num_edges:1/start_node:USER/start_edge_id:0/"
                               "start_communication_at:0/num_current_edges:1/latency:40",
                               nullptr),
                       {});
-    EXPECT_TRUE(c.feed(open + edge(0, "destination is MS_1," + rpc +
-                                          "communication starts at 0 milliseconds,"
-                                          "communication finishes at 40 milliseconds")));
+    EXPECT_TRUE(c.feed(open + edge(0, to("MS_1") + starts(0) + "," + ends(40))));
   }
   // Random walks (phrases in any order) with the known layer (MS_2, MS_1, MS_1): every
   // MS_1 call lasts at most 3 ms; without durations, some last longer.
