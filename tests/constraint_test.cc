@@ -101,7 +101,8 @@ std::vector<GeneratedGraph> walk(
     std::vector<std::string>* answers = nullptr, bool fixed_order = false,
     std::vector<std::string>* units = nullptr,
     std::shared_ptr<const std::vector<std::string>> callers = nullptr,
-    std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> caps = nullptr) {
+    std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> caps = nullptr,
+    std::shared_ptr<const std::vector<std::pair<std::string, int64_t>>> durations = nullptr) {
   std::vector<std::string> vocab = vocabulary();
   if (instruction)
     for (const char* s : {"Subgraph constraints:\n", "num_", " = ", "finish generation", "now, ",
@@ -123,6 +124,7 @@ std::vector<GeneratedGraph> walk(
     spec.names = names;
     spec.callers = callers;
     spec.subtree_caps = caps;
+    spec.durations = durations;
     spec.fixed_order = fixed_order;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     std::unique_ptr<UnitConstraint> con;
@@ -997,6 +999,41 @@ TEST(RootConditions, OpenAttributesComeTogetherFromOneTrainingGraph) {
   c = root_conditions(none, p, rng);
   EXPECT_FALSE(c.latency);
   EXPECT_FALSE(c.remaining_depth);
+}
+
+// With every name's longest call 1 ms, random walks over the request grid
+// still complete every request with valid graphs of the asked sizes and
+// latencies, and write far fewer calls longer than 1 ms than without.
+TEST(LayerConstraint, KnownDurationsKeepEveryRequestFeasible) {
+  std::vector<GenerateRequest> reqs = request_grid();
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
+  std::vector<std::pair<std::string, int64_t>> ms;
+  for (const std::string& n : *names) ms.emplace_back(n, 1);
+  auto durations = std::make_shared<const std::vector<std::pair<std::string, int64_t>>>(ms);
+  int64_t longer_with = 0, longer_without = 0, calls = 0;
+  for (uint64_t seed : {1, 2}) {
+    std::vector<GeneratedGraph> gs =
+        walk(reqs, seed, {}, names, false, nullptr, false, nullptr, nullptr, nullptr, durations);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const GeneratedGraph& g = gs[i];
+      ASSERT_TRUE(g.complete) << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), true)) << i;
+      EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
+      EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
+      if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
+      for (const Edge& e : g.graph.edges) {
+        if (e.caller == kUserNode) continue;
+        ++calls;
+        longer_with += e.finish_ms - e.start_ms > 1;
+      }
+    }
+    for (const GeneratedGraph& g : walk(reqs, seed, {}, names))
+      for (const Edge& e : g.graph.edges)
+        if (e.caller != kUserNode) longer_without += e.finish_ms - e.start_ms > 1;
+  }
+  EXPECT_GT(calls, 100);
+  EXPECT_LT(longer_with * 2, longer_without);  // destinations written last stay unbounded
 }
 
 // Known durations (LayerSpec::durations): MS_1's calls never lasted more than
