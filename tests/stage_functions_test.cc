@@ -157,19 +157,32 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
     varied.push_back(g);
   }
   EXPECT_EQ(TrainedStats::of(varied).priors.layers, (Layers{{"A", {{"B", "B"}}}}));
-  // Entries: per service, the callees of its root calls (A in every graph above).
-  using Entries = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  // Entries: per service, the callees of its root calls with their graphs' sizes (A, 4 calls).
+  using Entries = std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>;
   ASSERT_EQ(t.priors.entries.size(), 1200u);
-  EXPECT_EQ(t.priors.entries[0], (Entries::value_type{"S_0", {"A"}}));
+  EXPECT_EQ(t.priors.entries[0], (Entries::value_type{"S_0", {{"A", 4, 4}}}));
   EXPECT_EQ(back.priors.entries, t.priors.entries);
   // Durations: each callee's longest call (A 0-10, B 1-5 and 2-6, C 3-4).
   EXPECT_EQ(t.priors.durations,
             (std::vector<std::pair<std::string, int64_t>>{{"A", 10}, {"B", 4}, {"C", 1}}));
   EXPECT_EQ(back.priors.durations, t.priors.durations);
-  CallGraph other = deep("S_1");
+  CallGraph other = deep("S_1");  // enters at Z with 2 calls
   other.edges[0].callee = "Z";
-  EXPECT_EQ(TrainedStats::of({other, deep("S_1"), deep("S_2")}).priors.entries,
-            (Entries{{"S_1", {"A", "Z"}}, {"S_2", {"A"}}}));
+  other.edges.resize(2);
+  CallGraph wide = deep("S_1");  // enters at Z with 6 calls
+  wide.edges[0].callee = "Z";
+  wide.edges.push_back(wide.edges[1]);
+  wide.edges.push_back(wide.edges[1]);
+  Entries two = TrainedStats::of({other, deep("S_1"), wide, deep("S_2")}).priors.entries;
+  EXPECT_EQ(two, (Entries{{"S_1", {{"A", 4, 4}, {"Z", 2, 6}}}, {"S_2", {{"A", 4, 4}}}}));
+  // entries_for: those whose sizes cover the request's, else the nearest; all when open.
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(entries_for(two, "S_1", 4), (Names{"A", "Z"}));
+  EXPECT_EQ(entries_for(two, "S_1", 5), (Names{"Z"}));
+  EXPECT_EQ(entries_for(two, "S_1", 40), (Names{"Z"}));
+  EXPECT_EQ(entries_for(two, "S_1", std::nullopt), (Names{"A", "Z"}));
+  EXPECT_EQ(entries_for(two, "S_2", 1), (Names{"A"}));
+  EXPECT_TRUE(entries_for(two, "S_9", 4).empty());
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
   testing::write_file(
@@ -196,7 +209,8 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_THROW(TrainedStats::load(dir.file("bad.json")), InputError);
   testing::write_file(dir.file("bad-layers.json"), R"({"services":[],"layers":{"A":["B"]}})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad-layers.json")), InputError);
-  testing::write_file(dir.file("bad-entries.json"), R"({"services":[],"entries":{"S_1":"A"}})");
+  testing::write_file(dir.file("bad-entries.json"),
+                      R"({"services":[],"entries":{"S_1":[["A",1]]}})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad-entries.json")), InputError);
 }
 

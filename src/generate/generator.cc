@@ -455,6 +455,18 @@ class Decoder {
 
 }  // namespace
 
+namespace {
+
+// The trie of one-call layers to `callees` (writable names only); null when none is.
+std::shared_ptr<const LayerTrie> one_call_trie(const std::vector<std::string>& callees,
+                                               const std::vector<std::string>* callers) {
+  std::vector<std::vector<std::string>> seqs;
+  for (const std::string& c : callees) seqs.push_back({c});
+  return LayerTrie::of(seqs, 1, is_known_callee_name, callers);
+}
+
+}  // namespace
+
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter) {
   ModelBundle b;
   std::string adapter_dir = adapter;
@@ -504,16 +516,9 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
           b.layers[{caller, static_cast<int64_t>(w)}] = std::move(t);
     }
     std::set<std::string> any_entry;
-    auto one_call_trie = [&](const std::vector<std::string>& callees) {
-      std::vector<std::vector<std::string>> seqs;
-      for (const std::string& c : callees) seqs.push_back({c});
-      return LayerTrie::of(seqs, 1, is_known_callee_name, b.callers.get());
-    };
-    for (const auto& [service, callees] : b.priors.entries) {
-      if (auto t = one_call_trie(callees)) b.entries[service] = std::move(t);
-      any_entry.insert(callees.begin(), callees.end());
-    }
-    b.any_entry = one_call_trie({any_entry.begin(), any_entry.end()});
+    for (const auto& [service, callees] : b.priors.entries)
+      for (const auto& e : callees) any_entry.insert(e.callee);
+    b.any_entry = one_call_trie({any_entry.begin(), any_entry.end()}, b.callers.get());
     b.durations =
         std::make_shared<const std::vector<std::pair<std::string, int64_t>>>(b.priors.durations);
   }
@@ -578,8 +583,9 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_durations) spec.durations = b_.durations;
         if (opt_.known_layers && !j.item && !spec.require && spec.num_current_edges) {
           if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
-            auto it = b_.entries.find(spec.service);
-            spec.layers = it != b_.entries.end() ? it->second : b_.any_entry;
+            spec.layers = one_call_trie(
+                entries_for(b_.priors.entries, spec.service, spec.num_edges), b_.callers.get());
+            if (!spec.layers) spec.layers = b_.any_entry;
           }
           auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});
           if (!spec.layers && it != b_.layers.end()) spec.layers = it->second;

@@ -75,8 +75,8 @@ struct GeneratorOptions {
   // popular-call KL fell from 0.0045 to 0.0027 (docs/generation.md), and
   // Alibaba's moved within its seed sd. A root layer's "caller" is its
   // service: its one call goes to one of the entry microservices the
-  // service's training graphs had (ModelBundle::entries), when the service
-  // had any, else to one of any service's (ModelBundle::any_entry).
+  // service's training graphs of about its size had (entries_for), when the
+  // service had any, else to one of any service's (ModelBundle::any_entry).
   bool known_layers = true;
   // Constrained: an edge lasts at most its destination's longest call in the
   // training corpus (ModelBundle::durations, LayerSpec::durations). A small
@@ -161,11 +161,10 @@ struct ModelBundle {
   // corpus (CorpusPriors::layers, writable names only; empty for older
   // stats.json files).
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LayerTrie>> layers;
-  // service -> the one-call trie of its root calls' callees in the training
-  // corpus (CorpusPriors::entries, writable names only; empty for older
-  // stats.json files); any_entry: every service's, for a service the corpus
-  // does not have (null without entries).
-  std::map<std::string, std::shared_ptr<const LayerTrie>> entries;
+  // The one-call trie of every service's root callees in the training corpus
+  // (CorpusPriors::entries, writable names only), for a service the corpus
+  // does not have (null without entries); a known service's come from
+  // entries_for(priors.entries, ...) per request.
   std::shared_ptr<const LayerTrie> any_entry;
   // (callee, its longest call in ms) in the training corpus, sorted by name
   // (CorpusPriors::durations; empty for older stats.json files).

@@ -1,6 +1,7 @@
 #include "stats/trained_stats.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <tuple>
@@ -18,14 +19,19 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, SubtreeSize> subtree_max;
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   std::map<std::string, std::set<std::vector<std::string>>> layers;  // caller -> callee sequences
-  std::map<std::string, std::set<std::string>> entries;              // service -> root callees
-  std::map<std::string, int64_t> durations;                          // callee -> longest call
+  std::map<std::string, std::map<std::string, std::pair<int64_t, int64_t>>>
+      entries;                               // service -> root callee -> (fewest, most calls)
+  std::map<std::string, int64_t> durations;  // callee -> longest call
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
     t.conditions.add(g);
     for (const Edge& e : g.edges) {
-      if (e.caller == kUserNode) entries[g.service].insert(e.callee);
+      if (e.caller == kUserNode) {
+        const auto n = static_cast<int64_t>(g.edges.size());
+        auto [it, added] = entries[g.service].try_emplace(e.callee, n, n);
+        it->second = {std::min(it->second.first, n), std::max(it->second.second, n)};
+      }
       int64_t& d = durations.try_emplace(e.callee, 0).first->second;
       d = std::max(d, e.finish_ms - e.start_ms);
     }
@@ -75,9 +81,10 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
       t.priors.layers.emplace_back(caller,
                                    std::vector<std::vector<std::string>>(seqs.begin(), seqs.end()));
-  for (auto& [service, callees] : entries)
-    t.priors.entries.emplace_back(service,
-                                  std::vector<std::string>(callees.begin(), callees.end()));
+  for (auto& [service, callees] : entries) {
+    auto& out = t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
+    for (auto& [callee, sizes] : callees) out.push_back({callee, sizes.first, sizes.second});
+  }
   t.priors.durations.assign(durations.begin(), durations.end());
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
@@ -113,7 +120,10 @@ nlohmann::json TrainedStats::to_json() const {
   j["layers"] = nlohmann::json::object();
   for (const auto& [caller, seqs] : priors.layers) j["layers"][caller] = seqs;
   j["entries"] = nlohmann::json::object();
-  for (const auto& [service, callees] : priors.entries) j["entries"][service] = callees;
+  for (const auto& [service, callees] : priors.entries) {
+    nlohmann::json& a = j["entries"][service] = nlohmann::json::array();
+    for (const auto& e : callees) a.push_back({e.callee, e.min_edges, e.max_edges});
+  }
   j["durations"] = nlohmann::json::object();
   for (const auto& [callee, ms] : priors.durations) j["durations"][callee] = ms;
   j["conditions"] = conditions.to_json();
@@ -155,8 +165,13 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
       for (const auto& [caller, seqs] : j["layers"].items())  // an object: sorted by caller
         t.priors.layers.emplace_back(caller, seqs.get<std::vector<std::vector<std::string>>>());
     if (j.contains("entries"))
-      for (const auto& [service, callees] : j["entries"].items())  // an object: sorted
-        t.priors.entries.emplace_back(service, callees.get<std::vector<std::string>>());
+      for (const auto& [service, callees] : j["entries"].items()) {  // an object: sorted
+        auto& out =
+            t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
+        for (const auto& e : callees)
+          out.push_back(
+              {e.at(0).get<std::string>(), e.at(1).get<int64_t>(), e.at(2).get<int64_t>()});
+      }
     if (j.contains("durations"))
       for (const auto& [callee, ms] : j["durations"].items())  // an object: sorted
         t.priors.durations.emplace_back(callee, ms.get<int64_t>());
@@ -170,6 +185,25 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     throw InputError(path, 0, std::string("malformed stats.json: ") + e.what());
   }
   return t;
+}
+
+std::vector<std::string> entries_for(
+    const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
+    const std::string& service, std::optional<int64_t> num_edges) {
+  auto it = std::lower_bound(entries.begin(), entries.end(), service,
+                             [](const auto& e, const std::string& s) { return e.first < s; });
+  std::vector<std::string> out;
+  if (it == entries.end() || it->first != service) return out;
+  // Distance of num_edges from an entry's sizes: 0 when they cover it.
+  auto off = [&](const CorpusPriors::Entry& e) {
+    if (!num_edges) return int64_t{0};
+    return std::max({int64_t{0}, e.min_edges - *num_edges, *num_edges - e.max_edges});
+  };
+  int64_t best = std::numeric_limits<int64_t>::max();
+  for (const auto& e : it->second) best = std::min(best, off(e));
+  for (const auto& e : it->second)
+    if (off(e) == best) out.push_back(e.callee);
+  return out;  // sorted: the entries are
 }
 
 TrainedStats TrainedStats::load(const std::string& path) {

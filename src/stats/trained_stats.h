@@ -16,8 +16,10 @@
 //                                              // first two or five)
 //    "layers": {"MS_1": [["MS_2", "MS_3"], ...], ...}, // caller -> the callee
 //                                              // sequences of its layers (CorpusPriors::layers)
-//    "entries": {"S_1": ["MS_1", ...], ...},   // service -> the callees of its root
-//                                              // calls (CorpusPriors::entries)
+//    "entries": {"S_1": [["MS_1", 2, 9], ...], ...}, // service -> the callees of its
+//                                              // root calls, with the fewest and most
+//                                              // calls of the graphs that entered there
+//                                              // (CorpusPriors::entries)
 //    "durations": {"MS_1": 7, ...},           // callee -> its longest call, ms
 //                                              // (CorpusPriors::durations)
 //    "conditions": {...}}                     // ConditionStats::to_json()
@@ -29,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,16 +97,30 @@ struct CorpusPriors {
   static constexpr size_t kMaxLayersPerCaller = 64;
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
   // Per service: the distinct callees of its graphs' root calls (the entry
-  // microservices its requests reached), sorted; sorted by service. The
-  // constraint's known layers for a root layer (LayerSpec::layers, keyed by
-  // the service where other layers are keyed by their caller). Empty in files
-  // written before them.
-  std::vector<std::pair<std::string, std::vector<std::string>>> entries;
+  // microservices its requests reached), sorted by name, each with the
+  // fewest and most calls of the graphs that entered there; sorted by
+  // service. The constraint's known layers for a root layer (LayerSpec::layers,
+  // keyed by the service where other layers are keyed by their caller; see
+  // entries_for). Empty in files written before them.
+  struct Entry {
+    std::string callee;
+    int64_t min_edges = 0, max_edges = 0;
+    bool operator==(const Entry&) const = default;
+  };
+  std::vector<std::pair<std::string, std::vector<Entry>>> entries;
   // Per callee: its longest call in the training corpus (finish - start, ms),
   // sorted by name. The constraint's known durations
   // (LayerSpec::durations). Empty in files written before them.
   std::vector<std::pair<std::string, int64_t>> durations;
 };
+
+// The callees a root call of `service` may go to (sorted): among its
+// training entries, those whose graphs' sizes cover num_edges, else those
+// nearest to it in size; all of them when num_edges is unknown. Empty when
+// the service has no entries. `entries` as CorpusPriors::entries.
+std::vector<std::string> entries_for(
+    const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
+    const std::string& service, std::optional<int64_t> num_edges);
 
 struct TrainedStats {
   CorpusPriors priors;

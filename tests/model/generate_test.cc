@@ -281,16 +281,15 @@ TEST_F(Untrained, KnownLayersFollowTheTrainingSequences) {
   EXPECT_GT(a_layers, 0);
 }
 
-// A root layer's known layer is keyed by its service (ModelBundle::entries):
-// S_1's graphs enter at B, S_3's at C; a service without entries at any
-// service's entry (B or C), not at A.
+// A root layer's known layer is keyed by its service (entries_for): S_1's
+// graphs enter at B, S_3's at C; a service without entries at any service's
+// entry (B or C), not at A.
 TEST_F(Untrained, KnownLayersEnterAtTheServicesEntries) {
   ModelBundle b = bundle();
   b.names = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C"});
   auto keep = [](const std::string&) { return true; };
   b.layers[{"USER", 1}] = LayerTrie::of({{"A"}}, 1, keep);
-  b.entries["S_1"] = LayerTrie::of({{"B"}}, 1, keep);
-  b.entries["S_3"] = LayerTrie::of({{"C"}}, 1, keep);
+  b.priors.entries = {{"S_1", {{"B", 1, 5}}}, {"S_3", {{"C", 1, 5}}}};
   b.any_entry = LayerTrie::of({{"B"}, {"C"}}, 1, keep);
   GeneratorOptions go;
   go.sampling.temperature = 1.0;
