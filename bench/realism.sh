@@ -11,8 +11,9 @@
 #     per seed (the ceiling at the synthetic sets' size: popular-call KL
 #     and heavy hitters depend on how many edges a set has);
 #   *-like-xR (R = LIKE_REPEAT, default 4; 0: none): R graphs per held-out
-#     request, so a set has about as many edges as the training graphs, with
-#     training-sample-xR (R times as many real training graphs);
+#     request, so a set has about as many edges as the training graphs, and
+#     *-open-xR, R times as many open requests, both with training-sample-xR
+#     (R times as many real training graphs);
 #   tvae: TVAE's calls (not graphs; trained for ${TVAE_MINUTES:-3} min), as
 #     many as the held-out graphs have edges: popular calls, heavy hitters and
 #     response time only (bench/tvae.sh runs it alone).
@@ -78,6 +79,8 @@ for s in "${seeds[@]}"; do
   if [ "$repeat" -gt 0 ]; then
     $bin generate --model "$out/model" --like "$out/val-x$repeat.jsonl" --seed "$s" -q "${gen_args[@]}" \
       -o "$out/tracelm-like-x$repeat-s$s.jsonl" 2>&1 | tail -3
+    $bin generate --model "$out/model" -n "$((repeat * n_val))" --seed "$s" -q "${gen_args[@]}" \
+      -o "$out/tracelm-open-x$repeat-s$s.jsonl" 2>&1 | tail -3
   fi
 done
 t1=$(date +%s.%N)
@@ -91,6 +94,8 @@ for s in "${seeds[@]}"; do
   if [ "$repeat" -gt 0 ]; then
     $bin baseline generate "$out/prob.json" --like "$out/val-x$repeat.jsonl" --seed "$s" -q \
       -o "$out/probabilistic-like-x$repeat-s$s.jsonl"
+    $bin baseline generate "$out/prob.json" -n "$((repeat * n_val))" --seed "$s" -q \
+      -o "$out/probabilistic-open-x$repeat-s$s.jsonl"
     sample_train "$((repeat * n_val))" "$s" "$out/training-sample-x$repeat-s$s.jsonl"
   fi
 done
@@ -101,7 +106,7 @@ for set in tracelm-like tracelm-open probabilistic-like probabilistic-open; do
 done
 $bin baseline tvae train "$out/train.jsonl" -o "$out/tvae" --minutes "${TVAE_MINUTES:-3}" -q
 $bin baseline tvae generate "$out/tvae" --like "$out/val.jsonl" -q -o "$out/tvae-calls.csv"
-echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $(((2 + repeat) * n_val * ${#seeds[@]})) graphs"
+echo "tracelm generation: $(echo "$t1 - $t0" | bc) s for $(((2 + 2 * repeat) * n_val * ${#seeds[@]})) graphs"
 echo "== evaluate against $n_val held-out real graphs (seed $s0)"
 $bin evaluate --real "$out/val.jsonl" --train "$out/train.jsonl" \
   --synthetic tracelm-like="$out/tracelm-like.jsonl" \
@@ -116,7 +121,8 @@ echo "== over seeds ${seeds[*]}: mean ± sd (popular-call KL moves with single g
 args=()
 sets=(tracelm-like probabilistic-like tracelm-open probabilistic-open training-sample)
 [ "$repeat" -gt 0 ] &&
-  sets+=(tracelm-like-x$repeat probabilistic-like-x$repeat training-sample-x$repeat)
+  sets+=(tracelm-like-x$repeat probabilistic-like-x$repeat tracelm-open-x$repeat
+    probabilistic-open-x$repeat training-sample-x$repeat)
 for set in "${sets[@]}"; do
   for s in "${seeds[@]}"; do args+=(--synthetic "$set-s$s=$out/$set-s$s.jsonl"); done
 done

@@ -68,7 +68,7 @@ def main():
     def better_or_equal(k, a, b):  # heavy hitters: higher is better; else lower
         return a >= b if k.startswith("heavy") else a <= b
 
-    # Protocols: like, open, like-xR (R graphs per held-out request; its
+    # Protocols: like, open, like-xR and open-xR (R times the requests; their
     # same-size real sample is training-sample-xR).
     for a in [g for g in names if g.startswith("tracelm-")]:
         proto = a[len("tracelm-"):]
