@@ -36,6 +36,10 @@ if [ ! -f "$data" ]; then
   exit 2
 fi
 mkdir -p "$out"
+if [ -n "${MODEL:-}" ] && [ $# -lt 3 ]; then
+  echo "realism: MODEL=$MODEL is evaluated on the default split of $data;" \
+    "pass its corpus as the third argument if it was trained on another" >&2
+fi
 echo "== ingest $data (20% held out by trace id)"
 $bin ingest "$data" -o "$out/train.jsonl" --val-output "$out/val.jsonl" --val-fraction 0.2 2>&1 | tail -2
 n_val=$(wc -l < "$out/val.jsonl")
