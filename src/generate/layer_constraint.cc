@@ -322,21 +322,16 @@ IntSet LayerConstraint::callable_edges(const State& s, int64_t lo, int64_t hi,
 }
 
 SubtreeSize LayerConstraint::cap_of(const State& s, int i) const {
-  const auto& caps = *spec_->subtree_caps;
   const EdgeRec& e = s.edges[static_cast<size_t>(i)];
-  std::string_view name(e.dest, e.dlen);
-  auto it = std::lower_bound(caps.begin(), caps.end(), name,
-                             [](const auto& c, std::string_view n) { return c.first < n; });
-  return it != caps.end() && it->first == name ? it->second : SubtreeSize{kNoCap, kNoCap};
+  const SubtreeSize* c = find_named(*spec_->subtree_caps, std::string_view(e.dest, e.dlen));
+  return c ? *c : SubtreeSize{kNoCap, kNoCap};
 }
 
 int64_t LayerConstraint::duration_cap(const State& s) const {
   if (!spec_->durations || spec_->durations->empty()) return kNoCap;
-  const auto& caps = *spec_->durations;
   auto cap = [&](std::string_view name) {
-    auto it = std::lower_bound(caps.begin(), caps.end(), name,
-                               [](const auto& c, std::string_view n) { return c.first < n; });
-    return it != caps.end() && it->first == name ? it->second : kNoCap;
+    const int64_t* ms = find_named(*spec_->durations, name);
+    return ms ? *ms : kNoCap;
   };
   if (!(s.phrases_left >> kPDest & 1)) return cap(std::string_view(s.cur.dest, s.cur.dlen));
   if (s.seen < 0) return kNoCap;

@@ -29,8 +29,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     for (const Edge& e : g.edges) {
       if (e.caller == kUserNode) {
         const auto n = static_cast<int64_t>(g.edges.size());
-        auto [it, added] = entries[g.service].try_emplace(e.callee, n, n);
-        it->second = {std::min(it->second.first, n), std::max(it->second.second, n)};
+        auto& [fewest, most] = entries[g.service].try_emplace(e.callee, n, n).first->second;
+        fewest = std::min(fewest, n);
+        most = std::max(most, n);
       }
       int64_t& d = durations.try_emplace(e.callee, 0).first->second;
       d = std::max(d, e.finish_ms - e.start_ms);
@@ -190,18 +191,17 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
 std::vector<std::string> entries_for(
     const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
     const std::string& service, std::optional<int64_t> num_edges) {
-  auto it = std::lower_bound(entries.begin(), entries.end(), service,
-                             [](const auto& e, const std::string& s) { return e.first < s; });
   std::vector<std::string> out;
-  if (it == entries.end() || it->first != service) return out;
+  const std::vector<CorpusPriors::Entry>* mine = find_named(entries, service);
+  if (!mine) return out;
   // Distance of num_edges from an entry's sizes: 0 when they cover it.
   auto off = [&](const CorpusPriors::Entry& e) {
     if (!num_edges) return int64_t{0};
     return std::max({int64_t{0}, e.min_edges - *num_edges, *num_edges - e.max_edges});
   };
   int64_t best = std::numeric_limits<int64_t>::max();
-  for (const auto& e : it->second) best = std::min(best, off(e));
-  for (const auto& e : it->second)
+  for (const auto& e : *mine) best = std::min(best, off(e));
+  for (const auto& e : *mine)
     if (off(e) == best) out.push_back(e.callee);
   return out;  // sorted: the entries are
 }

@@ -30,9 +30,11 @@
 // Malformed files throw InputError naming the file.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -113,6 +115,15 @@ struct CorpusPriors {
   // (LayerSpec::durations). Empty in files written before them.
   std::vector<std::pair<std::string, int64_t>> durations;
 };
+
+// The value of `name` in a vector of (name, value) sorted by name (as
+// CorpusPriors' per-name lists are); nullptr when absent.
+template <class V>
+const V* find_named(const std::vector<std::pair<std::string, V>>& sorted, std::string_view name) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), name,
+                             [](const auto& p, std::string_view n) { return p.first < n; });
+  return it != sorted.end() && it->first == name ? &it->second : nullptr;
+}
 
 // The callees a root call of `service` may go to (sorted): among its
 // training entries, those whose graphs' sizes cover num_edges, else those
