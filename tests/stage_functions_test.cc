@@ -212,6 +212,9 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   testing::write_file(dir.file("bad-entries.json"),
                       R"({"services":[],"entries":{"S_1":[["A",1]]}})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad-entries.json")), InputError);
+  // A count beyond any integer (fuzz_stats): an InputError, not undefined behaviour.
+  testing::write_file(dir.file("huge.json"), R"({"services":[["S_1",2e96]]})");
+  EXPECT_THROW(TrainedStats::load(dir.file("huge.json")), InputError);
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
+
+#include "io/json_file.h"
 
 namespace tracelm {
 
@@ -103,10 +106,12 @@ ConditionStats ConditionStats::from_json(const nlohmann::json& j) {
   ConditionStats c;
   for (const auto& [name, v] : j.items()) {
     Service s;
-    s.graphs = v.at("graphs").get<uint64_t>();
+    s.graphs = json_count(v.at("graphs"));
     s.p90 = v.at("latency_p90").get<double>();
     s.mean = v.at("latency_mean").get<double>();
-    s.calls = v.at("calls").get<std::map<std::string, uint64_t>>();
+    const nlohmann::json& calls = v.at("calls");
+    if (!calls.is_object()) throw std::out_of_range("calls: not an object");
+    for (const auto& [callee, n] : calls.items()) s.calls[callee] = json_count(n);
     c.services_[name] = std::move(s);
   }
   return c;

@@ -1,7 +1,9 @@
 #include "io/json_file.h"
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "io/input_error.h"
 #include "util/json_text.h"
@@ -35,6 +37,20 @@ void for_each_json_line(const std::string& path, const std::string& expected,
     if (j.is_discarded() || !j.is_object()) throw InputError(path, n, expected);
     fn(j, n);
   }
+}
+
+int64_t json_int(const nlohmann::json& v) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    throw std::out_of_range("integer too large: " + v.dump());
+  if (!v.is_number_integer()) throw std::out_of_range("not an integer: " + v.dump());
+  return v.get<int64_t>();
+}
+
+uint64_t json_count(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  const int64_t n = json_int(v);
+  if (n < 0) throw std::out_of_range("negative count: " + v.dump());
+  return static_cast<uint64_t>(n);
 }
 
 }  // namespace tracelm

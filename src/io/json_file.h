@@ -20,4 +20,10 @@ nlohmann::json read_json_file(const std::string& path);
 void for_each_json_line(const std::string& path, const std::string& expected,
                         const std::function<void(const nlohmann::json&, uint64_t)>& fn);
 
+// The integer `v` holds: throws std::out_of_range when v is not an integer
+// (a float such as 1e96 would be undefined behaviour in get<int64_t>), or
+// for json_count when it is negative. Readers turn it into InputError.
+int64_t json_int(const nlohmann::json& v);
+uint64_t json_count(const nlohmann::json& v);
+
 }  // namespace tracelm

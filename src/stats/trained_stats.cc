@@ -139,29 +139,29 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     const nlohmann::json* edges = nullptr;
     if (j.contains("services")) {
       for (const auto& s : j["services"])
-        t.priors.services.emplace_back(s.at(0).get<std::string>(), s.at(1).get<uint64_t>());
+        t.priors.services.emplace_back(s.at(0).get<std::string>(), json_count(s.at(1)));
       if (j.contains("num_edges")) edges = &j["num_edges"];
     } else if (j.contains("corpus")) {  // version 0: the `stats --json` report
       const nlohmann::json& c = j["corpus"];
       if (c.contains("top_services"))
         for (const auto& s : c["top_services"])
           t.priors.services.emplace_back(s.at("service").get<std::string>(),
-                                         s.at("graphs").get<uint64_t>());
+                                         json_count(s.at("graphs")));
       if (c.contains("num_edges")) edges = &c["num_edges"];
     }
     if (edges)
       for (const auto& [k, v] : edges->items())
-        t.priors.num_edges.emplace_back(std::stoll(k), v.get<uint64_t>());
+        t.priors.num_edges.emplace_back(std::stoll(k), json_count(v));
     std::sort(t.priors.num_edges.begin(), t.priors.num_edges.end());
     if (j.contains("subtree_max"))
       for (const auto& [name, n] : j["subtree_max"].items())
         t.priors.subtree_max.emplace_back(  // an object: sorted by name
-            name, SubtreeSize{n.at(0).get<int64_t>(), n.at(1).get<int64_t>(),
-                              n.size() > 3 ? n.at(2).get<int64_t>() : SubtreeSize::kUnknown,
-                              n.size() > 3 ? n.at(3).get<int64_t>() : SubtreeSize::kUnknown,
+            name, SubtreeSize{json_int(n.at(0)), json_int(n.at(1)),
+                              n.size() > 3 ? json_int(n.at(2)) : SubtreeSize::kUnknown,
+                              n.size() > 3 ? json_int(n.at(3)) : SubtreeSize::kUnknown,
                               n.size() > 4 ? n.at(4).get<double>() : 0.0,
-                              n.size() > 6 ? n.at(5).get<int64_t>() : 0,
-                              n.size() > 6 ? n.at(6).get<int64_t>() : 0});
+                              n.size() > 6 ? json_int(n.at(5)) : 0,
+                              n.size() > 6 ? json_int(n.at(6)) : 0});
     if (j.contains("layers"))
       for (const auto& [caller, seqs] : j["layers"].items())  // an object: sorted by caller
         t.priors.layers.emplace_back(caller, seqs.get<std::vector<std::vector<std::string>>>());
@@ -170,16 +170,15 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         auto& out =
             t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
         for (const auto& e : callees)
-          out.push_back(
-              {e.at(0).get<std::string>(), e.at(1).get<int64_t>(), e.at(2).get<int64_t>()});
+          out.push_back({e.at(0).get<std::string>(), json_int(e.at(1)), json_int(e.at(2))});
       }
     if (j.contains("durations"))
       for (const auto& [callee, ms] : j["durations"].items())  // an object: sorted
-        t.priors.durations.emplace_back(callee, ms.get<int64_t>());
+        t.priors.durations.emplace_back(callee, json_int(ms));
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
-        t.priors.roots.push_back({r.at(0).get<std::string>(), r.at(1).get<int64_t>(),
-                                  r.at(2).get<int64_t>(), r.at(3).get<int64_t>()});
+        t.priors.roots.push_back(
+            {r.at(0).get<std::string>(), json_int(r.at(1)), json_int(r.at(2)), json_int(r.at(3))});
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, 0, std::string("malformed stats.json: ") + e.what());
   } catch (const std::logic_error& e) {  // stoll
