@@ -156,6 +156,17 @@ TEST(SpanGraph, RejectsEachBrokenTraceWithItsReason) {
               mk("b", "a", "t", "y", K::kServer, 1, 2)}),
       SpanReject::kCycle);
   EXPECT_EQ(reason({mk("a", "", "s", "x", K::kServer, 5, 4)}), SpanReject::kEndBeforeStart);
+  // Times whose differences overflow int64 (found by fuzz_exports): the
+  // root spans the whole range, its child starts at the far end.
+  std::vector<Span> huge{mk("a", "", "s", "x", K::kServer, 0, 5), mk("b", "a", "t", "y", K::kServer, 1, 2)};
+  huge[0].start_ns = INT64_MIN + 1;
+  huge[0].end_ns = INT64_MAX;
+  EXPECT_EQ(reason(huge), SpanReject::kTimeOutOfRange);
+  huge[0].start_ns = 0;
+  huge[1].start_ns = huge[1].end_ns = (int64_t{1} << 62) + 1;
+  EXPECT_EQ(reason(huge), SpanReject::kTimeOutOfRange);
+  huge[1].start_ns = huge[1].end_ns = huge[0].end_ns = int64_t{1} << 62;
+  EXPECT_EQ(reason(huge), SpanReject::kNone);
   std::vector<Span> other{mk("a", "", "s", "x", K::kServer, 0, 5)};
   other[0].parent_trace_id = "t0";
   other[0].parent_id = "q";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -261,6 +262,8 @@ std::string_view span_reject_code(SpanReject r) {
       return "parent_in_other_trace";
     case SpanReject::kEndBeforeStart:
       return "end_before_start";
+    case SpanReject::kTimeOutOfRange:
+      return "time_out_of_range";
     case SpanReject::kOrphan:
       return "orphan_span";
     case SpanReject::kSeveralRoots:
@@ -377,6 +380,20 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
       return reject(SpanReject::kParentInOtherTrace,
                     fmt::format("span {} has parent {} in trace {}", s->span_id, s->parent_id,
                                 s->parent_trace_id));
+  // Every time difference below (call times, clock skew, ms from the root)
+  // must fit int64: the trace's extent is bounded first.
+  {
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (const Span* s : sp) {
+      lo = std::min({lo, s->start_ns, s->end_ns});
+      hi = std::max({hi, s->start_ns, s->end_ns});
+    }
+    constexpr int64_t kMaxExtentNs = int64_t{1} << 62;
+    int64_t extent = 0;
+    if (n > 0 && (__builtin_sub_overflow(hi, lo, &extent) || extent > kMaxExtentNs))
+      return reject(SpanReject::kTimeOutOfRange,
+                    fmt::format("span times from {} to {} ns cover more than 2^62 ns", lo, hi));
+  }
   for (const Span* s : sp)
     if (s->end_ns < s->start_ns)
       return reject(SpanReject::kEndBeforeStart,
