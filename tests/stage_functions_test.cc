@@ -121,6 +121,63 @@ TEST(GraphWriter, ChoosesTheFormatByExtensionAndReadsBack) {
   EXPECT_FALSE(testing::exists(dir.file("none.jsonl")));
 }
 
+// A graph whose root call A makes `width` calls: D first, then B.
+CallGraph wide_layer(size_t width) {
+  CallGraph g;
+  g.service = "S_1";
+  g.trace_id = "T_1";
+  g.edges = {edge("0", "USER", "A", CallType::kHttp, 0, 10)};
+  for (size_t i = 1; i <= width; ++i)
+    g.edges.push_back(edge(("0." + std::to_string(i)).c_str(), "A", i == 1 ? "D" : "B",
+                           CallType::kRpc, 1, 2));
+  g.canonicalize();
+  return g;
+}
+
+TEST(TrainedStats, KeepsWideLayersForSplitItems) {
+  using Seqs = std::vector<std::vector<std::string>>;
+  auto seq = [](size_t width) {
+    std::vector<std::string> q(width, "B");
+    q[0] = "D";
+    return q;
+  };
+  // A's layers of 3, 20 and 30 calls, wide ones included; none of 1,001.
+  TrainedStats t = TrainedStats::of(
+      {wide_layer(3), wide_layer(20), wide_layer(30), wide_layer(CorpusPriors::kMaxWideLayerEdges + 1)});
+  ASSERT_EQ(t.priors.layers.size(), 1u);
+  EXPECT_EQ(t.priors.layers[0].second, (Seqs{seq(3), seq(20), seq(30)}));  // sorted
+  testing::TempDir dir;
+  t.save(dir.file("stats.json"));
+  EXPECT_EQ(TrainedStats::load(dir.file("stats.json")).priors.layers, t.priors.layers);
+  // Narrow and wide layers are counted apart: too many narrow ones drop only those.
+  std::vector<CallGraph> varied{wide_layer(20)};
+  for (size_t i = 0; i <= CorpusPriors::kMaxLayersPerCaller; ++i) {
+    CallGraph g = wide_layer(2);
+    g.edges[2].callee = "C_" + std::to_string(i);
+    varied.push_back(g);
+  }
+  EXPECT_EQ(TrainedStats::of(varied).priors.layers[0].second, (Seqs{seq(20)}));
+  // split_item_names: the calls at the item's place in the split of its width,
+  // else in the one `pick` chooses; the 3-call layer is never one.
+  using Names = std::vector<std::string>;
+  const Seqs& a = t.priors.layers[0].second;
+  for (uint64_t pick : {0, 1, 2}) {
+    EXPECT_EQ(split_item_names(a, 20, 0, 4, pick), (Names{"D", "B", "B", "B"}));
+    EXPECT_EQ(split_item_names(a, 20, 16, 4, pick), (Names{"B", "B", "B", "B"}));
+    EXPECT_EQ(split_item_names(a, 25, 0, 2, pick), (Names{"D", "B"}));  // no 25: 20 or 30
+  }
+  // Past its end, a layer repeats its calls after the first: D E F then E F E F.
+  Seqs def{{"D", "E", "F", "E", "F", "E", "F", "E", "F", "E", "F", "E", "F", "E", "F", "E", "F"}};
+  EXPECT_EQ(split_item_names(def, 40, 15, 5, 0), (Names{"E", "F", "E", "F", "E"}));
+  EXPECT_EQ(split_item_names(def, 40, 36, 4, 0), (Names{"F", "E", "F", "E"}));
+  // Two layers of the split's width: the pick chooses, for every item alike.
+  Seqs two{seq(20), std::vector<std::string>(20, "Z")};
+  EXPECT_EQ(split_item_names(two, 20, 5, 2, 0), (Names{"B", "B"}));
+  EXPECT_EQ(split_item_names(two, 20, 5, 2, 1), (Names{"Z", "Z"}));
+  EXPECT_EQ(split_item_names(two, 20, 0, 2, 3), (Names{"Z", "Z"}));
+  EXPECT_TRUE(split_item_names({seq(3)}, 3, 0, 2, 0).empty());
+}
+
 TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   std::vector<CallGraph> graphs;
   for (int i = 0; i < 1200; ++i) graphs.push_back(deep(("S_" + std::to_string(i)).c_str()));

@@ -117,6 +117,7 @@ void add_generate(CLI::App& app) {
         o->gen.known_names = false;
         o->gen.known_calls = false;
         o->gen.known_layers = false;
+        o->gen.known_splits = false;
       },
       "constrained: destinations may be any name (default: only the callees of the training "
       "corpus, from the model's stats.json)");
@@ -135,6 +136,9 @@ void add_generate(CLI::App& app) {
       "--any-layers", [o](int64_t) { o->gen.known_layers = false; },
       "constrained: a layer's destinations in any order and combination (default: a sequence "
       "its caller's layers of that width had in the training corpus, when it had any)");
+  c->add_flag("--known-splits", o->gen.known_splits,
+              "constrained: a layer of more than 15 calls follows one of its caller's in the "
+              "training corpus, drawn per layer (default: its calls are free)");
   c->add_flag(
       "--any-durations", [o](int64_t) { o->gen.known_durations = false; },
       "constrained: a call may last up to its caller's window (default: at most its "

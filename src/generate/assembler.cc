@@ -279,6 +279,16 @@ void GraphAssembler::finish(LayerJob job, std::string text, int64_t tokens) {
         child.require = RequiredCall{job.require->child_dest, job.require->child_type, "", ""};
     } else {
       child.item = true;
+      // Its place in the whole layer: a split that is itself an item (one
+      // wider than 15 calls) passes on its own place.
+      auto width = job.announced.get_int("num_current_edges");
+      auto first = job.announced.get_int("start_edge_id"), sid = a.get_int("start_edge_id");
+      if (width && first && sid && *sid >= *first && *sid - *first < *width) {
+        const bool nested = job.item && job.split_width > 0;
+        child.split_width = nested ? job.split_width : *width;
+        child.split_offset = (nested ? job.split_offset : 0) + (*sid - *first);
+        child.split_key = nested ? job.split_key : job.key;
+      }
       if (job.require && &a == &u.subs.front().second)
         child.require = job.require;  // a split: its first item carries it
     }

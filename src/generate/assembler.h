@@ -82,6 +82,12 @@ struct LayerJob {
   Attributes announced;                 // the conditions the prompt states
   std::optional<RequiredCall> require;  // a call the unit must contain
   bool item = false;                    // a part of a split (some of a wide layer's calls)
+  // An item: its split's width and where the item starts in it (e.g. 91
+  // and 18 for the second item of a 91-call layer whose first has 18
+  // calls), the outermost split's when splits nest; 0 when the split's
+  // conditions did not state them.
+  int64_t split_width = 0, split_offset = 0;
+  uint64_t split_key = 0;  // an item: its (outermost) split's key
   // Where the unit sits in its graph's tree: 0 at the root, and
   // mix(parent's key, i + 1) for the parent's i-th subgraph. The decoding
   // seed derives from it (with the attempt), so a graph does not depend on

@@ -465,6 +465,23 @@ std::shared_ptr<const LayerTrie> one_call_trie(const std::vector<std::string>& c
   return LayerTrie::of(seqs, 1, is_known_callee_name, callers);
 }
 
+// The known layer of a split's item (LayerSpec::layers): its place in one
+// of its caller's wide training layers, the one `pick` chooses
+// (split_item_names); nullptr when the caller has none, the split's place
+// is unknown, or the item is itself a split.
+std::shared_ptr<const LayerTrie> split_item_trie(const ModelBundle& b, const LayerJob& j,
+                                                 int64_t count, uint64_t pick) {
+  if (j.split_width <= 0 || count <= 0 || count > static_cast<int64_t>(kMaxLayerEdges))
+    return nullptr;
+  const auto* seqs = find_named(b.priors.layers, j.start_node);
+  if (!seqs) return nullptr;
+  std::vector<std::string> names =
+      split_item_names(*seqs, static_cast<size_t>(j.split_width),
+                       static_cast<size_t>(j.split_offset), static_cast<size_t>(count), pick);
+  if (names.empty()) return nullptr;
+  return LayerTrie::of({names}, names.size(), is_known_callee_name, b.callers.get());
+}
+
 }  // namespace
 
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter) {
@@ -510,7 +527,8 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
         b.priors.subtree_max);
     for (const auto& [caller, seqs] : b.priors.layers) {
       std::set<size_t> widths;
-      for (const auto& q : seqs) widths.insert(q.size());
+      for (const auto& q : seqs)
+        if (q.size() <= kMaxLayerEdges) widths.insert(q.size());  // wider: split items'
       for (size_t w : widths)
         if (auto t = LayerTrie::of(seqs, w, is_known_callee_name, b.callers.get()))
           b.layers[{caller, static_cast<int64_t>(w)}] = std::move(t);
@@ -581,14 +599,23 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_callers) spec.callers = b_.callers;
         if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
         if (opt_.known_durations) spec.durations = b_.durations;
-        if (opt_.known_layers && !j.item && !spec.require && spec.num_current_edges) {
-          if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
-            spec.layers = one_call_trie(
-                entries_for(b_.priors.entries, spec.service, spec.num_edges), b_.callers.get());
-            if (!spec.layers) spec.layers = b_.any_entry;
+        if (opt_.known_layers && !spec.require && spec.num_current_edges) {
+          if (j.item) {
+            // Its place in one of the caller's wide layers, the same one for
+            // the whole split: the pick depends on the graph and the split.
+            if (opt_.known_splits) {
+              const uint64_t pick = mix_seed(mix_seed(seed, first_ + j.graph), j.split_key);
+              spec.layers = split_item_trie(b_, j, *spec.num_current_edges, pick);
+            }
+          } else {
+            if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
+              spec.layers = one_call_trie(
+                  entries_for(b_.priors.entries, spec.service, spec.num_edges), b_.callers.get());
+              if (!spec.layers) spec.layers = b_.any_entry;
+            }
+            auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});
+            if (!spec.layers && it != b_.layers.end()) spec.layers = it->second;
           }
-          auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});
-          if (!spec.layers && it != b_.layers.end()) spec.layers = it->second;
         }
         if (opt_.known_calls && !spec.require) {
           auto it = b_.callees_of.find(spec.start_node);

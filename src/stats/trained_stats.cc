@@ -1,6 +1,7 @@
 #include "stats/trained_stats.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <map>
 #include <set>
@@ -18,7 +19,8 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<int64_t, uint64_t> edges;
   std::map<std::string, SubtreeSize> subtree_max;
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
-  std::map<std::string, std::set<std::vector<std::string>>> layers;  // caller -> callee sequences
+  // caller -> callee sequences of its narrow layers (0) and its splits (1)
+  std::array<std::map<std::string, std::set<std::vector<std::string>>>, 2> layers;
   std::map<std::string, std::map<std::string, std::pair<int64_t, int64_t>>>
       entries;                               // service -> root callee -> (fewest, most calls)
   std::map<std::string, int64_t> durations;  // callee -> longest call
@@ -46,8 +48,8 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     std::vector<int64_t> callers(g.edges.size(), 0);  // calls below it that make calls
     for (size_t i = 0; i < g.edges.size(); ++i) {
       const std::vector<size_t>& kids = ix.children[i];
-      if (kids.empty() || kids.size() > kMaxLayerEdges) continue;
-      auto& seen = layers[g.edges[i].callee];
+      if (kids.empty() || kids.size() > CorpusPriors::kMaxWideLayerEdges) continue;
+      auto& seen = layers[kids.size() > kMaxLayerEdges][g.edges[i].callee];
       if (seen.size() > CorpusPriors::kMaxLayersPerCaller) continue;  // too varied: dropped below
       std::vector<std::string> seq;
       for (size_t c : kids) seq.push_back(g.edges[c].callee);
@@ -78,10 +80,15 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   }
   for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least.at(name);
   t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
-  for (auto& [caller, seqs] : layers)
-    if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
-      t.priors.layers.emplace_back(caller,
-                                   std::vector<std::vector<std::string>>(seqs.begin(), seqs.end()));
+  std::map<std::string, std::vector<std::vector<std::string>>> kept;
+  for (auto& by_caller : layers)
+    for (auto& [caller, seqs] : by_caller)
+      if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
+        kept[caller].insert(kept[caller].end(), seqs.begin(), seqs.end());
+  for (auto& [caller, seqs] : kept) {
+    std::sort(seqs.begin(), seqs.end());
+    t.priors.layers.emplace_back(caller, std::move(seqs));
+  }
   for (auto& [service, callees] : entries) {
     auto& out = t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
     for (auto& [callee, sizes] : callees) out.push_back({callee, sizes.first, sizes.second});
@@ -203,6 +210,24 @@ std::vector<std::string> entries_for(
   for (const auto& e : *mine)
     if (off(e) == best) out.push_back(e.callee);
   return out;  // sorted: the entries are
+}
+
+std::vector<std::string> split_item_names(const std::vector<std::vector<std::string>>& seqs,
+                                          size_t width, size_t offset, size_t count,
+                                          uint64_t pick) {
+  std::vector<const std::vector<std::string>*> same, wide;
+  for (const auto& q : seqs) {
+    if (q.size() <= kMaxLayerEdges) continue;
+    wide.push_back(&q);
+    if (q.size() == width) same.push_back(&q);
+  }
+  const auto& from = same.empty() ? wide : same;
+  if (from.empty()) return {};
+  const std::vector<std::string>& q = *from[pick % from.size()];
+  std::vector<std::string> out;
+  for (size_t i = offset; i < offset + count; ++i)
+    out.push_back(i < q.size() ? q[i] : q[1 + (i - 1) % (q.size() - 1)]);
+  return out;
 }
 
 TrainedStats TrainedStats::load(const std::string& path) {

@@ -15,7 +15,8 @@
 //                                              // call to it, calls to it; older files: the
 //                                              // first two or five)
 //    "layers": {"MS_1": [["MS_2", "MS_3"], ...], ...}, // caller -> the callee
-//                                              // sequences of its layers (CorpusPriors::layers)
+//                                              // sequences of its layers, splits
+//                                              // included (CorpusPriors::layers)
 //    "entries": {"S_1": [["MS_1", 2, 9], ...], ...}, // service -> the callees of its
 //                                              // root calls, with the fewest and most
 //                                              // calls of the graphs that entered there
@@ -92,11 +93,15 @@ struct CorpusPriors {
   // Per caller (the callee of an edge with calls below it): the distinct
   // sequences of callees of the calls one call to it makes, in id order (a
   // layer's destinations as the recursive encoding writes them), sorted;
-  // layers of at most kMaxLayerEdges (encode/unit_format.h) calls. Callers with more than
-  // kMaxLayersPerCaller distinct sequences are left out (too varied to
-  // list). Sorted by caller. The constraint's known layers
-  // (LayerSpec::layers). Empty in files written before them.
+  // layers of up to kMaxWideLayerEdges calls. A caller's narrow layers (at
+  // most kMaxLayerEdges, encode/unit_format.h) and its wide ones (splits)
+  // are counted apart: when either has more than kMaxLayersPerCaller
+  // distinct sequences, those are left out (too varied to list). Sorted by
+  // caller. The constraint's known layers (LayerSpec::layers; a split's
+  // items follow one of the wide ones, split_item_names). Empty in files
+  // written before them; no wide layers in files before session 14.
   static constexpr size_t kMaxLayersPerCaller = 64;
+  static constexpr size_t kMaxWideLayerEdges = 1000;
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
   // Per service: the distinct callees of its graphs' root calls (the entry
   // microservices its requests reached), sorted by name, each with the
@@ -132,6 +137,18 @@ const V* find_named(const std::vector<std::pair<std::string, V>>& sorted, std::s
 std::vector<std::string> entries_for(
     const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
     const std::string& service, std::optional<int64_t> num_edges);
+
+// The destinations of a split's item: calls [offset, offset + count) of one
+// of its caller's wide training layers (`seqs`, as one caller's
+// CorpusPriors::layers; wide: more than kMaxLayerEdges calls), the one
+// `pick` chooses (e.g. a hash of the split, so that all its items follow
+// the same layer) among those of the split's `width`, else among all of
+// them. A layer shorter than offset + count goes on by repeating its calls
+// after the first (the first of a wide layer is often a different call:
+// MS_07024 then MS_39556 48 times). Empty when there is no wide layer.
+std::vector<std::string> split_item_names(const std::vector<std::vector<std::string>>& seqs,
+                                          size_t width, size_t offset, size_t count,
+                                          uint64_t pick);
 
 struct TrainedStats {
   CorpusPriors priors;

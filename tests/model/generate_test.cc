@@ -7,6 +7,7 @@
 #include "core/validate.h"
 #include "corpus/corpus.h"
 #include "encode/recursive.h"
+#include "encode/unit_format.h"
 #include "export/jaeger.h"
 #include "export/otlp.h"
 #include "generate/generator.h"
@@ -309,6 +310,41 @@ TEST_F(Untrained, KnownLayersEnterAtTheServicesEntries) {
   EXPECT_EQ(entries["S_3"], (std::set<std::string>{"C"}));
   EXPECT_FALSE(entries["S_2"].empty());
   EXPECT_FALSE(entries["S_2"].count("A"));
+}
+
+// With known_splits, a split follows one of its caller's wide training layers, each item the
+// calls at its place (split_item_names): A's 20-call layers are D then B 19
+// times, or E then C 19 times, so every wide layer of A is one of the two
+// whole, however the split cuts it into items.
+TEST_F(Untrained, SplitsFollowOneOfTheirCallersWideLayers) {
+  ModelBundle b = bundle();
+  b.names = std::make_shared<std::vector<std::string>>(
+      std::vector<std::string>{"A", "B", "C", "D", "E"});
+  b.callers = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A"});
+  std::vector<std::string> db(20, "B"), ec(20, "C");
+  db[0] = "D";
+  ec[0] = "E";
+  b.priors.layers = {{"A", {db, ec}}};
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  go.known_splits = true;
+  GenerateRequest r;
+  r.num_edges = 21;
+  r.depth = 2;
+  RecursiveGenerator gen(b, go);
+  std::map<std::string, int> wide_layers;  // by first callee
+  for (const GeneratedGraph& g : gen.generate(std::vector<GenerateRequest>(8, r), 5)) {
+    ASSERT_TRUE(g.complete) << g.error;
+    GraphIndex ix = g.graph.index();
+    for (size_t i = 0; i < g.graph.edges.size(); ++i) {
+      if (ix.children[i].size() <= kMaxLayerEdges) continue;
+      std::vector<std::string> got;
+      for (size_t k : ix.children[i]) got.push_back(g.graph.edges[k].callee);
+      EXPECT_TRUE(got == db || got == ec) << graph_to_json(g.graph);
+      ++wide_layers[got[0]];
+    }
+  }
+  EXPECT_GT(wide_layers["D"] + wide_layers["E"], 0);
 }
 
 // Jump-forward appends the tokens the constraint forces without a forward
