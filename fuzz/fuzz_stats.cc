@@ -6,7 +6,9 @@
 //  - CorpusPriors' per-name lists come out sorted by name, so find_named and
 //    entries_for can search them;
 //  - to_json then from_json gives the same priors (the file's contract);
-//  - entries_for returns sorted callees of that service only.
+//  - entries_for returns sorted callees of that service only;
+//  - types_of gives back each (caller, callee) mask read;
+//  - split_item_names gives `count` names of the caller's layers, or none.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -49,6 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(sorted_by_name(p.layers));
   FUZZ_CHECK(sorted_by_name(p.entries));
   FUZZ_CHECK(sorted_by_name(p.durations));
+  FUZZ_CHECK(sorted_by_name(p.types));
+  for (const auto& [callee, by_caller] : p.types) FUZZ_CHECK(sorted_by_name(by_caller));
 
   tracelm::TrainedStats back = tracelm::TrainedStats::from_json(t.to_json(), "round-trip");
   FUZZ_CHECK(back.priors.services == p.services);
@@ -56,6 +60,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(back.priors.layers == p.layers);
   FUZZ_CHECK(back.priors.entries == p.entries);
   FUZZ_CHECK(back.priors.durations == p.durations);
+  FUZZ_CHECK(back.priors.types == p.types);
+
+  for (const auto& [callee, by_caller] : p.types)
+    for (const auto& [caller, mask] : by_caller)
+      FUZZ_CHECK(tracelm::types_of(p.types, caller, callee) == mask);
+  for (const auto& [caller, seqs] : p.layers)
+    for (size_t width : {16, 40})
+      for (size_t offset : {0, 15, 39}) {
+        std::vector<std::string> out = tracelm::split_item_names(seqs, width, offset, 3, offset);
+        FUZZ_CHECK(out.empty() || out.size() == 3);
+        for (const std::string& n : out)
+          FUZZ_CHECK(std::any_of(seqs.begin(), seqs.end(), [&](const auto& q) {
+            return std::find(q.begin(), q.end(), n) != q.end();
+          }));
+      }
 
   for (const auto& [service, entries] : p.entries) {
     for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{500}}) {

@@ -190,7 +190,7 @@ TEST(LayerConstraint, RandomWalksGiveValidGraphsThatMeetTheRequest) {
   }
 }
 
-// LayerSpec::fixed_order: every edge's phrases in the encoding's order, and
+// LayerSpec::fixed_order: every edge's phrases in one order, and
 // the walks still complete every request with valid graphs.
 // Generates every job of `reqs` with a decoding stream seeded, as the
 // generator seeds it, from the graph, the job's tree key and its attempt;
@@ -241,7 +241,7 @@ TEST(GraphAssembler, SeedKeysDoNotDependOnTheOrderInWhichLayersFinish) {
   EXPECT_GE(deep, 10u);  // enough graphs where sibling layers could swap order
 }
 
-TEST(LayerConstraint, FixedOrderWritesPhrasesInTheEncodingsOrder) {
+TEST(LayerConstraint, FixedOrderWritesPhrasesInOneOrder) {
   std::vector<GenerateRequest> reqs = request_grid();
   std::vector<std::string> units;
   std::vector<GeneratedGraph> gs = walk(reqs, 7, {}, nullptr, false, nullptr, true, &units);
@@ -250,7 +250,7 @@ TEST(LayerConstraint, FixedOrderWritesPhrasesInTheEncodingsOrder) {
     EXPECT_TRUE(is_valid(validate(gs[i].graph), /*strict=*/true)) << i;
   }
   const std::regex edge(
-      R"(\(edge_id is \d+,type is \w+,destination is [\w.-]+,communication starts at \d+ )"
+      R"(\(edge_id is \d+,destination is [\w.-]+,type is \w+,communication starts at \d+ )"
       R"(milliseconds,communication finishes at \d+ milliseconds\))");
   int edges = 0;
   for (const std::string& u : units) {
@@ -1034,6 +1034,35 @@ TEST(LayerConstraint, KnownDurationsKeepEveryRequestFeasible) {
   }
   EXPECT_GT(calls, 100);
   EXPECT_LT(longer_with * 2, longer_without);  // destinations written last stay unbounded
+}
+
+// Known types (LayerSpec::types): MS_0 calls MS_1 only as mc in training;
+// MS_2 is only ever called as db (from MS_9); MS_3 has no known type. A type
+// written after its destination is one of those; one written before it is
+// free; the fixed phrase order writes the destination first.
+TEST(LayerConstraint, KnownTypesFollowTheDestination) {
+  const std::string leaf =
+      "id:S_1/caller:USER/start_node:MS_0/start_edge_id:1/start_communication_at:5/latency:50/"
+      "num_current_edges:3/remaining_depth:0/num_edges:3/num_subgraphs:0";
+  auto types = std::make_shared<const CallTypes>(
+      CallTypes{{"MS_1", {{"MS_0", 1u << 2}, {"MS_5", 1u << 1}}}, {"MS_2", {{"MS_9", 1u << 3}}}});
+  auto accepts = [&](const std::string& text, bool fixed = false) {
+    LayerSpec spec = spec_with_names(leaf);
+    spec.types = types;
+    spec.fixed_order = fixed;
+    LayerConstraint c(spec, {});
+    return c.feed(text);
+  };
+  const std::string open = "<layer>\n<edges>\n(edge_id is 1,";
+  EXPECT_TRUE(accepts(open + "destination is MS_1,type is mc,"));
+  EXPECT_FALSE(accepts(open + "destination is MS_1,type is rpc,"));  // MS_5's type, not MS_0's
+  EXPECT_TRUE(accepts(open + "destination is MS_2,type is db,"));    // the callee's types
+  EXPECT_FALSE(accepts(open + "destination is MS_2,type is mc,"));
+  EXPECT_TRUE(accepts(open + "destination is MS_3,type is rpc,"));  // nothing known
+  EXPECT_TRUE(accepts(open + "type is rpc,destination is MS_1,"));  // type first: free
+  EXPECT_TRUE(accepts(open + "destination is MS_1,type is mc,", true));
+  EXPECT_FALSE(accepts(open + "type is mc,", true));  // fixed order: destination before type
+  EXPECT_FALSE(accepts(open + "destination is MS_1,type is rpc,", true));
 }
 
 // Known durations (LayerSpec::durations): MS_1's calls never lasted more than

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "corpus/graph_source.h"
 #include "eval/accuracy.h"
@@ -223,6 +224,21 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(t.priors.durations,
             (std::vector<std::pair<std::string, int64_t>>{{"A", 10}, {"B", 4}, {"C", 1}}));
   EXPECT_EQ(back.priors.durations, t.priors.durations);
+  // Types: per callee, per caller (USER -> A http, A -> B rpc, B -> C db).
+  EXPECT_EQ(t.priors.types, (CallTypes{{"A", {{"USER", 1u << 0}}},
+                                       {"B", {{"A", 1u << 1}}},
+                                       {"C", {{"B", 1u << 3}}}}));
+  EXPECT_EQ(back.priors.types, t.priors.types);
+  CallGraph both = deep("S_1");  // A calls B as rpc and as http; Z calls B as mc
+  both.edges[1].type = CallType::kHttp;
+  both.edges.push_back(edge("0.3", "A", "Z", CallType::kRpc, 7, 8));
+  both.edges.push_back(edge("0.3.1", "Z", "B", CallType::kMc, 7, 8));
+  both.canonicalize();
+  auto types = TrainedStats::of({both}).priors.types;
+  EXPECT_EQ(types_of(types, "A", "B"), (1u << 0) | (1u << 1));
+  EXPECT_EQ(types_of(types, "Z", "B"), 1u << 2);
+  EXPECT_EQ(types_of(types, "Q", "B"), (1u << 0) | (1u << 1) | (1u << 2));  // any caller's
+  EXPECT_EQ(types_of(types, "A", "Y"), 0);                                  // nothing known
   CallGraph other = deep("S_1");  // enters at Z with 2 calls
   other.edges[0].callee = "Z";
   other.edges.resize(2);
@@ -231,7 +247,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   wide.edges.push_back(wide.edges[1]);
   wide.edges.push_back(wide.edges[1]);
   Entries two = TrainedStats::of({other, deep("S_1"), wide, deep("S_2")}).priors.entries;
-  EXPECT_EQ(two, (Entries{{"S_1", {{"A", 4, 4}, {"Z", 2, 6}}}, {"S_2", {{"A", 4, 4}}}}));
+  EXPECT_EQ(two, (Entries{{"S_1", {{"A", 4, 4, 1}, {"Z", 2, 6, 2}}}, {"S_2", {{"A", 4, 4, 1}}}}));
   // entries_for: those whose sizes cover the request's, else the nearest; all when open.
   using Names = std::vector<std::string>;
   EXPECT_EQ(entries_for(two, "S_1", 4), (Names{"A", "Z"}));
@@ -240,6 +256,12 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(entries_for(two, "S_1", std::nullopt), (Names{"A", "Z"}));
   EXPECT_EQ(entries_for(two, "S_2", 1), (Names{"A"}));
   EXPECT_TRUE(entries_for(two, "S_9", 4).empty());
+  // draw_entry: among entries_for's, by graphs: at 4 calls A (1 graph) or Z (2).
+  std::map<std::string, int> drawn;
+  for (int i = 0; i < 300; ++i) ++drawn[draw_entry(two, "S_1", 4, (i + 0.5) / 300)];
+  EXPECT_EQ(drawn, (std::map<std::string, int>{{"A", 100}, {"Z", 200}}));
+  EXPECT_EQ(draw_entry(two, "S_1", 6, 0.01), "Z");  // only Z covers 6
+  EXPECT_EQ(draw_entry(two, "S_9", 4, 0.5), "");
   EXPECT_EQ(back.conditions.callees(), (std::vector<std::string>{"A", "B", "C"}));
   // Version 0: the `stats --json` report under "corpus".
   testing::write_file(
@@ -269,6 +291,11 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   testing::write_file(dir.file("bad-entries.json"),
                       R"({"services":[],"entries":{"S_1":[["A",1]]}})");
   EXPECT_THROW(TrainedStats::load(dir.file("bad-entries.json")), InputError);
+  for (const char* bad : {R"({"types":{"B":{"A":["tcp"]}}})", R"({"types":{"B":{"A":"rpc"}}})",
+                          R"({"types":{"B":["rpc"]}})", R"({"types":{"B":{"A":[3]}}})"}) {
+    testing::write_file(dir.file("bad-types.json"), bad);
+    EXPECT_THROW(TrainedStats::load(dir.file("bad-types.json")), InputError) << bad;
+  }
   // A count beyond any integer (fuzz_stats): an InputError, not undefined behaviour.
   testing::write_file(dir.file("huge.json"), R"({"services":[["S_1",2e96]]})");
   EXPECT_THROW(TrainedStats::load(dir.file("huge.json")), InputError);

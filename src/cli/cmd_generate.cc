@@ -136,9 +136,17 @@ void add_generate(CLI::App& app) {
       "--any-layers", [o](int64_t) { o->gen.known_layers = false; },
       "constrained: a layer's destinations in any order and combination (default: a sequence "
       "its caller's layers of that width had in the training corpus, when it had any)");
+  c->add_flag(
+      "--model-entries", [o](int64_t) { o->gen.draw_entries = false; },
+      "constrained: the root call goes to any of its service's training entries the model "
+      "picks (default: one drawn by how many training graphs entered there)");
   c->add_flag("--known-splits", o->gen.known_splits,
               "constrained: a layer of more than 15 calls follows one of its caller's in the "
               "training corpus, drawn per layer (default: its calls are free)");
+  c->add_flag(
+      "--any-types", [o](int64_t) { o->gen.known_types = false; },
+      "constrained: a call of any type (default: one its caller used with its destination in "
+      "the training corpus, else one its destination had there)");
   c->add_flag(
       "--any-durations", [o](int64_t) { o->gen.known_durations = false; },
       "constrained: a call may last up to its caller's window (default: at most its "

@@ -539,6 +539,7 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     b.any_entry = one_call_trie({any_entry.begin(), any_entry.end()}, b.callers.get());
     b.durations =
         std::make_shared<const std::vector<std::pair<std::string, int64_t>>>(b.priors.durations);
+    b.types = std::make_shared<const CallTypes>(b.priors.types);
   }
   return b;
 }
@@ -599,6 +600,7 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_callers) spec.callers = b_.callers;
         if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
         if (opt_.known_durations) spec.durations = b_.durations;
+        if (opt_.known_types) spec.types = b_.types;
         if (opt_.known_layers && !spec.require && spec.num_current_edges) {
           if (j.item) {
             // Its place in one of the caller's wide layers, the same one for
@@ -609,8 +611,16 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
             }
           } else {
             if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
-              spec.layers = one_call_trie(
-                  entries_for(b_.priors.entries, spec.service, spec.num_edges), b_.callers.get());
+              std::vector<std::string> entries;
+              if (opt_.draw_entries) {
+                const uint64_t pick = mix_seed(mix_seed(seed, first_ + j.graph), 0x656e747279);
+                std::string e = draw_entry(b_.priors.entries, spec.service, spec.num_edges,
+                                           static_cast<double>(pick >> 11) * 0x1.0p-53);
+                if (!e.empty()) entries.push_back(std::move(e));
+              } else {
+                entries = entries_for(b_.priors.entries, spec.service, spec.num_edges);
+              }
+              spec.layers = one_call_trie(entries, b_.callers.get());
               if (!spec.layers) spec.layers = b_.any_entry;
             }
             auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});

@@ -41,8 +41,8 @@ using State = LayerConstraint::State;
 // The literals of docs/encodings.md §2.1 (tag names: encode/unit_format.h).
 constexpr std::string_view kOpenT[] = {"<layer>\n", "<split>\n"};
 constexpr std::string_view kEdgeT[] = {"(", "</edges>\n"};
-// An edge's phrase heads in the encoding's own order (encode/text_format.cc),
-// the order LayerSpec::fixed_order writes them in.
+// An edge's phrase heads in the encoding's own order (encode/text_format.cc);
+// LayerSpec::fixed_order writes them with the destination first (next_in_order).
 constexpr std::string_view kHeadT[] = {"edge_id is ", "type is ", "destination is ",
                                        "communication starts at ", "communication finishes at "};
 constexpr std::string_view kTypeT[] = {"http", "rpc", "mc", "db", "mq"};
@@ -652,7 +652,12 @@ namespace {
 // The options still open (a bit set over a choice table): all of them, or
 // with a fixed order only the first.
 uint16_t next_in_order(uint16_t left, bool fixed) {
-  return fixed ? static_cast<uint16_t>(left & (~left + 1u)) : left;
+  if (!fixed) return left;
+  // The destination before the type, so that known types (LayerSpec::types)
+  // can follow from it.
+  for (Phrase p : {kPEdgeId, kPDest, kPType, kPStart, kPFinish})
+    if (left >> p & 1) return static_cast<uint16_t>(1u << p);
+  return 0;
 }
 
 }  // namespace
@@ -782,9 +787,13 @@ void LayerConstraint::open_phrase_value(State& s) const {
           spec_->layers->nodes[static_cast<size_t>(s.seen)].callers.empty())
         s.seen = -1;
       return;
-    case kPType:
-      expect_choice(s, Step::kType, kTType, 0x1f);
+    case kPType: {
+      uint8_t known = 0;  // after the destination: the types its calls from this caller had
+      if (spec_->types && !(s.phrases_left >> kPDest & 1))
+        known = types_of(*spec_->types, sp.start_node, std::string_view(s.cur.dest, s.cur.dlen));
+      expect_choice(s, Step::kType, kTType, known ? known : 0x1f);
       return;
+    }
     case kPStart: {
       // After the finish: no earlier than the edge's longest call allows.
       const int64_t lo =

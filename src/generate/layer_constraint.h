@@ -7,8 +7,9 @@
 // What it enforces, for a layer with conditions (sid, N, NE, S, RD, sca, lat):
 //  - "<layer>" when N <= 15, "<split>" when N > 15; exactly N edges with
 //    edge ids sid, sid+1, ...; each edge's five phrases once (any order, or
-//    the encoding's edge_id, type, destination, starts, finishes with
-//    LayerSpec::fixed_order);
+//    edge_id, destination, type, starts, finishes with
+//    LayerSpec::fixed_order); with LayerSpec::types, a type written after
+//    its destination is one of the destination's known types;
 //    destinations are plain names (letters, digits, _ . -), not a
 //    missing-data marker; types http rpc mc db mq;
 //    the first edge starts at sca, every edge sca <= start <= finish <= lat;
@@ -164,12 +165,19 @@ struct LayerSpec {
   // the root latency is fixed. Without it a model wrote a 10.6 s call to a
   // callee whose calls never lasted 8 ms in training (docs/generation.md).
   std::shared_ptr<const std::vector<std::pair<std::string, int64_t>>> durations;
-  // When set: an edge's five phrases come in the encoding's order (edge_id,
-  // type, destination, starts, finishes) instead of any order, so that their
-  // heads are forced text that jump-forward appends without sampling. The
-  // training text shuffles them, so the order is one the model has seen.
-  // Child lines keep the model's order: fixing theirs too made fan-out worse
-  // (docs/generation.md).
+  // When set (and not empty): per callee, per caller, the types of their
+  // calls in the training corpus (CorpusPriors::types). An edge whose
+  // destination is written before its type takes one of those the layer's
+  // caller used with it (types_of), or any when none is known. A small
+  // model wrote 4% of its calls with a type its callee never had in
+  // training (docs/generation.md).
+  std::shared_ptr<const CallTypes> types;
+  // When set: an edge's five phrases come in one fixed order (edge_id,
+  // destination, type, starts, finishes) instead of any order, so that their
+  // heads are forced text that jump-forward appends without sampling, and
+  // the type follows the destination (`types`). The training text shuffles
+  // them, so the order is one the model has seen. Child lines keep the
+  // model's order: fixing theirs too made fan-out worse (docs/generation.md).
   bool fixed_order = false;
   // Fails when `require` cannot be met under these conditions.
   bool check_require(std::string* error) const;

@@ -21,9 +21,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   // caller -> callee sequences of its narrow layers (0) and its splits (1)
   std::array<std::map<std::string, std::set<std::vector<std::string>>>, 2> layers;
-  std::map<std::string, std::map<std::string, std::pair<int64_t, int64_t>>>
-      entries;                               // service -> root callee -> (fewest, most calls)
+  std::map<std::string, std::map<std::string, CorpusPriors::Entry>> entries;  // service -> callee
   std::map<std::string, int64_t> durations;  // callee -> longest call
+  std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
@@ -31,12 +31,16 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     for (const Edge& e : g.edges) {
       if (e.caller == kUserNode) {
         const auto n = static_cast<int64_t>(g.edges.size());
-        auto& [fewest, most] = entries[g.service].try_emplace(e.callee, n, n).first->second;
-        fewest = std::min(fewest, n);
-        most = std::max(most, n);
+        auto [it, added] = entries[g.service].try_emplace(e.callee, CorpusPriors::Entry{e.callee, n, n, 0});
+        CorpusPriors::Entry& en = it->second;
+        en.min_edges = std::min(en.min_edges, n);
+        en.max_edges = std::max(en.max_edges, n);
+        ++en.graphs;
       }
       int64_t& d = durations.try_emplace(e.callee, 0).first->second;
       d = std::max(d, e.finish_ms - e.start_ms);
+      if (e.type != CallType::kUnknown)
+        types[e.callee][e.caller] |= static_cast<uint8_t>(1u << static_cast<int>(e.type));
     }
     // Calls below each edge: children come after their parent in id order.
     if (!g.is_canonical()) continue;  // ingested corpora are; sizes of others are skipped
@@ -91,9 +95,12 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   }
   for (auto& [service, callees] : entries) {
     auto& out = t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
-    for (auto& [callee, sizes] : callees) out.push_back({callee, sizes.first, sizes.second});
+    for (auto& [callee, en] : callees) out.push_back(std::move(en));
   }
   t.priors.durations.assign(durations.begin(), durations.end());
+  for (auto& [callee, by_caller] : types)
+    t.priors.types.emplace_back(
+        callee, std::vector<std::pair<std::string, uint8_t>>(by_caller.begin(), by_caller.end()));
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
@@ -130,10 +137,18 @@ nlohmann::json TrainedStats::to_json() const {
   j["entries"] = nlohmann::json::object();
   for (const auto& [service, callees] : priors.entries) {
     nlohmann::json& a = j["entries"][service] = nlohmann::json::array();
-    for (const auto& e : callees) a.push_back({e.callee, e.min_edges, e.max_edges});
+    for (const auto& e : callees) a.push_back({e.callee, e.min_edges, e.max_edges, e.graphs});
   }
   j["durations"] = nlohmann::json::object();
   for (const auto& [callee, ms] : priors.durations) j["durations"][callee] = ms;
+  j["types"] = nlohmann::json::object();
+  for (const auto& [callee, by_caller] : priors.types)
+    for (const auto& [caller, mask] : by_caller) {
+      nlohmann::json names = nlohmann::json::array();
+      for (int i = 0; i < kNumCallTypes; ++i)
+        if (mask >> i & 1) names.push_back(call_type_name(static_cast<CallType>(i)));
+      j["types"][callee][caller] = std::move(names);
+    }
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -177,11 +192,35 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         auto& out =
             t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
         for (const auto& e : callees)
-          out.push_back({e.at(0).get<std::string>(), json_int(e.at(1)), json_int(e.at(2))});
+          out.push_back({e.at(0).get<std::string>(), json_int(e.at(1)), json_int(e.at(2)),
+                         e.size() > 3 ? json_count(e.at(3)) : 1});
       }
     if (j.contains("durations"))
       for (const auto& [callee, ms] : j["durations"].items())  // an object: sorted
         t.priors.durations.emplace_back(callee, json_int(ms));
+    if (j.contains("types"))
+      for (const auto& [callee, by_caller] : j["types"].items()) {  // objects: sorted
+        auto& out = t.priors.types.emplace_back(callee, std::vector<std::pair<std::string, uint8_t>>{})
+                        .second;
+        if (!by_caller.is_object())
+          throw InputError(path, 0, "malformed stats.json: types of " + callee + " not an object");
+        for (const auto& [caller, names] : by_caller.items()) {
+          if (!names.is_array())
+            throw InputError(path, 0,
+                             "malformed stats.json: types of " + callee + " from " + caller +
+                                 " not a list");
+          uint8_t mask = 0;
+          for (const auto& n : names) {
+            auto type = parse_call_type(n.get<std::string>());
+            if (!type)
+              throw InputError(path, 0,
+                               "malformed stats.json: types of " + callee + " from " + caller +
+                                   ": not a call type: " + n.dump());
+            mask |= static_cast<uint8_t>(1u << static_cast<int>(*type));
+          }
+          out.emplace_back(caller, mask);
+        }
+      }
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
         t.priors.roots.push_back(
@@ -192,6 +231,40 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     throw InputError(path, 0, std::string("malformed stats.json: ") + e.what());
   }
   return t;
+}
+
+std::string draw_entry(
+    const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
+    const std::string& service, std::optional<int64_t> num_edges, double u) {
+  std::vector<std::string> names = entries_for(entries, service, num_edges);
+  if (names.empty()) return {};
+  const std::vector<CorpusPriors::Entry>& mine = *find_named(entries, service);
+  std::vector<double> w;  // parallel to names (both sorted)
+  double total = 0;
+  for (const std::string& n : names) {
+    auto it = std::lower_bound(mine.begin(), mine.end(), n,
+                               [](const CorpusPriors::Entry& e, const std::string& x) {
+                                 return e.callee < x;
+                               });
+    w.push_back(it != mine.end() && it->callee == n ? static_cast<double>(it->graphs) : 0.0);
+    total += w.back();
+  }
+  if (!(total > 0)) return names[std::min(names.size() - 1, static_cast<size_t>(u * names.size()))];
+  double x = u * total;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (x < w[i]) return names[i];
+    x -= w[i];
+  }
+  return names.back();
+}
+
+uint8_t types_of(const CallTypes& types, std::string_view caller, std::string_view callee) {
+  const auto* by_caller = find_named(types, callee);
+  if (!by_caller) return 0;
+  if (const uint8_t* m = find_named(*by_caller, caller)) return *m;
+  uint8_t any = 0;
+  for (const auto& [c, m] : *by_caller) any |= m;
+  return any;
 }
 
 std::vector<std::string> entries_for(

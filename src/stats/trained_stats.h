@@ -17,12 +17,14 @@
 //    "layers": {"MS_1": [["MS_2", "MS_3"], ...], ...}, // caller -> the callee
 //                                              // sequences of its layers, splits
 //                                              // included (CorpusPriors::layers)
-//    "entries": {"S_1": [["MS_1", 2, 9], ...], ...}, // service -> the callees of its
-//                                              // root calls, with the fewest and most
+//    "entries": {"S_1": [["MS_1", 2, 9, 30], ...], ...}, // service -> the callees of
+//                                              // its root calls, with the fewest and most
 //                                              // calls of the graphs that entered there
-//                                              // (CorpusPriors::entries)
+//                                              // and how many did (CorpusPriors::entries)
 //    "durations": {"MS_1": 7, ...},           // callee -> its longest call, ms
 //                                              // (CorpusPriors::durations)
+//    "types": {"MS_2": {"MS_1": ["mc"], ...}, ...}, // callee -> caller -> the types
+//                                              // of its calls (CorpusPriors::types)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -70,6 +72,10 @@ struct SubtreeSize {
   bool operator==(const SubtreeSize&) const = default;
 };
 
+// Per callee, per caller of it (both sorted by name): the types of the calls
+// between them, as a mask (bit int(CallType)). CorpusPriors::types.
+using CallTypes = std::vector<std::pair<std::string, std::vector<std::pair<std::string, uint8_t>>>>;
+
 // What the training corpus looked like, for filling in open requests.
 struct CorpusPriors {
   std::vector<std::pair<std::string, uint64_t>> services;  // (service, graphs), most first
@@ -105,13 +111,15 @@ struct CorpusPriors {
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
   // Per service: the distinct callees of its graphs' root calls (the entry
   // microservices its requests reached), sorted by name, each with the
-  // fewest and most calls of the graphs that entered there; sorted by
-  // service. The constraint's known layers for a root layer (LayerSpec::layers,
-  // keyed by the service where other layers are keyed by their caller; see
-  // entries_for). Empty in files written before them.
+  // fewest and most calls of the graphs that entered there and how many
+  // graphs did (1 in files before session 14); sorted by service. The
+  // constraint's known layers for a root layer (LayerSpec::layers, keyed by
+  // the service where other layers are keyed by their caller; see
+  // entries_for, draw_entry). Empty in files written before them.
   struct Entry {
     std::string callee;
     int64_t min_edges = 0, max_edges = 0;
+    uint64_t graphs = 1;
     bool operator==(const Entry&) const = default;
   };
   std::vector<std::pair<std::string, std::vector<Entry>>> entries;
@@ -119,6 +127,11 @@ struct CorpusPriors {
   // sorted by name. The constraint's known durations
   // (LayerSpec::durations). Empty in files written before them.
   std::vector<std::pair<std::string, int64_t>> durations;
+  // Per callee, per caller of it: the types of the calls between them in the
+  // training corpus, as a mask (bit int(CallType)); sorted by callee, then by
+  // caller (USER for root calls). The constraint's known types
+  // (LayerSpec::types, types_of). Empty in files written before them.
+  CallTypes types;
 };
 
 // The value of `name` in a vector of (name, value) sorted by name (as
@@ -149,6 +162,19 @@ std::vector<std::string> entries_for(
 std::vector<std::string> split_item_names(const std::vector<std::vector<std::string>>& seqs,
                                           size_t width, size_t offset, size_t count,
                                           uint64_t pick);
+
+// One of entries_for's callees, drawn in proportion to the training graphs
+// that entered there (Entry::graphs); `u` in [0, 1) (e.g. from the graph's
+// seed). Empty when the service has no entries.
+std::string draw_entry(
+    const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
+    const std::string& service, std::optional<int64_t> num_edges, double u);
+
+// The types a call from `caller` to `callee` may have, as a mask (bit
+// int(CallType)): those of the calls between them in training, else those
+// of any call to callee there; 0 (nothing known) when callee is not in
+// `types` (as CorpusPriors::types).
+uint8_t types_of(const CallTypes& types, std::string_view caller, std::string_view callee);
 
 struct TrainedStats {
   CorpusPriors priors;
