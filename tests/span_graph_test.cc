@@ -158,7 +158,8 @@ TEST(SpanGraph, RejectsEachBrokenTraceWithItsReason) {
   EXPECT_EQ(reason({mk("a", "", "s", "x", K::kServer, 5, 4)}), SpanReject::kEndBeforeStart);
   // Times whose differences overflow int64 (found by fuzz_exports): the
   // root spans the whole range, its child starts at the far end.
-  std::vector<Span> huge{mk("a", "", "s", "x", K::kServer, 0, 5), mk("b", "a", "t", "y", K::kServer, 1, 2)};
+  std::vector<Span> huge{mk("a", "", "s", "x", K::kServer, 0, 5),
+                         mk("b", "a", "t", "y", K::kServer, 1, 2)};
   huge[0].start_ns = INT64_MIN + 1;
   huge[0].end_ns = INT64_MAX;
   EXPECT_EQ(reason(huge), SpanReject::kTimeOutOfRange);

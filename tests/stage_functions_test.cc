@@ -129,8 +129,8 @@ CallGraph wide_layer(size_t width) {
   g.trace_id = "T_1";
   g.edges = {edge("0", "USER", "A", CallType::kHttp, 0, 10)};
   for (size_t i = 1; i <= width; ++i)
-    g.edges.push_back(edge(("0." + std::to_string(i)).c_str(), "A", i == 1 ? "D" : "B",
-                           CallType::kRpc, 1, 2));
+    g.edges.push_back(
+        edge(("0." + std::to_string(i)).c_str(), "A", i == 1 ? "D" : "B", CallType::kRpc, 1, 2));
   g.canonicalize();
   return g;
 }
@@ -143,8 +143,8 @@ TEST(TrainedStats, KeepsWideLayersForSplitItems) {
     return q;
   };
   // A's layers of 3, 20 and 30 calls, wide ones included; none of 1,001.
-  TrainedStats t = TrainedStats::of(
-      {wide_layer(3), wide_layer(20), wide_layer(30), wide_layer(CorpusPriors::kMaxWideLayerEdges + 1)});
+  TrainedStats t = TrainedStats::of({wide_layer(3), wide_layer(20), wide_layer(30),
+                                     wide_layer(CorpusPriors::kMaxWideLayerEdges + 1)});
   ASSERT_EQ(t.priors.layers.size(), 1u);
   EXPECT_EQ(t.priors.layers[0].second, (Seqs{seq(3), seq(20), seq(30)}));  // sorted
   testing::TempDir dir;
@@ -225,9 +225,9 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
             (std::vector<std::pair<std::string, int64_t>>{{"A", 10}, {"B", 4}, {"C", 1}}));
   EXPECT_EQ(back.priors.durations, t.priors.durations);
   // Types: per callee, per caller (USER -> A http, A -> B rpc, B -> C db).
-  EXPECT_EQ(t.priors.types, (CallTypes{{"A", {{"USER", 1u << 0}}},
-                                       {"B", {{"A", 1u << 1}}},
-                                       {"C", {{"B", 1u << 3}}}}));
+  EXPECT_EQ(
+      t.priors.types,
+      (CallTypes{{"A", {{"USER", 1u << 0}}}, {"B", {{"A", 1u << 1}}}, {"C", {{"B", 1u << 3}}}}));
   EXPECT_EQ(back.priors.types, t.priors.types);
   CallGraph both = deep("S_1");  // A calls B as rpc and as http; Z calls B as mc
   both.edges[1].type = CallType::kHttp;

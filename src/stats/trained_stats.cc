@@ -22,7 +22,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   // caller -> callee sequences of its narrow layers (0) and its splits (1)
   std::array<std::map<std::string, std::set<std::vector<std::string>>>, 2> layers;
   std::map<std::string, std::map<std::string, CorpusPriors::Entry>> entries;  // service -> callee
-  std::map<std::string, int64_t> durations;  // callee -> longest call
+  std::map<std::string, int64_t> durations;                     // callee -> longest call
   std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
   for (const CallGraph& g : graphs) {
     ++services[g.service];
@@ -31,7 +31,8 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     for (const Edge& e : g.edges) {
       if (e.caller == kUserNode) {
         const auto n = static_cast<int64_t>(g.edges.size());
-        auto [it, added] = entries[g.service].try_emplace(e.callee, CorpusPriors::Entry{e.callee, n, n, 0});
+        auto [it, added] =
+            entries[g.service].try_emplace(e.callee, CorpusPriors::Entry{e.callee, n, n, 0});
         CorpusPriors::Entry& en = it->second;
         en.min_edges = std::min(en.min_edges, n);
         en.max_edges = std::max(en.max_edges, n);
@@ -200,15 +201,16 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         t.priors.durations.emplace_back(callee, json_int(ms));
     if (j.contains("types"))
       for (const auto& [callee, by_caller] : j["types"].items()) {  // objects: sorted
-        auto& out = t.priors.types.emplace_back(callee, std::vector<std::pair<std::string, uint8_t>>{})
-                        .second;
+        auto& out =
+            t.priors.types.emplace_back(callee, std::vector<std::pair<std::string, uint8_t>>{})
+                .second;
         if (!by_caller.is_object())
           throw InputError(path, 0, "malformed stats.json: types of " + callee + " not an object");
         for (const auto& [caller, names] : by_caller.items()) {
           if (!names.is_array())
-            throw InputError(path, 0,
-                             "malformed stats.json: types of " + callee + " from " + caller +
-                                 " not a list");
+            throw InputError(
+                path, 0,
+                "malformed stats.json: types of " + callee + " from " + caller + " not a list");
           uint8_t mask = 0;
           for (const auto& n : names) {
             auto type = parse_call_type(n.get<std::string>());
@@ -242,10 +244,9 @@ std::string draw_entry(
   std::vector<double> w;  // parallel to names (both sorted)
   double total = 0;
   for (const std::string& n : names) {
-    auto it = std::lower_bound(mine.begin(), mine.end(), n,
-                               [](const CorpusPriors::Entry& e, const std::string& x) {
-                                 return e.callee < x;
-                               });
+    auto it = std::lower_bound(
+        mine.begin(), mine.end(), n,
+        [](const CorpusPriors::Entry& e, const std::string& x) { return e.callee < x; });
     w.push_back(it != mine.end() && it->callee == n ? static_cast<double>(it->graphs) : 0.0);
     total += w.back();
   }

@@ -160,8 +160,7 @@ std::vector<std::string> entries_for(
 // after the first (the first of a wide layer is often a different call:
 // MS_07024 then MS_39556 48 times). Empty when there is no wide layer.
 std::vector<std::string> split_item_names(const std::vector<std::vector<std::string>>& seqs,
-                                          size_t width, size_t offset, size_t count,
-                                          uint64_t pick);
+                                          size_t width, size_t offset, size_t count, uint64_t pick);
 
 // One of entries_for's callees, drawn in proportion to the training graphs
 // that entered there (Entry::graphs); `u` in [0, 1) (e.g. from the graph's

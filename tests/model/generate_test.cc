@@ -318,8 +318,8 @@ TEST_F(Untrained, KnownLayersEnterAtTheServicesEntries) {
 // whole, however the split cuts it into items.
 TEST_F(Untrained, SplitsFollowOneOfTheirCallersWideLayers) {
   ModelBundle b = bundle();
-  b.names = std::make_shared<std::vector<std::string>>(
-      std::vector<std::string>{"A", "B", "C", "D", "E"});
+  b.names =
+      std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C", "D", "E"});
   b.callers = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A"});
   std::vector<std::string> db(20, "B"), ec(20, "C");
   db[0] = "D";
