@@ -201,9 +201,7 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         t.priors.durations.emplace_back(callee, json_int(ms));
     if (j.contains("types"))
       for (const auto& [callee, by_caller] : j["types"].items()) {  // objects: sorted
-        auto& out =
-            t.priors.types.emplace_back(callee, std::vector<std::pair<std::string, uint8_t>>{})
-                .second;
+        std::vector<std::pair<std::string, uint8_t>> out;
         if (!by_caller.is_object())
           throw InputError(path, 0, "malformed stats.json: types of " + callee + " not an object");
         for (const auto& [caller, names] : by_caller.items()) {
@@ -222,6 +220,8 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
           }
           out.emplace_back(caller, mask);
         }
+        // A callee without callers is left out, as to_json leaves it out.
+        if (!out.empty()) t.priors.types.emplace_back(callee, std::move(out));
       }
     if (j.contains("roots"))
       for (const auto& r : j["roots"])
