@@ -174,9 +174,12 @@ TEST(Train, RefitScheduleFitsTheCosineToTheResumedRunsBudget) {
   TrainConfig cfg = quick(1000000);
   cfg.time_budget_s = 1.5;
   TrainResult first = train_model(g, g, start, cfg, tmp.file("a"));
-  ASSERT_GT(first.steps, kScheduleFitStep) << "too few steps in 1.5 s to fit a schedule";
+  if (first.steps <= kScheduleFitStep)  // a loaded machine (seen once with ctest -j2 + a benchmark)
+    GTEST_SKIP() << "too few steps in 1.5 s to fit a schedule: " << first.steps;
   const int64_t fitted = schedule_steps(tmp.file("a/checkpoint"));
-  EXPECT_LE(fitted, first.steps + kScheduleFitStep);  // fitted to the budget, not the epochs
+  // Fitted to the budget, not the epochs (a million steps): from the pace of the first
+  // kScheduleFitStep steps, so a machine whose load changes later moves it (x4 margin).
+  EXPECT_LE(fitted, 4 * (first.steps + kScheduleFitStep));
   std::filesystem::copy(tmp.file("a"), tmp.file("b"), std::filesystem::copy_options::recursive);
   // Resumed as it was: the checkpoint's schedule stands.
   TrainResult kept = train_model(g, g, start, cfg, tmp.file("a"), /*resume=*/true);
