@@ -248,6 +248,18 @@ TEST(Baseline, CliFitAndGenerate) {
   EXPECT_NE(r.out.find("protocol"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("like c.jsonl"), std::string::npos) << r.out;
   EXPECT_NE(testing::read_file(d.file("e.json")).find("\"protocol\": \"open\""), std::string::npos);
+  // Settings round-trip (read back sorted by name); a malformed one names the file.
+  SetProvenance with = *p;
+  with.settings = {{"temperature", "0.6"}, {"known_types", "off"}};
+  write_provenance(d.file("w.jsonl"), with);
+  EXPECT_EQ(read_provenance(d.file("w.jsonl"))->settings,
+            (std::vector<std::pair<std::string, std::string>>{{"known_types", "off"},
+                                                              {"temperature", "0.6"}}));
+  EXPECT_TRUE(read_provenance(d.file("l.jsonl"))->settings.empty());  // the baseline's: none
+  testing::write_file(provenance_path(d.file("w.jsonl")),
+                      R"({"format":"tracelm-provenance","generator":"tracelm",)"
+                      R"("protocol":"open","settings":[1]})");
+  EXPECT_THROW(read_provenance(d.file("w.jsonl")), InputError);
   testing::write_file(provenance_path(d.file("c.jsonl")), "{\"format\":\"tracelm-provenance\"}");
   EXPECT_THROW(read_provenance(d.file("c.jsonl")), InputError);
   // Same seed, same file.

@@ -268,6 +268,7 @@ void run_generate(GenerateOpts* o) {
   prov.model = o->model;
   prov.seed = o->gen.sampling.seed;
   prov.requests = reqs.size();
+  if (!o->tabular) prov.settings = generator_settings(o->gen);
   write_provenance(o->out, prov);
   print_summary(sum, st, s, o->out, r.call);
 }

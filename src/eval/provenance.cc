@@ -19,6 +19,10 @@ void write_provenance(const std::string& set_path, const SetProvenance& p) {
   if (!p.model.empty()) j["model"] = p.model;
   j["seed"] = p.seed;
   j["requests"] = p.requests;
+  if (!p.settings.empty()) {
+    nlohmann::ordered_json& st = j["settings"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : p.settings) st[k] = v;
+  }
   write_file_atomically(provenance_path(set_path), j.dump(1) + "\n");
 }
 
@@ -39,6 +43,11 @@ std::optional<SetProvenance> read_provenance(const std::string& set_path) {
     p.model = j.value("model", "");
     p.seed = j.value("seed", uint64_t{0});
     p.requests = j.value("requests", uint64_t{0});
+    if (j.contains("settings")) {
+      if (!j["settings"].is_object()) throw InputError(path, 0, "\"settings\": expected an object");
+      for (const auto& [k, v] : j["settings"].items())
+        p.settings.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+    }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, 0, std::string("malformed provenance: ") + e.what());
   }

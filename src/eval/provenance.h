@@ -10,7 +10,10 @@
 //
 // `generate` and `baseline generate` write OUT.provenance.json next to OUT:
 //   {"format": "tracelm-provenance", "generator": "tracelm", "protocol": "like",
-//    "like": "val.jsonl", "model": "run/", "seed": 1, "requests": 181}
+//    "like": "val.jsonl", "model": "run/", "seed": 1, "requests": 181,
+//    "settings": {"temperature": "0.6", "known_types": "on", ...}}
+// ("settings": what else decided the graphs, generator_settings; tracelm
+// generate only.)
 //
 // Contract: read_provenance() returns nullopt when the file does not exist
 // and throws InputError (naming the file) when it exists but is malformed;
@@ -20,6 +23,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tracelm {
 
@@ -29,6 +34,9 @@ struct SetProvenance {
   std::string like;       // the real file of the "like" protocol
   std::string model;      // the model directory, when there is one
   uint64_t seed = 0, requests = 0;
+  // (name, value), written in this order, read back sorted by name; e.g.
+  // ("temperature", "0.6").
+  std::vector<std::pair<std::string, std::string>> settings;
 };
 
 std::string provenance_path(const std::string& set_path);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/validate.h"
@@ -542,6 +543,32 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     b.types = std::make_shared<const CallTypes>(b.priors.types);
   }
   return b;
+}
+
+std::vector<std::pair<std::string, std::string>> generator_settings(const GeneratorOptions& o) {
+  auto on = [](bool b) { return std::string(b ? "on" : "off"); };
+  std::vector<std::pair<std::string, std::string>> s = {
+      {"format", o.instruction ? "instruction" : "recursive"},
+      {"temperature", fmt::format("{}", o.sampling.temperature)},
+      {"top_k", std::to_string(o.sampling.top_k)},
+      {"top_p", fmt::format("{}", o.sampling.top_p)},
+      {"precision", o.precision == Precision::kBF16 ? "bf16" : "fp32"},
+      {"constrained", on(o.constrained)}};
+  if (!o.constrained) {
+    s.emplace_back("retries", std::to_string(o.retries));
+    return s;
+  }
+  s.insert(s.end(), {{"attribute_order", o.fixed_order ? "fixed" : "any"},
+                     {"known_names", on(o.known_names)},
+                     {"known_calls", on(o.known_calls)},
+                     {"known_callers", on(o.known_callers)},
+                     {"known_sizes", on(o.known_sizes)},
+                     {"known_layers", on(o.known_layers)},
+                     {"draw_entries", on(o.known_layers && o.draw_entries)},
+                     {"known_splits", on(o.known_layers && o.known_splits)},
+                     {"known_durations", on(o.known_durations)},
+                     {"known_types", on(o.known_types)}});
+  return s;
 }
 
 void GenerateStats::add(const GenerateStats& o) {

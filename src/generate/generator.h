@@ -69,8 +69,8 @@ struct GeneratorOptions {
   // Constrained: a layer's destinations, in edge order, are one of the
   // sequences its caller's layers of that width had in training
   // (ModelBundle::layers, LayerSpec::layers), when it had any; not in a
-  // split's item (see known_splits) or a layer with a required call. Soft like the callers
-  // rule. A small model mixes two of a caller's patterns into a layer no
+  // split's item (see known_splits) or a layer with a required call. Soft
+  // like the callers rule. A small model mixes two of a caller's patterns into a layer no
   // graph has (TrainTicket's cancel service); with the rule, TrainTicket's
   // popular-call KL fell from 0.0045 to 0.0027 (docs/generation.md), and
   // Alibaba's moved within its seed sd. A root layer's "caller" is its
@@ -144,6 +144,13 @@ struct GeneratorOptions {
 };
 
 // Counters of one generate() call.
+// What decides the graphs a run writes besides the model, the requests and
+// the seed: sampling, the engine's precision, the phrase order and each
+// rule of constrained decoding, as (name, value) pairs in a fixed order,
+// e.g. ("temperature", "0.6"), ("known_types", "on"). A set's provenance
+// carries them (eval/provenance.h).
+std::vector<std::pair<std::string, std::string>> generator_settings(const GeneratorOptions& o);
+
 struct GenerateStats {
   int64_t sequences = 0;      // layer attempts decoded
   int64_t tokens = 0;         // tokens generated (prompts excluded)

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "encode/recursive.h"
+#include "eval/provenance.h"
 #include "generate/sharded.h"
 #include "model/llama.h"
 #include "sample/synthetic_raw.h"
@@ -330,6 +332,13 @@ TEST_F(DataParallel, GenerationWithOneAndThreeProcessesWritesTheSameGraphs) {
   EXPECT_EQ(a, testing::read_file(tmp.file("three.jsonl")));
   // The summary line is rank 0's, once.
   EXPECT_NE(three.out.find("10 requested"), std::string::npos) << three.out;
+  // The set says what decided it.
+  std::optional<SetProvenance> p = read_provenance(tmp.file("one.jsonl"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->protocol, "open");
+  EXPECT_TRUE(std::find(p->settings.begin(), p->settings.end(),
+                        std::pair<std::string, std::string>{"known_types", "on"}) !=
+              p->settings.end());
 }
 
 }  // namespace

@@ -19,6 +19,35 @@
 namespace tracelm {
 namespace {
 
+// A set's provenance names what decided its graphs (generator_settings).
+TEST(Generate, SettingsFollowTheOptions) {
+  auto map_of = [](const GeneratorOptions& o) {
+    auto v = generator_settings(o);
+    return std::map<std::string, std::string>(v.begin(), v.end());
+  };
+  GeneratorOptions go;
+  auto m = map_of(go);
+  EXPECT_EQ(m["temperature"], "0.6");
+  EXPECT_EQ(m["attribute_order"], "fixed");
+  EXPECT_EQ(m["known_types"], "on");
+  EXPECT_EQ(m["draw_entries"], "on");
+  EXPECT_EQ(m["known_splits"], "off");
+  go.sampling.temperature = 0.8;
+  go.known_types = false;
+  go.known_splits = true;
+  go.known_layers = false;  // entries and splits are parts of known layers
+  m = map_of(go);
+  EXPECT_EQ(m["temperature"], "0.8");
+  EXPECT_EQ(m["known_types"], "off");
+  EXPECT_EQ(m["known_splits"], "off");
+  EXPECT_EQ(m["draw_entries"], "off");
+  go.constrained = false;
+  m = map_of(go);
+  EXPECT_EQ(m["constrained"], "off");
+  EXPECT_EQ(m["retries"], "3");
+  EXPECT_FALSE(m.count("known_types"));
+}
+
 TEST(Generate, AMemorizedGraphComesBackLayerByLayer) {
   testing::TempDir tmp;
   std::vector<CallGraph> graphs;
