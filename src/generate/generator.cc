@@ -640,6 +640,8 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
             if (spec.root && *spec.num_current_edges == 1) {  // keyed by the service
               std::vector<std::string> entries;
               if (opt_.draw_entries) {
+                // Per graph, apart from the decoding streams ("entry" in ASCII);
+                // u in [0, 1) as Rng::uniform makes it.
                 const uint64_t pick = mix_seed(mix_seed(seed, first_ + j.graph), 0x656e747279);
                 std::string e = draw_entry(b_.priors.entries, spec.service, spec.num_edges,
                                            static_cast<double>(pick >> 11) * 0x1.0p-53);

@@ -238,25 +238,24 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
 std::string draw_entry(
     const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
     const std::string& service, std::optional<int64_t> num_edges, double u) {
-  std::vector<std::string> names = entries_for(entries, service, num_edges);
-  if (names.empty()) return {};
-  const std::vector<CorpusPriors::Entry>& mine = *find_named(entries, service);
-  std::vector<double> w;  // parallel to names (both sorted)
-  double total = 0;
-  for (const std::string& n : names) {
-    auto it = std::lower_bound(
-        mine.begin(), mine.end(), n,
-        [](const CorpusPriors::Entry& e, const std::string& x) { return e.callee < x; });
-    w.push_back(it != mine.end() && it->callee == n ? static_cast<double>(it->graphs) : 0.0);
-    total += w.back();
+  const std::vector<std::string> names = entries_for(entries, service, num_edges);  // sorted
+  std::vector<const CorpusPriors::Entry*> pool;
+  uint64_t total = 0;
+  if (!names.empty())
+    for (const CorpusPriors::Entry& e : *find_named(entries, service))
+      if (std::binary_search(names.begin(), names.end(), e.callee)) {
+        pool.push_back(&e);
+        total += e.graphs;
+      }
+  if (pool.empty()) return {};
+  if (total == 0)
+    return pool[std::min(pool.size() - 1, static_cast<size_t>(u * pool.size()))]->callee;
+  double x = u * static_cast<double>(total);
+  for (const CorpusPriors::Entry* e : pool) {
+    if (x < static_cast<double>(e->graphs)) return e->callee;
+    x -= static_cast<double>(e->graphs);
   }
-  if (!(total > 0)) return names[std::min(names.size() - 1, static_cast<size_t>(u * names.size()))];
-  double x = u * total;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (x < w[i]) return names[i];
-    x -= w[i];
-  }
-  return names.back();
+  return pool.back()->callee;
 }
 
 uint8_t types_of(const CallTypes& types, std::string_view caller, std::string_view callee) {
