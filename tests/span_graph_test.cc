@@ -168,6 +168,9 @@ TEST(SpanGraph, RejectsEachBrokenTraceWithItsReason) {
   EXPECT_EQ(reason(huge), SpanReject::kTimeOutOfRange);
   huge[1].start_ns = huge[1].end_ns = huge[0].end_ns = int64_t{1} << 62;
   EXPECT_EQ(reason(huge), SpanReject::kNone);
+  // Before the Unix epoch (fuzz_exports: the exporters then could not write it).
+  huge[0].start_ns = -1;
+  EXPECT_EQ(reason(huge), SpanReject::kTimeOutOfRange);
   std::vector<Span> other{mk("a", "", "s", "x", K::kServer, 0, 5)};
   other[0].parent_trace_id = "t0";
   other[0].parent_id = "q";

@@ -381,7 +381,8 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
                     fmt::format("span {} has parent {} in trace {}", s->span_id, s->parent_id,
                                 s->parent_trace_id));
   // Every time difference below (call times, clock skew, ms from the root)
-  // must fit int64: the trace's extent is bounded first.
+  // must fit int64, and the exporters write Unix times in [0, 2^63-1] ns:
+  // the trace's times are bounded first.
   {
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (const Span* s : sp) {
@@ -390,9 +391,11 @@ SpanGraph build_span_graph(std::span<Span> spans, const SpanGraphOptions& opt) {
     }
     constexpr int64_t kMaxExtentNs = int64_t{1} << 62;
     int64_t extent = 0;
-    if (n > 0 && (__builtin_sub_overflow(hi, lo, &extent) || extent > kMaxExtentNs))
+    if (n > 0 && (lo < 0 || __builtin_sub_overflow(hi, lo, &extent) || extent > kMaxExtentNs))
       return reject(SpanReject::kTimeOutOfRange,
-                    fmt::format("span times from {} to {} ns cover more than 2^62 ns", lo, hi));
+                    fmt::format("span times from {} to {} ns: before the Unix epoch or "
+                                "covering more than 2^62 ns",
+                                lo, hi));
   }
   for (const Span* s : sp)
     if (s->end_ns < s->start_ns)

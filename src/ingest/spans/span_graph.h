@@ -62,7 +62,7 @@ enum class SpanReject : uint8_t {
   kTooManySpans,        // more spans than max_spans
   kParentInOtherTrace,  // a reference names a parent in another trace
   kEndBeforeStart,      // a span ends before it starts
-  kTimeOutOfRange,      // the trace's spans cover more than 2^62 ns (146 years)
+  kTimeOutOfRange,      // a span time before 1970, or spans covering more than 2^62 ns
   kOrphan,              // a span's parent is not in the trace
   kSeveralRoots,        // more than one span without a parent
   kCycle,               // no root, or spans not reachable from the root
