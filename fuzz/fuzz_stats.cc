@@ -8,7 +8,8 @@
 //  - to_json then from_json gives the same priors (the file's contract);
 //  - entries_for returns sorted callees of that service only;
 //  - types_of gives back each (caller, callee) mask read;
-//  - split_item_names gives `count` names of the caller's layers, or none.
+//  - split_item_names gives `count` names of the caller's layers, or none;
+//  - draw_shape gives one of the callee's shapes, or none.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -53,6 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(sorted_by_name(p.durations));
   FUZZ_CHECK(sorted_by_name(p.types));
   for (const auto& [callee, by_caller] : p.types) FUZZ_CHECK(sorted_by_name(by_caller));
+  FUZZ_CHECK(sorted_by_name(p.shapes));
 
   tracelm::TrainedStats back = tracelm::TrainedStats::from_json(t.to_json(), "round-trip");
   FUZZ_CHECK(back.priors.services == p.services);
@@ -61,6 +63,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(back.priors.entries == p.entries);
   FUZZ_CHECK(back.priors.durations == p.durations);
   FUZZ_CHECK(back.priors.types == p.types);
+  FUZZ_CHECK(back.priors.shapes == p.shapes);
+  struct Any {
+    bool contains(int64_t) const { return true; }
+  };
+  for (const auto& [callee, shapes] : p.shapes)
+    for (double u : {0.0, 0.5, 0.999}) {
+      auto c = tracelm::draw_shape(shapes, Any{}, Any{}, u);
+      FUZZ_CHECK(!c || std::find(shapes.begin(), shapes.end(), *c) != shapes.end());
+    }
 
   for (const auto& [callee, by_caller] : p.types)
     for (const auto& [caller, mask] : by_caller)

@@ -102,7 +102,8 @@ std::vector<GeneratedGraph> walk(
     std::vector<std::string>* units = nullptr,
     std::shared_ptr<const std::vector<std::string>> callers = nullptr,
     std::shared_ptr<const std::vector<std::pair<std::string, SubtreeSize>>> caps = nullptr,
-    std::shared_ptr<const std::vector<std::pair<std::string, int64_t>>> durations = nullptr) {
+    std::shared_ptr<const std::vector<std::pair<std::string, int64_t>>> durations = nullptr,
+    std::shared_ptr<const CallShapes> shapes = nullptr) {
   std::vector<std::string> vocab = vocabulary();
   if (instruction)
     for (const char* s : {"Subgraph constraints:\n", "num_", " = ", "finish generation", "now, ",
@@ -125,6 +126,8 @@ std::vector<GeneratedGraph> walk(
     spec.callers = callers;
     spec.subtree_caps = caps;
     spec.durations = durations;
+    spec.shapes = shapes;
+    spec.draw_seed = mix_seed(seed, j.key);
     spec.fixed_order = fixed_order;
     EXPECT_TRUE(spec.check_require(&why)) << why << "\n" << j.prompt;
     std::unique_ptr<UnitConstraint> con;
@@ -1034,6 +1037,72 @@ TEST(LayerConstraint, KnownDurationsKeepEveryRequestFeasible) {
   }
   EXPECT_GT(calls, 100);
   EXPECT_LT(longer_with * 2, longer_without);  // destinations written last stay unbounded
+}
+
+// Drawn widths (LayerSpec::shapes): the calls to MS_1 in training had 4
+// calls below them 4 times (3 made by MS_1 itself 2 at a time, once 4) and 9
+// below them 5 times (3 at a time). A line to MS_1 writes one width drawn
+// by those counts among the shapes its num_edges may take; MS_2's line,
+// without shapes, and a size no shape has leave the width free.
+TEST(LayerConstraint, DrawnWidthsFollowTheTrainingShapes) {
+  auto shapes = std::make_shared<const CallShapes>(
+      CallShapes{{"MS_1", {{4, 2, 3}, {4, 4, 1}, {9, 3, 5}}}});
+  auto widths = [&](uint64_t seed, const std::string& text) {
+    LayerSpec spec = spec_with_names(kTwoLines);
+    spec.shapes = shapes;
+    spec.draw_seed = seed;
+    std::vector<int> ok;
+    for (int w = 1; w <= 9; ++w) {
+      LayerConstraint c(spec, {});
+      if (c.feed(text + "num_current_edges:" + std::to_string(w) + "/")) ok.push_back(w);
+    }
+    return ok;
+  };
+  std::map<int, int> after4, first;
+  for (uint64_t seed = 0; seed < 900; ++seed) {
+    std::vector<int> a = widths(seed, kTwoCallsHead + "num_edges:4/");
+    ASSERT_EQ(a.size(), 1u) << seed;
+    ++after4[a[0]];
+    std::vector<int> b = widths(seed, kTwoCallsHead);
+    ASSERT_EQ(b.size(), 1u) << seed;
+    ++first[b[0]];
+  }
+  // 4 calls below: 2 (3 of 4) or 4 (1 of 4); before num_edges: any of the three by count.
+  EXPECT_EQ(after4.size(), 2u);
+  EXPECT_NEAR(after4[2], 675, 60);
+  EXPECT_NEAR(after4[4], 225, 60);
+  EXPECT_EQ(first.size(), 3u);
+  EXPECT_NEAR(first[2], 300, 60);
+  EXPECT_NEAR(first[4], 100, 45);
+  EXPECT_NEAR(first[3], 500, 60);
+  // No shape with 6 calls below: every width the line allows (1-6).
+  EXPECT_EQ(widths(1, kTwoCallsHead + "num_edges:6/"), (std::vector<int>{1, 2, 3, 4, 5, 6}));
+  // MS_2's line (edge 2), MS_1's written without a size: nothing known of MS_2.
+  const std::string second = kTwoCallsHead + "num_current_edges:2/remaining_depth:2/num_edges:9/"
+                             "num_subgraphs:1</subgraph>\n<subgraph of edge_id 2>";
+  EXPECT_GT(widths(1, second).size(), 3u);
+}
+
+// With made-up shapes for every name, random walks over the request grid
+// still complete every request with valid graphs of the asked sizes.
+TEST(LayerConstraint, DrawnWidthsKeepEveryRequestFeasible) {
+  std::vector<GenerateRequest> reqs = request_grid();
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
+  CallShapes cs;
+  for (const std::string& n : *names) cs.push_back({n, {{1, 1, 5}, {3, 2, 2}, {6, 2, 1}, {20, 4, 1}}});
+  auto shapes = std::make_shared<const CallShapes>(cs);
+  for (uint64_t seed : {1, 2}) {
+    std::vector<GeneratedGraph> gs = walk(reqs, seed, {}, names, false, nullptr, false, nullptr,
+                                          nullptr, nullptr, nullptr, shapes);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const GeneratedGraph& g = gs[i];
+      ASSERT_TRUE(g.complete) << g.error;
+      EXPECT_TRUE(is_valid(validate(g.graph), true)) << i;
+      EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
+      EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
+    }
+  }
 }
 
 // Known types (LayerSpec::types): MS_0 calls MS_1 only as mc in training;

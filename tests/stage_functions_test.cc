@@ -229,6 +229,9 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
       t.priors.types,
       (CallTypes{{"A", {{"USER", 1u << 0}}}, {"B", {{"A", 1u << 1}}}, {"C", {{"B", 1u << 3}}}}));
   EXPECT_EQ(back.priors.types, t.priors.types);
+  // Shapes: per callee with calls below it, (calls below, calls it makes, calls to it).
+  EXPECT_EQ(t.priors.shapes, (CallShapes{{"A", {{3, 2, 1201}}}, {"B", {{1, 1, 1201}}}}));
+  EXPECT_EQ(back.priors.shapes, t.priors.shapes);
   CallGraph both = deep("S_1");  // A calls B as rpc and as http; Z calls B as mc
   both.edges[1].type = CallType::kHttp;
   both.edges.push_back(edge("0.3", "A", "Z", CallType::kRpc, 7, 8));
@@ -275,6 +278,7 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_TRUE(old.priors.layers.empty());       // nor known layers
   EXPECT_TRUE(old.priors.entries.empty());      // nor entries
   EXPECT_TRUE(old.priors.durations.empty());    // nor durations
+  EXPECT_TRUE(old.priors.shapes.empty());       // nor shapes
   // Session 8's caps: [below, child_below] only; depth and width unknown.
   testing::write_file(dir.file("s8.json"), R"({"services":[],"subtree_max":{"A":[3,1]}})");
   EXPECT_EQ(TrainedStats::load(dir.file("s8.json")).priors.subtree_max,
@@ -295,6 +299,11 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
                           R"({"types":{"B":["rpc"]}})", R"({"types":{"B":{"A":[3]}}})"}) {
     testing::write_file(dir.file("bad-types.json"), bad);
     EXPECT_THROW(TrainedStats::load(dir.file("bad-types.json")), InputError) << bad;
+  }
+  for (const char* bad : {R"({"shapes":{"A":[[3,2]]}})", R"({"shapes":{"A":[[3,2,-1]]}})",
+                          R"({"shapes":{"A":[["3",2,1]]}})", R"({"shapes":{"A":3}})"}) {
+    testing::write_file(dir.file("bad-shapes.json"), bad);
+    EXPECT_THROW(TrainedStats::load(dir.file("bad-shapes.json")), InputError) << bad;
   }
   // A callee without callers (fuzz_stats): left out, as to_json leaves it out.
   testing::write_file(dir.file("empty-types.json"), R"({"types":{"A":{},"B":{"A":["rpc"]}}})");

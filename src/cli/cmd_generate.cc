@@ -144,6 +144,11 @@ void add_generate(CLI::App& app) {
               "constrained: a layer of more than 15 calls follows one of its caller's in the "
               "training corpus, drawn per layer (default: its calls are free)");
   c->add_flag(
+      "--model-widths", [o](int64_t) { o->gen.draw_widths = false; },
+      "constrained: a subgraph line's width (num_current_edges) is the model's pick (default: "
+      "drawn from its destination's widths in the training corpus at the sizes the line may "
+      "take)");
+  c->add_flag(
       "--any-types", [o](int64_t) { o->gen.known_types = false; },
       "constrained: a call of any type (default: one its caller used with its destination in "
       "the training corpus, else one its destination had there)");

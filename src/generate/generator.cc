@@ -541,6 +541,7 @@ ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter
     b.durations =
         std::make_shared<const std::vector<std::pair<std::string, int64_t>>>(b.priors.durations);
     b.types = std::make_shared<const CallTypes>(b.priors.types);
+    b.shapes = std::make_shared<const CallShapes>(b.priors.shapes);
   }
   return b;
 }
@@ -567,7 +568,8 @@ std::vector<std::pair<std::string, std::string>> generator_settings(const Genera
                      {"draw_entries", on(o.known_layers && o.draw_entries)},
                      {"known_splits", on(o.known_layers && o.known_splits)},
                      {"known_durations", on(o.known_durations)},
-                     {"known_types", on(o.known_types)}});
+                     {"known_types", on(o.known_types)},
+                     {"draw_widths", on(o.draw_widths)}});
   return s;
 }
 
@@ -628,6 +630,11 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.known_sizes) spec.subtree_caps = b_.subtree_caps;
         if (opt_.known_durations) spec.durations = b_.durations;
         if (opt_.known_types) spec.types = b_.types;
+        if (opt_.draw_widths) {
+          spec.shapes = b_.shapes;
+          // Per layer, apart from the decoding streams ("width" in ASCII).
+          spec.draw_seed = mix_seed(mix_seed(seed, first_ + j.graph), mix_seed(j.key, 0x7769647468));
+        }
         if (opt_.known_layers && !spec.require && spec.num_current_edges) {
           if (j.item) {
             // Its place in one of the caller's wide layers, the same one for

@@ -105,6 +105,16 @@ struct GeneratorOptions {
   // destination first). A small model wrote 4% of its calls with a type
   // their callee never had (MS_28617 as rpc, a memcached).
   bool known_types = true;
+  // Constrained: a subgraph line's num_current_edges (the width of the
+  // layer under the call) is drawn, per line, among the widths the calls to
+  // its destination had in training with a subtree size the line may still
+  // take, in proportion to how many calls had each (ModelBundle::shapes,
+  // LayerSpec::shapes, draw_width), rather than left to the model; when no
+  // training shape fits, the model's pick stands. Not in a split. At
+  // temperature 0.6 a small model wrote MS_63670's 5-call layer with 4
+  // calls five times as often as training has it; with the draw, fan-out
+  // (1-5 calls) comes out as in training samples (docs/generation.md).
+  bool draw_widths = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.
@@ -201,6 +211,10 @@ struct ModelBundle {
   // Per callee, per caller: the types of their calls in the training corpus
   // (CorpusPriors::types; empty for older stats.json files).
   std::shared_ptr<const CallTypes> types;
+  // Per callee: the (below, width) shapes of the subtrees under the calls
+  // to it in the training corpus (CorpusPriors::shapes; empty for older
+  // stats.json files).
+  std::shared_ptr<const CallShapes> shapes;
 };
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter = "");
 

@@ -9,6 +9,7 @@
 
 #include "core/validate.h"
 #include "encode/unit_format.h"
+#include "util/rng.h"
 
 namespace tracelm {
 
@@ -974,10 +975,36 @@ void LayerConstraint::open_child_value(State& s) const {
           values_allowed(child_line(s), child_budget(s),
                          split ? std::min(s.width_left, *sp.num_current_edges - 1) : s.edges_left);
       if (!split) allowed = capped_sizes(s, allowed);
+      if (!split && s.attr == kAC) allowed = drawn_width(s, allowed);
       expect_int(s, Step::kSubVal, allowed);
       return;
     }
   }
+}
+
+IntSet LayerConstraint::drawn_width(const State& s, const IntSet& allowed) const {
+  const LayerSpec& sp = *spec_;
+  if (!sp.shapes || sp.shapes->empty() || sp.require) return allowed;
+  const EdgeRec* e = nullptr;
+  for (int i = 0; i < s.nedges; ++i)
+    if (s.edges[static_cast<size_t>(i)].id == s.sub_k) e = &s.edges[static_cast<size_t>(i)];
+  const std::vector<CallShape>* shapes =
+      e ? find_named(*sp.shapes, std::string_view(e->dest, e->dlen)) : nullptr;
+  if (!shapes) return allowed;
+  // The sizes the line's num_edges may take: its value when written, else
+  // what the arithmetic and the caps would allow if it were asked now.
+  IntSet below;
+  if (s.known >> kAN & 1) {
+    below = IntSet::range(s.sub_edges, s.sub_edges);
+  } else {
+    State q = s;
+    q.attr = kAN;
+    below = capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
+  }
+  const uint64_t pick = mix_seed(sp.draw_seed, static_cast<uint64_t>(s.sub_k));
+  const std::optional<CallShape> c =
+      draw_shape(*shapes, below, allowed, static_cast<double>(pick >> 11) * 0x1.0p-53);
+  return c ? IntSet::range(c->width, c->width) : allowed;
 }
 
 // The "<subgraph of edge_id k>attr:value/...</subgraph>\n" lines after the edges.

@@ -24,6 +24,8 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, std::map<std::string, CorpusPriors::Entry>> entries;  // service -> callee
   std::map<std::string, int64_t> durations;                     // callee -> longest call
   std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
+  // callee -> (calls below one call to it, calls it makes) -> calls to it
+  std::map<std::string, std::map<std::pair<int64_t, int64_t>, uint64_t>> shapes;
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
@@ -72,6 +74,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
       l->second.first = std::min(l->second.first, below[i]);
       ++l->second.second;
       if (below[i] > 0) {
+        ++shapes[g.edges[i].callee][{below[i], width[i]}];
         auto [it, added] = subtree_max.try_emplace(g.edges[i].callee, SubtreeSize{0, 0, 0, 0, 1.0});
         SubtreeSize& m = it->second;
         m.below = std::max(m.below, below[i]);
@@ -102,6 +105,10 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   for (auto& [callee, by_caller] : types)
     t.priors.types.emplace_back(
         callee, std::vector<std::pair<std::string, uint8_t>>(by_caller.begin(), by_caller.end()));
+  for (auto& [callee, by_shape] : shapes) {
+    auto& out = t.priors.shapes.emplace_back(callee, std::vector<CallShape>{}).second;
+    for (const auto& [bw, n] : by_shape) out.push_back({bw.first, bw.second, n});
+  }
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
   std::stable_sort(t.priors.services.begin(), t.priors.services.end(),
@@ -150,6 +157,11 @@ nlohmann::json TrainedStats::to_json() const {
         if (mask >> i & 1) names.push_back(call_type_name(static_cast<CallType>(i)));
       j["types"][callee][caller] = std::move(names);
     }
+  j["shapes"] = nlohmann::json::object();
+  for (const auto& [callee, list] : priors.shapes) {
+    nlohmann::json& a = j["shapes"][callee] = nlohmann::json::array();
+    for (const CallShape& c : list) a.push_back({c.below, c.width, c.calls});
+  }
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -222,6 +234,12 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         }
         // A callee without callers is left out, as to_json leaves it out.
         if (!out.empty()) t.priors.types.emplace_back(callee, std::move(out));
+      }
+    if (j.contains("shapes"))
+      for (const auto& [callee, list] : j["shapes"].items()) {  // an object: sorted
+        auto& out = t.priors.shapes.emplace_back(callee, std::vector<CallShape>{}).second;
+        for (const auto& c : list)
+          out.push_back({json_int(c.at(0)), json_int(c.at(1)), json_count(c.at(2))});
       }
     if (j.contains("roots"))
       for (const auto& r : j["roots"])

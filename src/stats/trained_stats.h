@@ -25,6 +25,9 @@
 //                                              // (CorpusPriors::durations)
 //    "types": {"MS_2": {"MS_1": ["mc"], ...}, ...}, // callee -> caller -> the types
 //                                              // of its calls (CorpusPriors::types)
+//    "shapes": {"MS_1": [[2, 2, 40], [7, 5, 3], ...], ...}, // callee -> (calls below
+//                                              // one call to it, calls it makes, how
+//                                              // many calls to it) (CorpusPriors::shapes)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -75,6 +78,16 @@ struct SubtreeSize {
 // Per callee, per caller of it (both sorted by name): the types of the calls
 // between them, as a mask (bit int(CallType)). CorpusPriors::types.
 using CallTypes = std::vector<std::pair<std::string, std::vector<std::pair<std::string, uint8_t>>>>;
+
+// One shape of the subtree under a call to a callee: `below` calls under it,
+// `width` of them made by the call itself, seen under `calls` calls.
+// CorpusPriors::shapes.
+struct CallShape {
+  int64_t below = 0, width = 0;
+  uint64_t calls = 0;
+  bool operator==(const CallShape&) const = default;
+};
+using CallShapes = std::vector<std::pair<std::string, std::vector<CallShape>>>;
 
 // What the training corpus looked like, for filling in open requests.
 struct CorpusPriors {
@@ -132,6 +145,11 @@ struct CorpusPriors {
   // caller (USER for root calls). The constraint's known types
   // (LayerSpec::types, types_of). Empty in files written before them.
   CallTypes types;
+  // Per callee with calls below it: the distinct (below, width) shapes of
+  // the subtrees under the calls to it, sorted by (below, width), with how
+  // many calls had each; sorted by callee. A child line's drawn width
+  // (LayerSpec::shapes, draw_width). Empty in files written before them.
+  CallShapes shapes;
 };
 
 // The value of `name` in a vector of (name, value) sorted by name (as
@@ -168,6 +186,31 @@ std::vector<std::string> split_item_names(const std::vector<std::vector<std::str
 std::string draw_entry(
     const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
     const std::string& service, std::optional<int64_t> num_edges, double u);
+
+// One of a callee's training shapes (`shapes`: its CallShapes entry) with
+// `below` in `below_allowed` and `width` in `width_allowed`, drawn in
+// proportion to how many calls had it; `u` in [0, 1). nullopt when none
+// fits. (A child line's drawn width, LayerSpec::shapes.)
+template <class Set>
+std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes,
+                                    const Set& below_allowed, const Set& width_allowed, double u) {
+  auto fits = [&](const CallShape& c) {
+    return below_allowed.contains(c.below) && width_allowed.contains(c.width);
+  };
+  uint64_t total = 0;
+  for (const CallShape& c : shapes)
+    if (fits(c)) total += c.calls;
+  if (total == 0) return std::nullopt;
+  double x = u * static_cast<double>(total);
+  std::optional<CallShape> last;
+  for (const CallShape& c : shapes)
+    if (fits(c)) {
+      if (x < static_cast<double>(c.calls)) return c;
+      x -= static_cast<double>(c.calls);
+      last = c;
+    }
+  return last;
+}
 
 // The types a call from `caller` to `callee` may have, as a mask (bit
 // int(CallType)): those of the calls between them in training, else those

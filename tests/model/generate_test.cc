@@ -32,6 +32,7 @@ TEST(Generate, SettingsFollowTheOptions) {
   EXPECT_EQ(m["known_types"], "on");
   EXPECT_EQ(m["draw_entries"], "on");
   EXPECT_EQ(m["known_splits"], "off");
+  EXPECT_EQ(m["draw_widths"], "on");
   go.sampling.temperature = 0.8;
   go.known_types = false;
   go.known_splits = true;
