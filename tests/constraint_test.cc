@@ -1045,8 +1045,8 @@ TEST(LayerConstraint, KnownDurationsKeepEveryRequestFeasible) {
 // by those counts among the shapes its num_edges may take; MS_2's line,
 // without shapes, and a size no shape has leave the width free.
 TEST(LayerConstraint, DrawnWidthsFollowTheTrainingShapes) {
-  auto shapes = std::make_shared<const CallShapes>(
-      CallShapes{{"MS_1", {{4, 2, 3}, {4, 4, 1}, {9, 3, 5}}}});
+  auto shapes =
+      std::make_shared<const CallShapes>(CallShapes{{"MS_1", {{4, 2, 3}, {4, 4, 1}, {9, 3, 5}}}});
   auto widths = [&](uint64_t seed, const std::string& text) {
     LayerSpec spec = spec_with_names(kTwoLines);
     spec.shapes = shapes;
@@ -1078,7 +1078,8 @@ TEST(LayerConstraint, DrawnWidthsFollowTheTrainingShapes) {
   // No shape with 6 calls below: every width the line allows (1-6).
   EXPECT_EQ(widths(1, kTwoCallsHead + "num_edges:6/"), (std::vector<int>{1, 2, 3, 4, 5, 6}));
   // MS_2's line (edge 2), MS_1's written without a size: nothing known of MS_2.
-  const std::string second = kTwoCallsHead + "num_current_edges:2/remaining_depth:2/num_edges:9/"
+  const std::string second = kTwoCallsHead +
+                             "num_current_edges:2/remaining_depth:2/num_edges:9/"
                              "num_subgraphs:1</subgraph>\n<subgraph of edge_id 2>";
   EXPECT_GT(widths(1, second).size(), 3u);
 }
@@ -1090,7 +1091,8 @@ TEST(LayerConstraint, DrawnWidthsKeepEveryRequestFeasible) {
   auto names = std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"MS_1", "MS_2", "MS_3", "db-main"});
   CallShapes cs;
-  for (const std::string& n : *names) cs.push_back({n, {{1, 1, 5}, {3, 2, 2}, {6, 2, 1}, {20, 4, 1}}});
+  for (const std::string& n : *names)
+    cs.push_back({n, {{1, 1, 5}, {3, 2, 2}, {6, 2, 1}, {20, 4, 1}}});
   auto shapes = std::make_shared<const CallShapes>(cs);
   for (uint64_t seed : {1, 2}) {
     std::vector<GeneratedGraph> gs = walk(reqs, seed, {}, names, false, nullptr, false, nullptr,

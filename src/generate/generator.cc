@@ -633,7 +633,8 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
         if (opt_.draw_widths) {
           spec.shapes = b_.shapes;
           // Per layer, apart from the decoding streams ("width" in ASCII).
-          spec.draw_seed = mix_seed(mix_seed(seed, first_ + j.graph), mix_seed(j.key, 0x7769647468));
+          spec.draw_seed =
+              mix_seed(mix_seed(seed, first_ + j.graph), mix_seed(j.key, 0x7769647468));
         }
         if (opt_.known_layers && !spec.require && spec.num_current_edges) {
           if (j.item) {

@@ -192,8 +192,8 @@ std::string draw_entry(
 // proportion to how many calls had it; `u` in [0, 1). nullopt when none
 // fits. (A child line's drawn width, LayerSpec::shapes.)
 template <class Set>
-std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes,
-                                    const Set& below_allowed, const Set& width_allowed, double u) {
+std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes, const Set& below_allowed,
+                                    const Set& width_allowed, double u) {
   auto fits = [&](const CallShape& c) {
     return below_allowed.contains(c.below) && width_allowed.contains(c.width);
   };
