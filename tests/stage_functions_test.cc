@@ -179,6 +179,24 @@ TEST(TrainedStats, KeepsWideLayersForSplitItems) {
   EXPECT_TRUE(split_item_names({seq(3)}, 3, 0, 2, 0).empty());
 }
 
+// layers_holding: the layers whose callees' caps (most calls below one call)
+// add up to the calls the unit must put below them; C was never called with
+// calls below it (no cap: 0).
+TEST(TrainedStats, LayersHoldingKeepTheLayersThatCanHoldTheCalls) {
+  using Seqs = std::vector<std::vector<std::string>>;
+  const std::vector<std::pair<std::string, SubtreeSize>> caps = {{"A", {5, 2}}, {"B", {1, 0}}};
+  const Seqs seqs = {{"A", "B"}, {"B", "B"}, {"C", "C"}, {"A"}, {"A", "C", "B"}};
+  EXPECT_EQ(layers_holding(seqs, 2, 6, caps), (Seqs{{"A", "B"}}));
+  EXPECT_EQ(layers_holding(seqs, 2, 2, caps), (Seqs{{"A", "B"}, {"B", "B"}}));
+  EXPECT_EQ(layers_holding(seqs, 2, 0, caps), (Seqs{{"A", "B"}, {"B", "B"}, {"C", "C"}}));
+  EXPECT_EQ(layers_holding(seqs, 1, 5, caps), (Seqs{{"A"}}));
+  EXPECT_TRUE(layers_holding(seqs, 3, 7, caps).empty());
+  // Caps from a file written elsewhere may be anything: no overflow.
+  const std::vector<std::pair<std::string, SubtreeSize>> huge = {{"A", {INT64_MAX, 0}},
+                                                                 {"B", {-3, 0}}};
+  EXPECT_EQ(layers_holding(seqs, 2, INT64_MAX, huge), (Seqs{{"A", "B"}}));
+}
+
 TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   std::vector<CallGraph> graphs;
   for (int i = 0; i < 1200; ++i) graphs.push_back(deep(("S_" + std::to_string(i)).c_str()));

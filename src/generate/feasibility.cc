@@ -1,6 +1,7 @@
 #include "generate/feasibility.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "encode/unit_format.h"
@@ -30,6 +31,19 @@ void IntSet::add(int64_t lo, int64_t hi) {
 }
 
 bool IntSet::contains(int64_t v) const { return intersects(v, v); }
+
+int64_t IntSet::distance(int64_t v) const {
+  int64_t d = std::numeric_limits<int64_t>::max();
+  for (int i = 0; i < n; ++i) {
+    if (v < iv[i].first)
+      d = std::min(d, iv[i].first - v);
+    else if (v > iv[i].second)
+      d = std::min(d, v - iv[i].second);
+    else
+      return 0;
+  }
+  return d;
+}
 
 bool IntSet::intersects(int64_t lo, int64_t hi) const {
   for (int i = 0; i < n; ++i)

@@ -32,6 +32,9 @@ struct IntSet {
   bool empty() const { return n == 0; }
   bool contains(int64_t v) const;
   bool intersects(int64_t lo, int64_t hi) const;
+  // 0 for a member, else how far v is from the nearest member (INT64_MAX
+  // when empty).
+  int64_t distance(int64_t v) const;
   // Some member's decimal form starts with the `digits` digits of v.
   bool has_prefix(int64_t v, int digits) const;
   static IntSet range(int64_t lo, int64_t hi) {

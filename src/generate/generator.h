@@ -64,7 +64,13 @@ struct GeneratorOptions {
   // LayerSpec::subtree_caps), and large enough that the later lines can
   // hold the rest; a soft rule: when no value meets it, the plain values
   // stand, so every request still completes. Likewise at least the fewest
-  // calls below one call to it in training (SubtreeSize::least).
+  // calls below one call to it in training (SubtreeSize::least). And with
+  // known_layers, a layer whose unit states num_edges follows only those of
+  // its caller's known layers whose callees' caps can hold the calls below
+  // them (layers_holding), when some can: on TrainTicket the model sent a
+  // 63-call request for ts-preserve-service to ts-travel-service (at most 50
+  // calls below it in training), and the rest went under calls that never
+  // had them (fan-out EMD 0.139 -> 0.077, docs/generation.md).
   bool known_sizes = true;
   // Constrained: a layer's destinations, in edge order, are one of the
   // sequences its caller's layers of that width had in training
@@ -108,9 +114,10 @@ struct GeneratorOptions {
   // Constrained: a subgraph line's num_current_edges (the width of the
   // layer under the call) is drawn, per line, among the widths the calls to
   // its destination had in training with a subtree size the line may still
-  // take, in proportion to how many calls had each (ModelBundle::shapes,
-  // LayerSpec::shapes, draw_width), rather than left to the model; when no
-  // training shape fits, the model's pick stands. Not in a split. At
+  // take (else the nearest such sizes), in proportion to how many calls had
+  // each (ModelBundle::shapes, LayerSpec::shapes, draw_shape), rather than
+  // left to the model; when the callee has no shape of a width the line
+  // allows, the model's pick stands. Not in a split. At
   // temperature 0.6 a small model wrote MS_63670's 5-call layer with 4
   // calls five times as often as training has it; with the draw, fan-out
   // (1-5 calls) comes out as in training samples (docs/generation.md).

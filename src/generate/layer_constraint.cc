@@ -1002,8 +1002,9 @@ IntSet LayerConstraint::drawn_width(const State& s, const IntSet& allowed) const
     below = capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
   }
   const uint64_t pick = mix_seed(sp.draw_seed, static_cast<uint64_t>(s.sub_k));
-  const std::optional<CallShape> c =
-      draw_shape(*shapes, below, allowed, static_cast<double>(pick >> 11) * 0x1.0p-53);
+  const std::optional<CallShape> c = draw_shape(
+      *shapes, [&](int64_t b) { return below.distance(b); }, allowed,
+      static_cast<double>(pick >> 11) * 0x1.0p-53);
   return c ? IntSet::range(c->width, c->width) : allowed;
 }
 

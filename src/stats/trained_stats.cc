@@ -276,6 +276,21 @@ std::string draw_entry(
   return pool.back()->callee;
 }
 
+std::vector<std::vector<std::string>> layers_holding(
+    const std::vector<std::vector<std::string>>& seqs, size_t width, int64_t need,
+    const std::vector<std::pair<std::string, SubtreeSize>>& caps) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& q : seqs) {
+    if (q.size() != width) continue;
+    int64_t held = 0;  // at most need: a stats.json from elsewhere may hold any numbers
+    for (const std::string& n : q)
+      if (const SubtreeSize* c = find_named(caps, n))
+        held = std::min(need, held + std::clamp<int64_t>(c->below, 0, need));
+    if (held >= need) out.push_back(q);
+  }
+  return out;
+}
+
 uint8_t types_of(const CallTypes& types, std::string_view caller, std::string_view callee) {
   const auto* by_caller = find_named(types, callee);
   if (!by_caller) return 0;

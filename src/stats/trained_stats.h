@@ -38,6 +38,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -148,7 +149,7 @@ struct CorpusPriors {
   // Per callee with calls below it: the distinct (below, width) shapes of
   // the subtrees under the calls to it, sorted by (below, width), with how
   // many calls had each; sorted by callee. A child line's drawn width
-  // (LayerSpec::shapes, draw_width). Empty in files written before them.
+  // (LayerSpec::shapes, draw_shape). Empty in files written before them.
   CallShapes shapes;
 };
 
@@ -180,6 +181,17 @@ std::vector<std::string> entries_for(
 std::vector<std::string> split_item_names(const std::vector<std::vector<std::string>>& seqs,
                                           size_t width, size_t offset, size_t count, uint64_t pick);
 
+// The sequences of `width` names among `seqs` (one caller's
+// CorpusPriors::layers) whose names can hold `need` calls below them: the
+// most calls below one call to each in training (`caps`, as
+// CorpusPriors::subtree_max; 0 for a name without one, a callee never
+// called with calls below it) add up to at least `need`. A layer of a unit
+// whose num_edges its calls' caps cannot hold puts the rest under a call
+// that never had it (docs/generation.md).
+std::vector<std::vector<std::string>> layers_holding(
+    const std::vector<std::vector<std::string>>& seqs, size_t width, int64_t need,
+    const std::vector<std::pair<std::string, SubtreeSize>>& caps);
+
 // One of entries_for's callees, drawn in proportion to the training graphs
 // that entered there (Entry::graphs); `u` in [0, 1) (e.g. from the graph's
 // seed). Empty when the service has no entries.
@@ -187,15 +199,21 @@ std::string draw_entry(
     const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
     const std::string& service, std::optional<int64_t> num_edges, double u);
 
-// One of a callee's training shapes (`shapes`: its CallShapes entry) with
-// `below` in `below_allowed` and `width` in `width_allowed`, drawn in
-// proportion to how many calls had it; `u` in [0, 1). nullopt when none
-// fits. (A child line's drawn width, LayerSpec::shapes.)
-template <class Set>
-std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes, const Set& below_allowed,
-                                    const Set& width_allowed, double u) {
+// One of a callee's training shapes (`shapes`: its CallShapes entry) whose
+// `width` is in `width_allowed` and whose `below` is nearest the sizes
+// allowed (`below_distance(below)`: 0 for an allowed size, else how far it
+// is from one), drawn in proportion to how many calls had it; `u` in
+// [0, 1). nullopt when no width is allowed. (A child line's drawn width,
+// LayerSpec::shapes.)
+template <class Dist, class Set>
+std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes,
+                                    const Dist& below_distance, const Set& width_allowed,
+                                    double u) {
+  int64_t nearest = std::numeric_limits<int64_t>::max();
+  for (const CallShape& c : shapes)
+    if (width_allowed.contains(c.width)) nearest = std::min(nearest, below_distance(c.below));
   auto fits = [&](const CallShape& c) {
-    return below_allowed.contains(c.below) && width_allowed.contains(c.width);
+    return width_allowed.contains(c.width) && below_distance(c.below) == nearest;
   };
   uint64_t total = 0;
   for (const CallShape& c : shapes)
