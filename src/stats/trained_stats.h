@@ -211,7 +211,8 @@ std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes,
                                     double u) {
   int64_t nearest = std::numeric_limits<int64_t>::max();
   for (const CallShape& c : shapes)
-    if (width_allowed.contains(c.width)) nearest = std::min(nearest, below_distance(c.below));
+    if (width_allowed.contains(c.width))
+      nearest = std::min<int64_t>(nearest, below_distance(c.below));
   auto fits = [&](const CallShape& c) {
     return width_allowed.contains(c.width) && below_distance(c.below) == nearest;
   };
