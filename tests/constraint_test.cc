@@ -1004,6 +1004,21 @@ TEST(RootConditions, OpenAttributesComeTogetherFromOneTrainingGraph) {
   EXPECT_FALSE(c.remaining_depth);
 }
 
+// Every graph complete, valid, and of the requested size, depth and latency
+// (request_grid's requests ask for all three or the first two).
+void expect_graphs_meet(const std::vector<GeneratedGraph>& gs,
+                        const std::vector<GenerateRequest>& reqs) {
+  ASSERT_EQ(gs.size(), reqs.size());
+  for (size_t i = 0; i < gs.size(); ++i) {
+    const GeneratedGraph& g = gs[i];
+    ASSERT_TRUE(g.complete) << g.error;
+    EXPECT_TRUE(is_valid(validate(g.graph), true)) << i;
+    EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
+    EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
+    if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
+  }
+}
+
 // With every name's longest call 1 ms, random walks over the request grid
 // still complete every request with valid graphs of the asked sizes and
 // latencies, and write far fewer calls longer than 1 ms than without.
@@ -1018,19 +1033,13 @@ TEST(LayerConstraint, KnownDurationsKeepEveryRequestFeasible) {
   for (uint64_t seed : {1, 2}) {
     std::vector<GeneratedGraph> gs =
         walk(reqs, seed, {}, names, false, nullptr, false, nullptr, nullptr, nullptr, durations);
-    for (size_t i = 0; i < gs.size(); ++i) {
-      const GeneratedGraph& g = gs[i];
-      ASSERT_TRUE(g.complete) << g.error;
-      EXPECT_TRUE(is_valid(validate(g.graph), true)) << i;
-      EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
-      EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
-      if (reqs[i].latency) EXPECT_EQ(g.graph.latency(), *reqs[i].latency) << i;
+    expect_graphs_meet(gs, reqs);
+    for (const GeneratedGraph& g : gs)
       for (const Edge& e : g.graph.edges) {
         if (e.caller == kUserNode) continue;
         ++calls;
         longer_with += e.finish_ms - e.start_ms > 1;
       }
-    }
     for (const GeneratedGraph& g : walk(reqs, seed, {}, names))
       for (const Edge& e : g.graph.edges)
         if (e.caller != kUserNode) longer_without += e.finish_ms - e.start_ms > 1;
@@ -1105,13 +1114,7 @@ TEST(LayerConstraint, DrawnWidthsKeepEveryRequestFeasible) {
   for (uint64_t seed : {1, 2}) {
     std::vector<GeneratedGraph> gs = walk(reqs, seed, {}, names, false, nullptr, false, nullptr,
                                           nullptr, nullptr, nullptr, shapes);
-    for (size_t i = 0; i < gs.size(); ++i) {
-      const GeneratedGraph& g = gs[i];
-      ASSERT_TRUE(g.complete) << g.error;
-      EXPECT_TRUE(is_valid(validate(g.graph), true)) << i;
-      EXPECT_EQ(static_cast<int64_t>(g.graph.edges.size()), *reqs[i].num_edges) << i;
-      EXPECT_EQ(g.graph.depth(), *reqs[i].depth) << i;
-    }
+    expect_graphs_meet(gs, reqs);
   }
 }
 
