@@ -179,9 +179,10 @@ struct LayerSpec {
   // k) among X's training shapes whose width the line allows and whose size
   // (below) its num_edges may take (its value when written, else what the
   // arithmetic and the caps allow), or else is nearest such a size; the
-  // allowed widths stand when X has no shape of an allowed width. A small model at temperature 0.6
-  // wrote MS_63670's 5-call layer with 4 calls five times as often as training has it
-  // (docs/generation.md). Not in a split or a layer with a required call.
+  // allowed widths stand when X has no shape of an allowed width. A small
+  // model at temperature 0.6 wrote MS_63670's 5-call layer with 4 calls
+  // five times as often as training has it (docs/generation.md). Not in a
+  // split or a layer with a required call.
   // draw_seed: per unit (the generator mixes the graph's seed and the
   // unit's tree key), so that a graph does not depend on the batch.
   std::shared_ptr<const CallShapes> shapes;
