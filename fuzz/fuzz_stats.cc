@@ -55,6 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(sorted_by_name(p.types));
   for (const auto& [callee, by_caller] : p.types) FUZZ_CHECK(sorted_by_name(by_caller));
   FUZZ_CHECK(sorted_by_name(p.shapes));
+  FUZZ_CHECK(sorted_by_name(p.entry_layers));
+  for (const auto& [service, by_entry] : p.entry_layers) FUZZ_CHECK(sorted_by_name(by_entry));
 
   tracelm::TrainedStats back = tracelm::TrainedStats::from_json(t.to_json(), "round-trip");
   FUZZ_CHECK(back.priors.services == p.services);
@@ -64,6 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(back.priors.durations == p.durations);
   FUZZ_CHECK(back.priors.types == p.types);
   FUZZ_CHECK(back.priors.shapes == p.shapes);
+  FUZZ_CHECK(back.priors.entry_layers == p.entry_layers);
   struct Any {
     bool contains(int64_t) const { return true; }
   };

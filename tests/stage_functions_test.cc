@@ -250,6 +250,11 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   // Shapes: per callee with calls below it, (calls below, calls it makes, calls to it).
   EXPECT_EQ(t.priors.shapes, (CallShapes{{"A", {{3, 2, 1201}}}, {"B", {{1, 1, 1201}}}}));
   EXPECT_EQ(back.priors.shapes, t.priors.shapes);
+  // Entry layers: per service, per entry, the entry's layers (A calls B twice).
+  ASSERT_EQ(t.priors.entry_layers.size(), 1200u);
+  EXPECT_EQ(t.priors.entry_layers[0],
+            (EntryLayers::value_type{"S_0", {{"A", Sequences{{"B", "B"}}}}}));
+  EXPECT_EQ(back.priors.entry_layers, t.priors.entry_layers);
   CallGraph both = deep("S_1");  // A calls B as rpc and as http; Z calls B as mc
   both.edges[1].type = CallType::kHttp;
   both.edges.push_back(edge("0.3", "A", "Z", CallType::kRpc, 7, 8));
@@ -317,6 +322,11 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
                           R"({"types":{"B":["rpc"]}})", R"({"types":{"B":{"A":[3]}}})"}) {
     testing::write_file(dir.file("bad-types.json"), bad);
     EXPECT_THROW(TrainedStats::load(dir.file("bad-types.json")), InputError) << bad;
+  }
+  for (const char* bad :
+       {R"({"entry_layers":{"S_1":["A"]}})", R"({"entry_layers":{"S_1":{"A":["B"]}}})"}) {
+    testing::write_file(dir.file("bad-entry-layers.json"), bad);
+    EXPECT_THROW(TrainedStats::load(dir.file("bad-entry-layers.json")), InputError) << bad;
   }
   for (const char* bad : {R"({"shapes":{"A":[[3,2]]}})", R"({"shapes":{"A":[[3,2,-1]]}})",
                           R"({"shapes":{"A":[["3",2,1]]}})", R"({"shapes":{"A":3}})"}) {

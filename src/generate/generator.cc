@@ -483,17 +483,15 @@ std::shared_ptr<const LayerTrie> split_item_trie(const ModelBundle& b, const Lay
   return LayerTrie::of({names}, names.size(), is_known_callee_name, b.callers.get());
 }
 
-// The known layers of `caller` of `width` calls whose destinations can hold
+// The known layers `seqs` of `width` calls whose destinations can hold
 // `need` calls below them (layers_holding); nullptr when none can, or when
-// all can (the caller's whole trie of that width stands).
-std::shared_ptr<const LayerTrie> holding_trie(const ModelBundle& b, const std::string& caller,
+// all can (the whole trie of that width stands).
+std::shared_ptr<const LayerTrie> holding_trie(const ModelBundle& b, const Sequences& seqs,
                                               int64_t width, int64_t need) {
-  const auto* seqs = find_named(b.priors.layers, caller);
-  if (!seqs || need <= 0) return nullptr;
+  if (need <= 0) return nullptr;
   size_t all = 0;
-  for (const auto& q : *seqs) all += static_cast<int64_t>(q.size()) == width;
-  std::vector<std::vector<std::string>> keep =
-      layers_holding(*seqs, static_cast<size_t>(width), need, b.priors.subtree_max);
+  for (const auto& q : seqs) all += static_cast<int64_t>(q.size()) == width;
+  Sequences keep = layers_holding(seqs, static_cast<size_t>(width), need, b.priors.subtree_max);
   if (keep.empty() || keep.size() == all) return nullptr;
   return LayerTrie::of(keep, static_cast<size_t>(width), is_known_callee_name, b.callers.get());
 }
@@ -675,13 +673,23 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
               spec.layers = one_call_trie(entries, b_.callers.get());
               if (!spec.layers) spec.layers = b_.any_entry;
             }
-            auto it = b_.layers.find({spec.start_node, *spec.num_current_edges});
-            if (!spec.layers && it != b_.layers.end()) {
-              spec.layers = it->second;
+            if (!spec.layers) {
+              const int64_t width = *spec.num_current_edges;
+              // The entry's layer: its service's own layers under that entry, when it has some.
+              const Sequences* seqs = nullptr;
+              if (spec.caller && *spec.caller == kUserNode)
+                if (const auto* by_entry = find_named(b_.priors.entry_layers, spec.service))
+                  if ((seqs = find_named(*by_entry, spec.start_node)))
+                    spec.layers = LayerTrie::of(*seqs, static_cast<size_t>(width),
+                                                is_known_callee_name, b_.callers.get());
+              if (!spec.layers) {  // the caller's layers of that width, any service's
+                auto it = b_.layers.find({spec.start_node, width});
+                seqs = find_named(b_.priors.layers, spec.start_node);
+                if (it != b_.layers.end()) spec.layers = it->second;
+              }
               // Only the known layers whose destinations can hold the unit's calls.
-              if (opt_.known_sizes && spec.num_edges)
-                if (auto held = holding_trie(b_, spec.start_node, *spec.num_current_edges,
-                                             *spec.num_edges - *spec.num_current_edges))
+              if (spec.layers && seqs && opt_.known_sizes && spec.num_edges)
+                if (auto held = holding_trie(b_, *seqs, width, *spec.num_edges - width))
                   spec.layers = std::move(held);
             }
           }

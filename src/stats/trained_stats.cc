@@ -26,6 +26,8 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
   // callee -> (calls below one call to it, calls it makes) -> calls to it
   std::map<std::string, std::map<std::pair<int64_t, int64_t>, uint64_t>> shapes;
+  // service -> entry -> callee sequences of the entry's layer
+  std::map<std::string, std::map<std::string, std::set<std::vector<std::string>>>> entry_layers;
   for (const CallGraph& g : graphs) {
     ++services[g.service];
     ++edges[static_cast<int64_t>(g.edges.size())];
@@ -60,6 +62,10 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
       if (seen.size() > CorpusPriors::kMaxLayersPerCaller) continue;  // too varied: dropped below
       std::vector<std::string> seq;
       for (size_t c : kids) seq.push_back(g.edges[c].callee);
+      if (g.edges[i].caller == kUserNode && kids.size() <= kMaxLayerEdges) {
+        auto& mine = entry_layers[g.service][g.edges[i].callee];
+        if (mine.size() <= CorpusPriors::kMaxLayersPerCaller) mine.insert(seq);
+      }
       seen.insert(std::move(seq));
     }
     for (size_t i = g.edges.size(); i-- > 0;) {
@@ -108,6 +114,13 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   for (auto& [callee, by_shape] : shapes) {
     auto& out = t.priors.shapes.emplace_back(callee, std::vector<CallShape>{}).second;
     for (const auto& [bw, n] : by_shape) out.push_back({bw.first, bw.second, n});
+  }
+  for (auto& [service, by_entry] : entry_layers) {
+    std::vector<std::pair<std::string, Sequences>> out;
+    for (auto& [entry, seqs] : by_entry)
+      if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
+        out.emplace_back(entry, Sequences(seqs.begin(), seqs.end()));
+    if (!out.empty()) t.priors.entry_layers.emplace_back(service, std::move(out));
   }
   t.conditions.finalize();
   t.priors.services.assign(services.begin(), services.end());
@@ -162,6 +175,9 @@ nlohmann::json TrainedStats::to_json() const {
     nlohmann::json& a = j["shapes"][callee] = nlohmann::json::array();
     for (const CallShape& c : list) a.push_back({c.below, c.width, c.calls});
   }
+  j["entry_layers"] = nlohmann::json::object();
+  for (const auto& [service, by_entry] : priors.entry_layers)
+    for (const auto& [entry, seqs] : by_entry) j["entry_layers"][service][entry] = seqs;
   j["conditions"] = conditions.to_json();
   return j;
 }
@@ -240,6 +256,17 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
         auto& out = t.priors.shapes.emplace_back(callee, std::vector<CallShape>{}).second;
         for (const auto& c : list)
           out.push_back({json_int(c.at(0)), json_int(c.at(1)), json_count(c.at(2))});
+      }
+    if (j.contains("entry_layers"))
+      for (const auto& [service, by_entry] : j["entry_layers"].items()) {  // objects: sorted
+        if (!by_entry.is_object())
+          throw InputError(path, 0,
+                           "malformed stats.json: entry_layers of " + service + " not an object");
+        std::vector<std::pair<std::string, Sequences>> out;
+        for (const auto& [entry, seqs] : by_entry.items())
+          out.emplace_back(entry, seqs.get<Sequences>());
+        // A service without entries is left out, as to_json leaves it out.
+        if (!out.empty()) t.priors.entry_layers.emplace_back(service, std::move(out));
       }
     if (j.contains("roots"))
       for (const auto& r : j["roots"])

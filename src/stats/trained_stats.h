@@ -28,6 +28,9 @@
 //    "shapes": {"MS_1": [[2, 2, 40], [7, 5, 3], ...], ...}, // callee -> (calls below
 //                                              // one call to it, calls it makes, how
 //                                              // many calls to it) (CorpusPriors::shapes)
+//    "entry_layers": {"S_1": {"MS_1": [["MS_2"], ...]}}, // service -> entry -> the
+//                                              // callee sequences of the entry's layer
+//                                              // (CorpusPriors::entry_layers)
 //    "conditions": {...}}                     // ConditionStats::to_json()
 //
 // Contract: from_json(to_json(s)) == s. from_json also reads the layout of
@@ -89,6 +92,11 @@ struct CallShape {
   bool operator==(const CallShape&) const = default;
 };
 using CallShapes = std::vector<std::pair<std::string, std::vector<CallShape>>>;
+// Per service, per entry microservice (the callee of its root call): the
+// sequences of callees of the entry's layer. CorpusPriors::entry_layers.
+using Sequences = std::vector<std::vector<std::string>>;
+using EntryLayers =
+    std::vector<std::pair<std::string, std::vector<std::pair<std::string, Sequences>>>>;
 
 // What the training corpus looked like, for filling in open requests.
 struct CorpusPriors {
@@ -151,6 +159,14 @@ struct CorpusPriors {
   // many calls had each; sorted by callee. A child line's drawn width
   // (LayerSpec::shapes, draw_shape). Empty in files written before them.
   CallShapes shapes;
+  // Per service, per entry microservice: the distinct callee sequences of
+  // the layer under the root call of the service's training graphs that
+  // entered there (at most kMaxLayerEdges calls; a service whose entry has
+  // more than kMaxLayersPerCaller of them is left out); sorted by service,
+  // then entry. The known layers of an entry's layer (it follows its
+  // service's, rather than any service's, when the service has some).
+  // Empty in files written before them.
+  EntryLayers entry_layers;
 };
 
 // The value of `name` in a vector of (name, value) sorted by name (as
