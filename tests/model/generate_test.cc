@@ -377,6 +377,55 @@ TEST_F(Untrained, SplitsFollowOneOfTheirCallersWideLayers) {
   EXPECT_GT(wide_layers["D"] + wide_layers["E"], 0);
 }
 
+// Entry layers: the layer under the root call follows its service's own
+// layers under that entry (S_1: A calls B or E; S_2: A calls C), and a
+// layer follows only the known layers whose callees can hold its calls
+// (B held 3 calls below it in training, E 1, so 5-call graphs of depth 3
+// take B).
+TEST_F(Untrained, EntryLayersFollowTheServiceAndHoldTheCalls) {
+  ModelBundle b = bundle();
+  b.names =
+      std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C", "D", "E"});
+  b.callers =
+      std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C", "E"});
+  b.priors.entries = {{"S_1", {{"A", 1, 20, 2}}}, {"S_2", {{"A", 1, 20, 1}}}};
+  b.priors.entry_layers = {{"S_1", {{"A", Sequences{{"B"}, {"E"}}}}},
+                           {"S_2", {{"A", Sequences{{"C"}}}}}};
+  // A: 4 calls below, 1 of its own; B: 3 below, all its own; C, E: 1.
+  b.priors.subtree_max = {{"A", {4, 3, 1, 1, 1.0, 0, 0}},
+                          {"B", {3, 0, 0, 3, 0.0, 0, 0}},
+                          {"C", {1, 0, 0, 1, 0.0, 0, 0}},
+                          {"E", {1, 0, 0, 1, 0.0, 0, 0}}};
+  b.subtree_caps = std::make_shared<const std::vector<std::pair<std::string, SubtreeSize>>>(
+      b.priors.subtree_max);
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  go.limits.max_name = 10;
+  std::vector<GenerateRequest> reqs;
+  for (const char* service : {"S_1", "S_2"})
+    for (int64_t edges : {3, 5})
+      for (int i = 0; i < 6; ++i) {
+        GenerateRequest r;
+        r.service = service;
+        r.num_edges = edges;
+        r.depth = 3;
+        reqs.push_back(r);
+      }
+  RecursiveGenerator gen(b, go);
+  std::vector<GeneratedGraph> out = gen.generate(reqs, 7);
+  std::map<std::pair<std::string, size_t>, std::set<std::string>> under_a;  // (service, edges)
+  for (const GeneratedGraph& g : out) {
+    ASSERT_TRUE(g.complete) << g.error;
+    for (const Edge& e : g.graph.edges)
+      if (e.caller == "A") under_a[{g.graph.service, g.graph.edges.size()}].insert(e.callee);
+  }
+  using Names = std::set<std::string>;
+  EXPECT_EQ((under_a[{"S_1", 3}]), (Names{"B", "E"}));  // 1 call below: either holds it
+  EXPECT_EQ((under_a[{"S_1", 5}]), (Names{"B"}));       // 3 below: only B
+  EXPECT_EQ((under_a[{"S_2", 3}]), (Names{"C"}));
+  EXPECT_EQ((under_a[{"S_2", 5}]), (Names{"C"}));  // none holds 3: C all the same
+}
+
 // Jump-forward appends the tokens the constraint forces without a forward
 // pass each: fewer forwards per graph, graphs still complete and valid.
 TEST_F(Untrained, JumpForwardSkipsForcedTokens) {
