@@ -285,22 +285,28 @@ std::string draw_entry(
     const std::string& service, std::optional<int64_t> num_edges, double u) {
   const std::vector<std::string> names = entries_for(entries, service, num_edges);  // sorted
   std::vector<const CorpusPriors::Entry*> pool;
-  uint64_t total = 0;
+  std::vector<uint64_t> graphs;  // parallel to pool
   if (!names.empty())
     for (const CorpusPriors::Entry& e : *find_named(entries, service))
       if (std::binary_search(names.begin(), names.end(), e.callee)) {
         pool.push_back(&e);
-        total += e.graphs;
+        graphs.push_back(e.graphs);
       }
   if (pool.empty()) return {};
-  if (total == 0)
-    return pool[std::min(pool.size() - 1, static_cast<size_t>(u * pool.size()))]->callee;
+  if (const std::optional<size_t> i = draw_weighted(graphs, u)) return pool[*i]->callee;
+  return pool[std::min(pool.size() - 1, static_cast<size_t>(u * pool.size()))]->callee;
+}
+
+std::optional<size_t> draw_weighted(const std::vector<uint64_t>& weights, double u) {
+  uint64_t total = 0;
+  for (uint64_t w : weights) total += w;
+  if (total == 0) return std::nullopt;
   double x = u * static_cast<double>(total);
-  for (const CorpusPriors::Entry* e : pool) {
-    if (x < static_cast<double>(e->graphs)) return e->callee;
-    x -= static_cast<double>(e->graphs);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (x < static_cast<double>(weights[i])) return i;
+    x -= static_cast<double>(weights[i]);
   }
-  return pool.back()->callee;
+  return weights.size() - 1;  // past the end only by rounding
 }
 
 std::vector<std::vector<std::string>> layers_holding(

@@ -215,6 +215,10 @@ std::string draw_entry(
     const std::vector<std::pair<std::string, std::vector<CorpusPriors::Entry>>>& entries,
     const std::string& service, std::optional<int64_t> num_edges, double u);
 
+// An index of `weights` drawn in proportion to them (`u` in [0, 1), e.g.
+// from a graph's seed); nullopt when they sum to 0.
+std::optional<size_t> draw_weighted(const std::vector<uint64_t>& weights, double u);
+
 // One of a callee's training shapes (`shapes`: its CallShapes entry) whose
 // `width` is in `width_allowed` and whose `below` is nearest the sizes
 // allowed (`below_distance(below)`: 0 for an allowed size, else how far it
@@ -229,22 +233,15 @@ std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes,
   for (const CallShape& c : shapes)
     if (width_allowed.contains(c.width))
       nearest = std::min<int64_t>(nearest, below_distance(c.below));
-  auto fits = [&](const CallShape& c) {
-    return width_allowed.contains(c.width) && below_distance(c.below) == nearest;
-  };
-  uint64_t total = 0;
+  std::vector<const CallShape*> fit;
+  std::vector<uint64_t> calls;  // parallel to fit
   for (const CallShape& c : shapes)
-    if (fits(c)) total += c.calls;
-  if (total == 0) return std::nullopt;
-  double x = u * static_cast<double>(total);
-  std::optional<CallShape> last;
-  for (const CallShape& c : shapes)
-    if (fits(c)) {
-      if (x < static_cast<double>(c.calls)) return c;
-      x -= static_cast<double>(c.calls);
-      last = c;
+    if (width_allowed.contains(c.width) && below_distance(c.below) == nearest) {
+      fit.push_back(&c);
+      calls.push_back(c.calls);
     }
-  return last;
+  const std::optional<size_t> i = draw_weighted(calls, u);
+  return i ? std::optional<CallShape>(*fit[*i]) : std::nullopt;
 }
 
 // The types a call from `caller` to `callee` may have, as a mask (bit
