@@ -73,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& [callee, shapes] : p.shapes)
     for (double u : {0.0, 0.5, 0.999}) {
       auto c = tracelm::draw_shape(
-          shapes, [](int64_t b) { return b < 0 ? 1 : 0; }, Any{}, u);
+          shapes, [](int64_t b) { return b < 0 ? 1 : 0; }, Any{}, Any{}, u);
       FUZZ_CHECK(!c || std::find(shapes.begin(), shapes.end(), *c) != shapes.end());
     }
 

@@ -1101,6 +1101,42 @@ TEST(LayerConstraint, DrawnWidthsFollowTheTrainingShapes) {
   EXPECT_GT(widths(1, second).size(), 3u);
 }
 
+// Drawn widths follow the line's remaining_depth: MS_1's calls had 4 calls
+// below them 30 times as one call with two levels under it (1 wide) and 10
+// times as three calls with one level under them (3 wide). With
+// remaining_depth 1 written first, only the 3-wide shape fits (Alibaba: a
+// 5-call, depth-3 request got the 1-wide shape of depth-4 graphs). With the
+// depth free, both are drawn by count; with a depth no shape has (3), any
+// shape, among the widths that depth allows (1).
+TEST(LayerConstraint, DrawnWidthsFollowTheLinesDepth) {
+  auto shapes =
+      std::make_shared<const CallShapes>(CallShapes{{"MS_1", {{4, 1, 30, 2}, {4, 3, 10, 1}}}});
+  auto widths = [&](uint64_t seed, const std::string& text) {
+    LayerSpec spec = spec_with_names(kTwoLines);
+    spec.shapes = shapes;
+    spec.draw_seed = seed;
+    std::set<int> ok;
+    for (int w = 1; w <= 4; ++w) {
+      LayerConstraint c(spec, {});
+      if (c.feed(text + "num_current_edges:" + std::to_string(w) + "/")) ok.insert(w);
+    }
+    return ok;
+  };
+  std::map<int, int> one, two, free, three;
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    for (int w : widths(seed, kTwoCallsHead + "remaining_depth:1/num_edges:4/")) ++one[w];
+    for (int w : widths(seed, kTwoCallsHead + "remaining_depth:2/num_edges:4/")) ++two[w];
+    for (int w : widths(seed, kTwoCallsHead + "num_edges:4/")) ++free[w];
+    for (int w : widths(seed, kTwoCallsHead + "remaining_depth:3/num_edges:4/")) ++three[w];
+  }
+  EXPECT_EQ(one, (std::map<int, int>{{3, 400}}));
+  EXPECT_EQ(two, (std::map<int, int>{{1, 400}}));
+  EXPECT_EQ(free.size(), 2u);
+  EXPECT_NEAR(free[1], 300, 40);
+  EXPECT_NEAR(free[3], 100, 40);
+  EXPECT_EQ(three, (std::map<int, int>{{1, 400}}));
+}
+
 // With made-up shapes for every name, random walks over the request grid
 // still complete every request with valid graphs of the asked sizes.
 TEST(LayerConstraint, DrawnWidthsKeepEveryRequestFeasible) {

@@ -247,8 +247,9 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
       t.priors.types,
       (CallTypes{{"A", {{"USER", 1u << 0}}}, {"B", {{"A", 1u << 1}}}, {"C", {{"B", 1u << 3}}}}));
   EXPECT_EQ(back.priors.types, t.priors.types);
-  // Shapes: per callee with calls below it, (calls below, calls it makes, calls to it).
-  EXPECT_EQ(t.priors.shapes, (CallShapes{{"A", {{3, 2, 1201}}}, {"B", {{1, 1, 1201}}}}));
+  // Shapes: per callee with calls below it, (calls below, calls it makes, calls to it,
+  // levels under its calls): A's calls make a call (1), B's are leaves (0).
+  EXPECT_EQ(t.priors.shapes, (CallShapes{{"A", {{3, 2, 1201, 1}}}, {"B", {{1, 1, 1201, 0}}}}));
   EXPECT_EQ(back.priors.shapes, t.priors.shapes);
   // Entry layers: per service, per entry, the entry's layers (A calls B twice).
   ASSERT_EQ(t.priors.entry_layers.size(), 1200u);
@@ -328,8 +329,13 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
     testing::write_file(dir.file("bad-entry-layers.json"), bad);
     EXPECT_THROW(TrainedStats::load(dir.file("bad-entry-layers.json")), InputError) << bad;
   }
+  // Session 15's shapes: three numbers, the depth unknown.
+  testing::write_file(dir.file("s15.json"), R"({"services":[],"shapes":{"A":[[3,2,7]]}})");
+  EXPECT_EQ(TrainedStats::load(dir.file("s15.json")).priors.shapes,
+            (CallShapes{{"A", {{3, 2, 7, CallShape::kUnknown}}}}));
   for (const char* bad : {R"({"shapes":{"A":[[3,2]]}})", R"({"shapes":{"A":[[3,2,-1]]}})",
-                          R"({"shapes":{"A":[["3",2,1]]}})", R"({"shapes":{"A":3}})"}) {
+                          R"({"shapes":{"A":[["3",2,1]]}})", R"({"shapes":{"A":3}})",
+                          R"({"shapes":{"A":[[3,2,1,"1"]]}})"}) {
     testing::write_file(dir.file("bad-shapes.json"), bad);
     EXPECT_THROW(TrainedStats::load(dir.file("bad-shapes.json")), InputError) << bad;
   }

@@ -1001,9 +1001,19 @@ IntSet LayerConstraint::drawn_width(const State& s, const IntSet& allowed) const
     q.attr = kAN;
     below = capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
   }
+  // Likewise the line's remaining_depth: a shape's depth must be one it may
+  // take (a 4-call subtree one level deep is not one two levels deep).
+  IntSet depth;
+  if (s.known >> kAR & 1) {
+    depth = IntSet::range(s.sub_depth, s.sub_depth);
+  } else {
+    State q = s;
+    q.attr = kAR;
+    depth = capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
+  }
   const uint64_t pick = mix_seed(sp.draw_seed, static_cast<uint64_t>(s.sub_k));
   const std::optional<CallShape> c = draw_shape(
-      *shapes, [&](int64_t b) { return below.distance(b); }, allowed,
+      *shapes, [&](int64_t b) { return below.distance(b); }, allowed, depth,
       static_cast<double>(pick >> 11) * 0x1.0p-53);
   return c ? IntSet::range(c->width, c->width) : allowed;
 }

@@ -25,7 +25,8 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, int64_t> durations;                     // callee -> longest call
   std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
   // callee -> (calls below one call to it, calls it makes) -> calls to it
-  std::map<std::string, std::map<std::pair<int64_t, int64_t>, uint64_t>> shapes;
+  std::map<std::string, std::map<std::array<int64_t, 3>, uint64_t>>
+      shapes;  // (below, width, depth)
   // service -> entry -> callee sequences of the entry's layer
   std::map<std::string, std::map<std::string, std::set<std::vector<std::string>>>> entry_layers;
   for (const CallGraph& g : graphs) {
@@ -80,7 +81,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
       l->second.first = std::min(l->second.first, below[i]);
       ++l->second.second;
       if (below[i] > 0) {
-        ++shapes[g.edges[i].callee][{below[i], width[i]}];
+        ++shapes[g.edges[i].callee][{below[i], width[i], height[i] - 1}];
         auto [it, added] = subtree_max.try_emplace(g.edges[i].callee, SubtreeSize{0, 0, 0, 0, 1.0});
         SubtreeSize& m = it->second;
         m.below = std::max(m.below, below[i]);
@@ -113,7 +114,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
         callee, std::vector<std::pair<std::string, uint8_t>>(by_caller.begin(), by_caller.end()));
   for (auto& [callee, by_shape] : shapes) {
     auto& out = t.priors.shapes.emplace_back(callee, std::vector<CallShape>{}).second;
-    for (const auto& [bw, n] : by_shape) out.push_back({bw.first, bw.second, n});
+    for (const auto& [bwd, n] : by_shape) out.push_back({bwd[0], bwd[1], n, bwd[2]});
   }
   for (auto& [service, by_entry] : entry_layers) {
     std::vector<std::pair<std::string, Sequences>> out;
@@ -173,7 +174,7 @@ nlohmann::json TrainedStats::to_json() const {
   j["shapes"] = nlohmann::json::object();
   for (const auto& [callee, list] : priors.shapes) {
     nlohmann::json& a = j["shapes"][callee] = nlohmann::json::array();
-    for (const CallShape& c : list) a.push_back({c.below, c.width, c.calls});
+    for (const CallShape& c : list) a.push_back({c.below, c.width, c.calls, c.depth});
   }
   j["entry_layers"] = nlohmann::json::object();
   for (const auto& [service, by_entry] : priors.entry_layers)
@@ -254,8 +255,9 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("shapes"))
       for (const auto& [callee, list] : j["shapes"].items()) {  // an object: sorted
         auto& out = t.priors.shapes.emplace_back(callee, std::vector<CallShape>{}).second;
-        for (const auto& c : list)
-          out.push_back({json_int(c.at(0)), json_int(c.at(1)), json_count(c.at(2))});
+        for (const auto& c : list)  // [below, width, calls(, depth): since session 16]
+          out.push_back({json_int(c.at(0)), json_int(c.at(1)), json_count(c.at(2)),
+                         c.size() > 3 ? json_int(c.at(3)) : CallShape::kUnknown});
       }
     if (j.contains("entry_layers"))
       for (const auto& [service, by_entry] : j["entry_layers"].items()) {  // objects: sorted

@@ -25,9 +25,11 @@
 //                                              // (CorpusPriors::durations)
 //    "types": {"MS_2": {"MS_1": ["mc"], ...}, ...}, // callee -> caller -> the types
 //                                              // of its calls (CorpusPriors::types)
-//    "shapes": {"MS_1": [[2, 2, 40], [7, 5, 3], ...], ...}, // callee -> (calls below
-//                                              // one call to it, calls it makes, how
-//                                              // many calls to it) (CorpusPriors::shapes)
+//    "shapes": {"MS_1": [[2, 2, 40, 0], [7, 5, 3, 1], ...], ...}, // callee -> (calls
+//                                              // below one call to it, calls it makes,
+//                                              // how many calls to it, levels under its
+//                                              // calls; no 4th before session 16)
+//                                              // (CorpusPriors::shapes)
 //    "entry_layers": {"S_1": {"MS_1": [["MS_2"], ...]}}, // service -> entry -> the
 //                                              // callee sequences of the entry's layer
 //                                              // (CorpusPriors::entry_layers)
@@ -84,11 +86,15 @@ struct SubtreeSize {
 using CallTypes = std::vector<std::pair<std::string, std::vector<std::pair<std::string, uint8_t>>>>;
 
 // One shape of the subtree under a call to a callee: `below` calls under it,
-// `width` of them made by the call itself, seen under `calls` calls.
-// CorpusPriors::shapes.
+// `width` of them made by the call itself, `depth` levels of calls under its
+// own calls (the remaining_depth of its subgraph line, as SubtreeSize::depth:
+// 0 when its calls are leaves; kUnknown in files written before session 16),
+// seen under `calls` calls. CorpusPriors::shapes.
 struct CallShape {
+  static constexpr int64_t kUnknown = -1;
   int64_t below = 0, width = 0;
   uint64_t calls = 0;
+  int64_t depth = kUnknown;
   bool operator==(const CallShape&) const = default;
 };
 using CallShapes = std::vector<std::pair<std::string, std::vector<CallShape>>>;
@@ -220,23 +226,33 @@ std::string draw_entry(
 std::optional<size_t> draw_weighted(const std::vector<uint64_t>& weights, double u);
 
 // One of a callee's training shapes (`shapes`: its CallShapes entry) whose
-// `width` is in `width_allowed` and whose `below` is nearest the sizes
-// allowed (`below_distance(below)`: 0 for an allowed size, else how far it
-// is from one), drawn in proportion to how many calls had it; `u` in
-// [0, 1). nullopt when no width is allowed. (A child line's drawn width,
+// `width` is in `width_allowed`, whose `depth` is in `depth_allowed` (or
+// unknown; when no shape of an allowed width has an allowed depth, any
+// depth) and whose `below` is nearest the sizes allowed
+// (`below_distance(below)`: 0 for an allowed size, else how far it is from
+// one), drawn in proportion to how many calls had it; `u` in [0, 1).
+// nullopt when no width is allowed. (A child line's drawn width,
 // LayerSpec::shapes.)
-template <class Dist, class Set>
+template <class Dist, class Set, class DepthSet>
 std::optional<CallShape> draw_shape(const std::vector<CallShape>& shapes,
                                     const Dist& below_distance, const Set& width_allowed,
-                                    double u) {
+                                    const DepthSet& depth_allowed, double u) {
+  auto depth_ok = [&](const CallShape& c) {
+    return c.depth == CallShape::kUnknown || depth_allowed.contains(c.depth);
+  };
+  bool any_depth = true;  // no shape of an allowed width has an allowed depth
+  for (const CallShape& c : shapes)
+    if (width_allowed.contains(c.width) && depth_ok(c)) any_depth = false;
+  auto fits = [&](const CallShape& c) {
+    return width_allowed.contains(c.width) && (any_depth || depth_ok(c));
+  };
   int64_t nearest = std::numeric_limits<int64_t>::max();
   for (const CallShape& c : shapes)
-    if (width_allowed.contains(c.width))
-      nearest = std::min<int64_t>(nearest, below_distance(c.below));
+    if (fits(c)) nearest = std::min<int64_t>(nearest, below_distance(c.below));
   std::vector<const CallShape*> fit;
   std::vector<uint64_t> calls;  // parallel to fit
   for (const CallShape& c : shapes)
-    if (width_allowed.contains(c.width) && below_distance(c.below) == nearest) {
+    if (fits(c) && below_distance(c.below) == nearest) {
       fit.push_back(&c);
       calls.push_back(c.calls);
     }
