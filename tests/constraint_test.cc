@@ -1054,19 +1054,26 @@ TEST(LayerConstraint, KnownDurationsKeepEveryRequestFeasible) {
 // by those counts among the shapes its num_edges may take (the nearest
 // sizes when none has one it may take); MS_2's line, without shapes, leaves
 // the width free.
+// The widths 1..most that a kTwoLines layer with `shapes` accepts after
+// `text` (a subgraph line being written), for the draw seed `seed`.
+std::vector<int> drawn_widths(const std::shared_ptr<const CallShapes>& shapes, uint64_t seed,
+                              const std::string& text, int most) {
+  LayerSpec spec = spec_with_names(kTwoLines);
+  spec.shapes = shapes;
+  spec.draw_seed = seed;
+  std::vector<int> ok;
+  for (int w = 1; w <= most; ++w) {
+    LayerConstraint c(spec, {});
+    if (c.feed(text + "num_current_edges:" + std::to_string(w) + "/")) ok.push_back(w);
+  }
+  return ok;
+}
+
 TEST(LayerConstraint, DrawnWidthsFollowTheTrainingShapes) {
   auto shapes =
       std::make_shared<const CallShapes>(CallShapes{{"MS_1", {{4, 2, 3}, {4, 4, 1}, {9, 3, 5}}}});
   auto widths = [&](uint64_t seed, const std::string& text) {
-    LayerSpec spec = spec_with_names(kTwoLines);
-    spec.shapes = shapes;
-    spec.draw_seed = seed;
-    std::vector<int> ok;
-    for (int w = 1; w <= 9; ++w) {
-      LayerConstraint c(spec, {});
-      if (c.feed(text + "num_current_edges:" + std::to_string(w) + "/")) ok.push_back(w);
-    }
-    return ok;
+    return drawn_widths(shapes, seed, text, 9);
   };
   std::map<int, int> after4, first;
   for (uint64_t seed = 0; seed < 900; ++seed) {
@@ -1112,15 +1119,7 @@ TEST(LayerConstraint, DrawnWidthsFollowTheLinesDepth) {
   auto shapes =
       std::make_shared<const CallShapes>(CallShapes{{"MS_1", {{4, 1, 30, 2}, {4, 3, 10, 1}}}});
   auto widths = [&](uint64_t seed, const std::string& text) {
-    LayerSpec spec = spec_with_names(kTwoLines);
-    spec.shapes = shapes;
-    spec.draw_seed = seed;
-    std::set<int> ok;
-    for (int w = 1; w <= 4; ++w) {
-      LayerConstraint c(spec, {});
-      if (c.feed(text + "num_current_edges:" + std::to_string(w) + "/")) ok.insert(w);
-    }
-    return ok;
+    return drawn_widths(shapes, seed, text, 4);
   };
   std::map<int, int> one, two, free, three;
   for (uint64_t seed = 0; seed < 400; ++seed) {

@@ -991,26 +991,18 @@ IntSet LayerConstraint::drawn_width(const State& s, const IntSet& allowed) const
   const std::vector<CallShape>* shapes =
       e ? find_named(*sp.shapes, std::string_view(e->dest, e->dlen)) : nullptr;
   if (!shapes) return allowed;
-  // The sizes the line's num_edges may take: its value when written, else
-  // what the arithmetic and the caps would allow if it were asked now.
-  IntSet below;
-  if (s.known >> kAN & 1) {
-    below = IntSet::range(s.sub_edges, s.sub_edges);
-  } else {
+  // The values an attribute of the line may take: its value when written,
+  // else what the arithmetic and the caps would allow if it were asked now.
+  auto may_take = [&](uint8_t attr, int64_t written) {
+    if (s.known >> attr & 1) return IntSet::range(written, written);
     State q = s;
-    q.attr = kAN;
-    below = capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
-  }
-  // Likewise the line's remaining_depth: a shape's depth must be one it may
-  // take (a 4-call subtree one level deep is not one two levels deep).
-  IntSet depth;
-  if (s.known >> kAR & 1) {
-    depth = IntSet::range(s.sub_depth, s.sub_depth);
-  } else {
-    State q = s;
-    q.attr = kAR;
-    depth = capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
-  }
+    q.attr = attr;
+    return capped_sizes(q, values_allowed(child_line(q), child_budget(q), q.edges_left));
+  };
+  // The sizes its num_edges may take, and the depths its remaining_depth may
+  // (a 4-call subtree one level deep is not one two levels deep).
+  const IntSet below = may_take(kAN, s.sub_edges);
+  const IntSet depth = may_take(kAR, s.sub_depth);
   const uint64_t pick = mix_seed(sp.draw_seed, static_cast<uint64_t>(s.sub_k));
   const std::optional<CallShape> c = draw_shape(
       *shapes, [&](int64_t b) { return below.distance(b); }, allowed, depth,

@@ -24,9 +24,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, std::map<std::string, CorpusPriors::Entry>> entries;  // service -> callee
   std::map<std::string, int64_t> durations;                     // callee -> longest call
   std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
-  // callee -> (calls below one call to it, calls it makes) -> calls to it
-  std::map<std::string, std::map<std::array<int64_t, 3>, uint64_t>>
-      shapes;  // (below, width, depth)
+  // callee -> (calls below one call to it, calls it makes, levels under its calls)
+  // -> calls to it
+  std::map<std::string, std::map<std::array<int64_t, 3>, uint64_t>> shapes;
   // service -> entry -> callee sequences of the entry's layer
   std::map<std::string, std::map<std::string, std::set<std::vector<std::string>>>> entry_layers;
   for (const CallGraph& g : graphs) {
