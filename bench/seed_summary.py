@@ -7,7 +7,8 @@ one column per group: "mean ± sd (n)", and, under each protocol, the metrics
 where tracelm's mean is worse than the probabilistic baseline's and worse
 than real training graphs of the same count (group training-sample, if
 present: bench/realism.sh draws as many training graphs as held-out ones,
-per seed), whether the baseline also beats those real graphs there (a
+per seed), how far (in standard errors of the difference over the seeds),
+whether the baseline also beats those real graphs there (a
 metric where it does measures how the held-out graphs differ from the
 training graphs), and tracelm's popular-call KL and heavy hitters against the
 ceilings (all training graphs; training-sample).
@@ -67,6 +68,15 @@ def main():
         v = [ms[k] for ms in groups.get(g, []) if k in ms]
         return statistics.mean(v) if v else None
 
+    def gap(k, a, b):  # "0.020 (1.3 se)": |mean a - mean b| and that in standard errors
+        va = [ms[k] for ms in groups[a] if k in ms]
+        vb = [ms[k] for ms in groups[b] if k in ms]
+        d = abs(statistics.mean(va) - statistics.mean(vb))
+        if len(va) < 2 or len(vb) < 2:
+            return "%.3f" % d
+        se = (statistics.variance(va) / len(va) + statistics.variance(vb) / len(vb)) ** 0.5
+        return "%.3f (%s)" % (d, "%.1f se" % (d / se) if se > 0 else "sd 0")
+
     def better_or_equal(k, a, b):  # heavy hitters: higher is better; else lower
         return a >= b if k.startswith("heavy") else a <= b
 
@@ -89,6 +99,11 @@ def main():
             print("%s: tracelm at least as good as %s on %d of %d metrics; worse on: %s" %
                   (proto, what, len(wins), len(wins) + len(losses),
                    ", ".join(losses) if losses else "none"))
+            # How far each loss is, in standard errors of the difference of the two
+            # means over the seeds (unpaired): under 2, the seeds cannot tell them apart.
+            if losses and ref.startswith("probabilistic"):
+                print("  by: " + ", ".join(
+                    "%s %s" % (k, gap(k, a, ref)) for k in losses))
             # Where the baseline beats tracelm, does it beat real training graphs of the
             # same count too? Then the metric measures how the held-out graphs differ
             # from the training graphs, which no model of the training graphs can close.
