@@ -496,6 +496,48 @@ std::shared_ptr<const LayerTrie> holding_trie(const ModelBundle& b, const Sequen
   return LayerTrie::of(keep, static_cast<size_t>(width), is_known_callee_name, b.callers.get());
 }
 
+// One of the known layers `seqs` (the unit's node's, or its service's
+// under that entry) for a unit of `width` calls, drawn by how many calls to
+// the node from the unit's caller made each in training (draw_layer): among those whose names
+// the constraint may write, that can hold the unit's calls (with
+// `known_sizes`; layers_holding) and that have at least the unit's
+// num_subgraphs callers (each a soft filter: skipped when it leaves none).
+// nullptr when none weighs anything (no layer_counts: a stats.json from
+// before them).
+std::shared_ptr<const LayerTrie> drawn_layer_trie(const ModelBundle& b, const LayerSpec& spec,
+                                                  const Sequences& seqs, int64_t width,
+                                                  bool known_sizes, double u) {
+  const Sequences* all = find_named(b.priors.layers, spec.start_node);
+  const LayerCounts* counts = find_named(b.priors.layer_counts, spec.start_node);
+  if (!all || !counts) return nullptr;
+  Sequences cands;
+  for (const auto& q : seqs)
+    if (static_cast<int64_t>(q.size()) == width &&
+        std::all_of(q.begin(), q.end(),
+                    [](const std::string& n) { return is_known_callee_name(n); }))
+      cands.push_back(q);
+  auto narrow = [&](Sequences keep) {
+    if (!keep.empty()) cands = std::move(keep);
+  };
+  if (known_sizes && spec.num_edges)
+    narrow(layers_holding(cands, static_cast<size_t>(width), *spec.num_edges - width,
+                          b.priors.subtree_max));
+  if (spec.num_subgraphs && *spec.num_subgraphs > 0 && b.callers) {
+    Sequences keep;
+    for (const auto& q : cands) {
+      int64_t n = 0;
+      for (const std::string& name : q)
+        n += std::binary_search(b.callers->begin(), b.callers->end(), name);
+      if (n >= *spec.num_subgraphs) keep.push_back(q);
+    }
+    narrow(std::move(keep));
+  }
+  std::optional<size_t> i = draw_layer(cands, *all, *counts, spec.caller.value_or(""), u);
+  if (!i) return nullptr;
+  return LayerTrie::of({cands[*i]}, static_cast<size_t>(width), is_known_callee_name,
+                       b.callers.get());
+}
+
 }  // namespace
 
 ModelBundle load_model_bundle(const std::string& dir, const std::string& adapter) {
@@ -582,7 +624,8 @@ std::vector<std::pair<std::string, std::string>> generator_settings(const Genera
                      {"known_splits", on(o.known_layers && o.known_splits)},
                      {"known_durations", on(o.known_durations)},
                      {"known_types", on(o.known_types)},
-                     {"draw_widths", on(o.draw_widths)}});
+                     {"draw_widths", on(o.draw_widths)},
+                     {"draw_layers", on(o.known_layers && o.draw_layers)}});
   return s;
 }
 
@@ -691,6 +734,15 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
               if (spec.layers && seqs && opt_.known_sizes && spec.num_edges)
                 if (auto held = holding_trie(b_, *seqs, width, *spec.num_edges - width))
                   spec.layers = std::move(held);
+              // One of them, drawn by how often its caller made it in training.
+              if (spec.layers && seqs && opt_.draw_layers) {
+                // Per layer, apart from the decoding streams ("layer" in ASCII).
+                const uint64_t pick =
+                    mix_seed(mix_seed(seed, first_ + j.graph), mix_seed(j.key, 0x6c61796572));
+                if (auto drawn = drawn_layer_trie(b_, spec, *seqs, width, opt_.known_sizes,
+                                                  static_cast<double>(pick >> 11) * 0x1.0p-53))
+                  spec.layers = std::move(drawn);
+              }
             }
           }
         }

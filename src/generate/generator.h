@@ -122,6 +122,16 @@ struct GeneratorOptions {
   // calls five times as often as training has it; with the draw, fan-out
   // (1-5 calls) comes out as in training samples (docs/generation.md).
   bool draw_widths = true;
+  // Constrained, with known_layers: a layer's destinations follow one of
+  // its known layers (of its width, holding its calls, with enough callers
+  // for its subgraphs when some have), drawn in proportion to how many calls
+  // to its caller made each in training (ModelBundle::priors.layer_counts,
+  // draw_layer), rather than the one the model picks. At temperature 0.6 a
+  // small model wrote MS_20664's minority layer (MS_68795, 27 of 140
+  // training calls) in 4 of 115 calls, and MS_68795, a held-out heavy
+  // hitter, fell out of the top 50 (docs/generation.md). Needs a stats.json
+  // with layer_counts (session 17 on); else the model picks. Not in a split.
+  bool draw_layers = true;
   // Prompts and answers in the instruction format (a model instruction-tuned
   // with `tracelm train --stage instruct`): the question states the
   // conditions in natural language, the answer carries the scratchpad.

@@ -20,7 +20,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, SubtreeSize> subtree_max;
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   // caller -> callee sequences of its narrow layers (0) and its splits (1)
-  std::array<std::map<std::string, std::set<std::vector<std::string>>>, 2> layers;
+  // (each sequence with the calls to the caller that made it, per caller of the caller)
+  using Made = std::map<std::string, uint64_t>;
+  std::array<std::map<std::string, std::map<std::vector<std::string>, Made>>, 2> layers;
   std::map<std::string, std::map<std::string, CorpusPriors::Entry>> entries;  // service -> callee
   std::map<std::string, int64_t> durations;                     // callee -> longest call
   std::map<std::string, std::map<std::string, uint8_t>> types;  // callee -> caller -> mask
@@ -67,7 +69,7 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
         auto& mine = entry_layers[g.service][g.edges[i].callee];
         if (mine.size() <= CorpusPriors::kMaxLayersPerCaller) mine.insert(seq);
       }
-      seen.insert(std::move(seq));
+      ++seen[std::move(seq)][g.edges[i].caller];
     }
     for (size_t i = g.edges.size(); i-- > 0;) {
       if (ix.parent[i] != GraphIndex::kNone) {
@@ -95,14 +97,24 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   }
   for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least.at(name);
   t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
-  std::map<std::string, std::vector<std::vector<std::string>>> kept;
+  std::map<std::string, std::vector<std::pair<std::vector<std::string>, Made>>> kept;
   for (auto& by_caller : layers)
     for (auto& [caller, seqs] : by_caller)
       if (seqs.size() <= CorpusPriors::kMaxLayersPerCaller)
         kept[caller].insert(kept[caller].end(), seqs.begin(), seqs.end());
   for (auto& [caller, seqs] : kept) {
     std::sort(seqs.begin(), seqs.end());
-    t.priors.layers.emplace_back(caller, std::move(seqs));
+    auto& names = t.priors.layers.emplace_back(caller, Sequences{}).second;
+    std::map<std::string, std::vector<uint64_t>> counts;  // parent -> parallel to names
+    for (size_t k = 0; k < seqs.size(); ++k) {
+      names.push_back(std::move(seqs[k].first));
+      for (const auto& [parent, n] : seqs[k].second) {
+        auto& v = counts[parent];
+        v.resize(seqs.size(), 0);
+        v[k] = n;
+      }
+    }
+    t.priors.layer_counts.emplace_back(caller, LayerCounts(counts.begin(), counts.end()));
   }
   for (auto& [service, callees] : entries) {
     auto& out = t.priors.entries.emplace_back(service, std::vector<CorpusPriors::Entry>{}).second;
@@ -156,6 +168,9 @@ nlohmann::json TrainedStats::to_json() const {
             : nlohmann::json{n.below, n.child_below, n.depth, n.width, n.share, n.least, n.calls};
   j["layers"] = nlohmann::json::object();
   for (const auto& [caller, seqs] : priors.layers) j["layers"][caller] = seqs;
+  j["layer_counts"] = nlohmann::json::object();
+  for (const auto& [caller, by_parent] : priors.layer_counts)
+    for (const auto& [parent, counts] : by_parent) j["layer_counts"][caller][parent] = counts;
   j["entries"] = nlohmann::json::object();
   for (const auto& [service, callees] : priors.entries) {
     nlohmann::json& a = j["entries"][service] = nlohmann::json::array();
@@ -217,6 +232,24 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
     if (j.contains("layers"))
       for (const auto& [caller, seqs] : j["layers"].items())  // an object: sorted by caller
         t.priors.layers.emplace_back(caller, seqs.get<std::vector<std::vector<std::string>>>());
+    if (j.contains("layer_counts"))
+      for (const auto& [caller, by_parent] : j["layer_counts"].items()) {  // objects: sorted
+        const Sequences* seqs = find_named(t.priors.layers, caller);
+        if (!by_parent.is_object())
+          throw InputError(path, 0,
+                           "malformed stats.json: layer_counts of " + caller + " not an object");
+        auto& out = t.priors.layer_counts.emplace_back(caller, LayerCounts{}).second;
+        for (const auto& [parent, counts] : by_parent.items()) {
+          if (!seqs || !counts.is_array() || counts.size() != seqs->size())
+            throw InputError(path, 0,
+                             "malformed stats.json: layer_counts of " + caller + " from " + parent +
+                                 " has " + std::to_string(counts.is_array() ? counts.size() : 0) +
+                                 " counts for " + std::to_string(seqs ? seqs->size() : 0) +
+                                 " layers (one per sequence of layers." + caller + ")");
+          auto& v = out.emplace_back(parent, std::vector<uint64_t>{}).second;
+          for (const auto& n : counts) v.push_back(json_count(n));
+        }
+      }
     if (j.contains("entries"))
       for (const auto& [service, callees] : j["entries"].items()) {  // an object: sorted
         auto& out =
@@ -309,6 +342,22 @@ std::optional<size_t> draw_weighted(const std::vector<uint64_t>& weights, double
     x -= static_cast<double>(weights[i]);
   }
   return weights.size() - 1;  // past the end only by rounding
+}
+
+std::optional<size_t> draw_layer(const Sequences& candidates, const Sequences& seqs,
+                                 const LayerCounts& counts, std::string_view parent, double u) {
+  std::vector<size_t> at;  // each candidate's index in seqs (seqs.size(): not there)
+  at.reserve(candidates.size());
+  for (const auto& c : candidates)  // a node has at most 2 kMaxLayersPerCaller sequences
+    at.push_back(static_cast<size_t>(std::find(seqs.begin(), seqs.end(), c) - seqs.begin()));
+  auto weigh = [&](const std::vector<uint64_t>& v, std::vector<uint64_t>& w) {
+    for (size_t k = 0; k < at.size(); ++k) w[k] += at[k] < v.size() ? v[at[k]] : 0;
+  };
+  std::vector<uint64_t> weights(candidates.size(), 0);
+  if (const std::vector<uint64_t>* mine = find_named(counts, parent)) weigh(*mine, weights);
+  if (std::all_of(weights.begin(), weights.end(), [](uint64_t w) { return w == 0; }))
+    for (const auto& [p, v] : counts) weigh(v, weights);
+  return draw_weighted(weights, u);
 }
 
 std::vector<std::vector<std::string>> layers_holding(

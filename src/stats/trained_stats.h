@@ -101,6 +101,8 @@ using CallShapes = std::vector<std::pair<std::string, std::vector<CallShape>>>;
 // Per service, per entry microservice (the callee of its root call): the
 // sequences of callees of the entry's layer. CorpusPriors::entry_layers.
 using Sequences = std::vector<std::vector<std::string>>;
+// Per caller of a node, counts parallel to the node's Sequences (CorpusPriors::layer_counts).
+using LayerCounts = std::vector<std::pair<std::string, std::vector<uint64_t>>>;
 using EntryLayers =
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, Sequences>>>>;
 
@@ -137,6 +139,11 @@ struct CorpusPriors {
   static constexpr size_t kMaxLayersPerCaller = 64;
   static constexpr size_t kMaxWideLayerEdges = 1000;
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
+  // Per caller of `layers`, per caller of it (USER for a root call; sorted),
+  // parallel to the caller's sequences: how many calls to it from there made
+  // each in the training corpus. A layer's drawn sequence (draw_layer).
+  // Empty in files written before session 17 (the model then picks).
+  std::vector<std::pair<std::string, LayerCounts>> layer_counts;
   // Per service: the distinct callees of its graphs' root calls (the entry
   // microservices its requests reached), sorted by name, each with the
   // fewest and most calls of the graphs that entered there and how many
@@ -213,6 +220,18 @@ std::vector<std::string> split_item_names(const std::vector<std::vector<std::str
 std::vector<std::vector<std::string>> layers_holding(
     const std::vector<std::vector<std::string>>& seqs, size_t width, int64_t need,
     const std::vector<std::pair<std::string, SubtreeSize>>& caps);
+
+// The index of one of `candidates` (sequences of one node's layers, e.g.
+// those of a unit's width that can hold its calls), drawn in proportion to
+// how many calls to the node from `parent` (its caller) made it in
+// training, or from any caller when none from `parent` made a candidate:
+// `counts` per caller, parallel to `seqs` (the node's CorpusPriors::layers
+// and layer_counts); a candidate not in `seqs` weighs 0. A node's layers
+// depend on who calls it (MS_63670 called by USER makes other 5-call layers
+// than called by itself). `u` in [0, 1) (e.g. from the graph's seed).
+// nullopt when every candidate weighs 0.
+std::optional<size_t> draw_layer(const Sequences& candidates, const Sequences& seqs,
+                                 const LayerCounts& counts, std::string_view parent, double u);
 
 // One of entries_for's callees, drawn in proportion to the training graphs
 // that entered there (Entry::graphs); `u` in [0, 1) (e.g. from the graph's

@@ -33,6 +33,7 @@ TEST(Generate, SettingsFollowTheOptions) {
   EXPECT_EQ(m["draw_entries"], "on");
   EXPECT_EQ(m["known_splits"], "off");
   EXPECT_EQ(m["draw_widths"], "on");
+  EXPECT_EQ(m["draw_layers"], "on");
   go.sampling.temperature = 0.8;
   go.known_types = false;
   go.known_splits = true;
@@ -42,6 +43,7 @@ TEST(Generate, SettingsFollowTheOptions) {
   EXPECT_EQ(m["known_types"], "off");
   EXPECT_EQ(m["known_splits"], "off");
   EXPECT_EQ(m["draw_entries"], "off");
+  EXPECT_EQ(m["draw_layers"], "off");
   go.constrained = false;
   m = map_of(go);
   EXPECT_EQ(m["constrained"], "off");
@@ -340,6 +342,42 @@ TEST_F(Untrained, KnownLayersEnterAtTheServicesEntries) {
   EXPECT_EQ(entries["S_3"], (std::set<std::string>{"C"}));
   EXPECT_FALSE(entries["S_2"].empty());
   EXPECT_FALSE(entries["S_2"].count("A"));
+}
+
+// A layer follows one of its node's known layers drawn by how often calls
+// to the node from its caller made each in training (draw_layer), whatever
+// the model prefers: A, entered from USER, called B 3 times for each C
+// (and C 5 times when called by Z, which none of these graphs has).
+TEST_F(Untrained, DrawnLayersFollowTheTrainingCounts) {
+  ModelBundle b = bundle();
+  b.names = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"A", "B", "C"});
+  auto keep = [](const std::string&) { return true; };
+  b.priors.entries = {{"S_1", {{"A", 1, 5, 1}}}};
+  b.priors.layers = {{"A", {{"B"}, {"C"}}}};
+  b.priors.layer_counts = {{"A", {{"USER", {3, 1}}, {"Z", {0, 5}}}}};
+  b.layers[{"A", 1}] = LayerTrie::of(b.priors.layers[0].second, 1, keep);
+  GeneratorOptions go;
+  go.sampling.temperature = 1.0;
+  GenerateRequest r;
+  r.service = "S_1";
+  r.num_edges = 2;
+  r.depth = 2;
+  auto under_a = [&](const GeneratorOptions& o) {
+    std::map<std::string, int> n;
+    RecursiveGenerator gen(b, o);
+    for (const GeneratedGraph& g : gen.generate(std::vector<GenerateRequest>(160, r), 4)) {
+      EXPECT_TRUE(g.complete) << g.error;
+      for (const Edge& e : g.graph.edges)
+        if (e.caller == "A") ++n[e.callee];
+    }
+    return n;
+  };
+  std::map<std::string, int> drawn = under_a(go);
+  EXPECT_EQ(drawn["B"] + drawn["C"], 160);
+  EXPECT_NEAR(drawn["B"], 120, 24) << drawn["C"];  // 3 of 4; sd 5.5
+  go.draw_layers = false;                          // the model's picks: still B or C
+  std::map<std::string, int> picked = under_a(go);
+  EXPECT_EQ(picked["B"] + picked["C"], 160);
 }
 
 // With known_splits, a split follows one of its caller's wide training layers, each item the
