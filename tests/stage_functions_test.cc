@@ -225,10 +225,12 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   using Layers = std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>>;
   EXPECT_EQ(t.priors.layers, (Layers{{"A", {{"B", "B"}}}, {"B", {{"C"}}}}));
   EXPECT_EQ(back.priors.layers, t.priors.layers);
-  // Layer counts: per node, per its caller, parallel to its layers (USER -> A 1,201
-  // times, A -> B twice per graph, but only the first call to B (0.1) makes a layer).
+  // Layer counts: per node, per its caller, (layer, calls under the call, calls): USER -> A
+  // with 3 calls under it, 1,201 times; A -> B twice per graph, but only the first call to B
+  // (0.1, 1 call under it) makes a layer.
   using Counts = std::vector<std::pair<std::string, LayerCounts>>;
-  EXPECT_EQ(t.priors.layer_counts, (Counts{{"A", {{"USER", {1201}}}}, {"B", {{"A", {1201}}}}}));
+  EXPECT_EQ(t.priors.layer_counts,
+            (Counts{{"A", {{"USER", {{0, 3, 1201}}}}}, {"B", {{"A", {{0, 1, 1201}}}}}}));
   EXPECT_EQ(back.priors.layer_counts, t.priors.layer_counts);
   // A caller with more distinct layers than kMaxLayersPerCaller is left out.
   std::vector<CallGraph> varied(1, deep("S_1"));
@@ -288,24 +290,32 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
   EXPECT_EQ(entries_for(two, "S_1", std::nullopt), (Names{"A", "Z"}));
   EXPECT_EQ(entries_for(two, "S_2", 1), (Names{"A"}));
   EXPECT_TRUE(entries_for(two, "S_9", 4).empty());
-  // draw_layer: by the counts of the node's caller, else of all its callers.
+  // draw_layer: by the counts of the node's caller at the unit's size, else of any caller at
+  // that size, else of the caller at any size, else of any. P made X 3 times and Y once with
+  // 4 calls under them, and Y 6 times with 9; Q made Z 5 times with 4.
   const Sequences seqs{{"X"}, {"Y"}, {"Z"}};
-  const LayerCounts counts{{"P", {3, 1, 0}}, {"Q", {0, 0, 5}}};
-  auto drawn_layers = [&](const Sequences& cands, std::string_view parent) {
+  const LayerCounts counts{{"P", {{0, 4, 3}, {1, 4, 1}, {1, 9, 6}}}, {"Q", {{2, 4, 5}}}};
+  auto drawn_layers = [&](const Sequences& cands, std::string_view parent,
+                          std::optional<int64_t> below) {
     std::map<std::string, int> n;
     for (int i = 0; i < 400; ++i)
-      if (auto k = draw_layer(cands, seqs, counts, parent, (i + 0.5) / 400)) ++n[cands[*k][0]];
+      if (auto k = draw_layer(cands, seqs, counts, parent, below, (i + 0.5) / 400))
+        ++n[cands[*k][0]];
     return n;
   };
   using Drawn = std::map<std::string, int>;
-  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "P"), (Drawn{{"X", 300}, {"Y", 100}}));
-  EXPECT_EQ(drawn_layers({{"Z"}, {"X"}}, "Q"), (Drawn{{"Z", 400}}));
-  // Q made neither X nor Y: all callers' counts (X 3, Y 1); likewise an unknown caller.
-  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "Q"), (Drawn{{"X", 300}, {"Y", 100}}));
-  EXPECT_EQ(drawn_layers({{"Y"}, {"Z"}}, "R"), (Drawn{{"Y", 67}, {"Z", 333}}));
-  EXPECT_EQ(drawn_layers({{"W"}, {"X"}}, "P"), (Drawn{{"X", 400}}));  // W: not a layer
-  EXPECT_EQ(draw_layer({{"W"}}, seqs, counts, "P", 0.5), std::nullopt);
-  EXPECT_EQ(draw_layer({{"X"}}, seqs, {}, "P", 0.5), std::nullopt);  // no counts
+  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "P", 4), (Drawn{{"X", 300}, {"Y", 100}}));
+  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "P", 9), (Drawn{{"Y", 400}}));
+  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "P", std::nullopt), (Drawn{{"X", 120}, {"Y", 280}}));
+  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "P", 7), (Drawn{{"X", 120}, {"Y", 280}}));  // no size 7
+  EXPECT_EQ(drawn_layers({{"Z"}, {"X"}}, "Q", 4), (Drawn{{"Z", 400}}));
+  // Q made neither X nor Y: any caller's at the size; then any caller's at any size.
+  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "Q", 4), (Drawn{{"X", 300}, {"Y", 100}}));
+  EXPECT_EQ(drawn_layers({{"X"}, {"Y"}}, "Q", 9), (Drawn{{"Y", 400}}));
+  EXPECT_EQ(drawn_layers({{"Y"}, {"Z"}}, "R", 5), (Drawn{{"Y", 233}, {"Z", 167}}));
+  EXPECT_EQ(drawn_layers({{"W"}, {"X"}}, "P", 4), (Drawn{{"X", 400}}));  // W: not a layer
+  EXPECT_EQ(draw_layer({{"W"}}, seqs, counts, "P", 4, 0.5), std::nullopt);
+  EXPECT_EQ(draw_layer({{"X"}}, seqs, {}, "P", 4, 0.5), std::nullopt);  // no counts
   // draw_entry: among entries_for's, by graphs: at 4 calls A (1 graph) or Z (2).
   std::map<std::string, int> drawn;
   for (int i = 0; i < 300; ++i) ++drawn[draw_entry(two, "S_1", 4, (i + 0.5) / 300)];
@@ -363,17 +373,21 @@ TEST(TrainedStats, RoundTripsAndReadsTheEarlierLayout) {
     EXPECT_THROW(TrainedStats::load(dir.file("bad-shapes.json")), InputError) << bad;
   }
   // Session 16's files have no layer counts (the model then picks a layer);
-  // counts not parallel to the node's layers are an error naming the node.
+  // a count of no layer of the node, or malformed, is an error.
   testing::write_file(dir.file("s16.json"), R"({"layers":{"A":[["B"],["C"]]}})");
   EXPECT_TRUE(TrainedStats::load(dir.file("s16.json")).priors.layer_counts.empty());
-  testing::write_file(dir.file("counts.json"),
-                      R"({"layers":{"A":[["B"],["C"]]},"layer_counts":{"A":{"USER":[2,0]}}})");
+  testing::write_file(
+      dir.file("counts.json"),
+      R"({"layers":{"A":[["B"],["C"]]},"layer_counts":{"A":{"USER":[[1,3,2],[0,1,4]]}}})");
   EXPECT_EQ(TrainedStats::load(dir.file("counts.json")).priors.layer_counts,
-            (std::vector<std::pair<std::string, LayerCounts>>{{"A", {{"USER", {2, 0}}}}}));
-  for (const char* bad : {R"({"layers":{"A":[["B"]]},"layer_counts":{"A":{"USER":[2,1]}}})",
-                          R"({"layers":{"A":[["B"]]},"layer_counts":{"Z":{"USER":[2]}}})",
-                          R"({"layers":{"A":[["B"]]},"layer_counts":{"A":[2]}})",
-                          R"({"layers":{"A":[["B"]]},"layer_counts":{"A":{"USER":[-2]}}})"}) {
+            (std::vector<std::pair<std::string, LayerCounts>>{
+                {"A", {{"USER", {{1, 3, 2}, {0, 1, 4}}}}}}));
+  for (const char* bad : {R"({"layers":{"A":[["B"]]},"layer_counts":{"A":{"USER":[[1,1,2]]}}})",
+                          R"({"layers":{"A":[["B"]]},"layer_counts":{"Z":{"USER":[[0,1,2]]}}})",
+                          R"({"layers":{"A":[["B"]]},"layer_counts":{"A":[[0,1,2]]}})",
+                          R"({"layers":{"A":[["B"]]},"layer_counts":{"A":{"USER":[[0,-1,2]]}}})",
+                          R"({"layers":{"A":[["B"]]},"layer_counts":{"A":{"USER":[[0,1]]}}})",
+                          R"({"layers":{"A":[["B"]]},"layer_counts":{"A":{"USER":[[0,1,-2]]}}})"}) {
     testing::write_file(dir.file("bad-counts.json"), bad);
     try {
       TrainedStats::load(dir.file("bad-counts.json"));

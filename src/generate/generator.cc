@@ -498,7 +498,8 @@ std::shared_ptr<const LayerTrie> holding_trie(const ModelBundle& b, const Sequen
 
 // One of the known layers `seqs` (the unit's node's, or its service's
 // under that entry) for a unit of `width` calls, drawn by how many calls to
-// the node from the unit's caller made each in training (draw_layer): among those whose names
+// the node from the unit's caller, with its num_edges calls under them, made
+// each in training (draw_layer, which falls back to any caller or size): among those whose names
 // the constraint may write, that can hold the unit's calls (with
 // `known_sizes`; layers_holding) and that have at least the unit's
 // num_subgraphs callers (each a soft filter: skipped when it leaves none).
@@ -532,7 +533,8 @@ std::shared_ptr<const LayerTrie> drawn_layer_trie(const ModelBundle& b, const La
     }
     narrow(std::move(keep));
   }
-  std::optional<size_t> i = draw_layer(cands, *all, *counts, spec.caller.value_or(""), u);
+  std::optional<size_t> i =
+      draw_layer(cands, *all, *counts, spec.caller.value_or(""), spec.num_edges, u);
   if (!i) return nullptr;
   return LayerTrie::of({cands[*i]}, static_cast<size_t>(width), is_known_callee_name,
                        b.callers.get());

@@ -20,8 +20,9 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   std::map<std::string, SubtreeSize> subtree_max;
   std::map<std::string, std::pair<int64_t, int64_t>> least;  // callee -> (fewest below, calls)
   // caller -> callee sequences of its narrow layers (0) and its splits (1)
-  // (each sequence with the calls to the caller that made it, per caller of the caller)
-  using Made = std::map<std::string, uint64_t>;
+  // (each sequence with the calls to the caller that made it, per (caller of the caller,
+  // calls under the call))
+  using Made = std::map<std::pair<std::string, int64_t>, uint64_t>;
   std::array<std::map<std::string, std::map<std::vector<std::string>, Made>>, 2> layers;
   std::map<std::string, std::map<std::string, CorpusPriors::Entry>> entries;  // service -> callee
   std::map<std::string, int64_t> durations;                     // callee -> longest call
@@ -58,19 +59,6 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
     std::vector<int64_t> height(g.edges.size(), 0);  // 0 for a leaf, as the encoder counts
     std::vector<int64_t> width(g.edges.size(), 0);
     std::vector<int64_t> callers(g.edges.size(), 0);  // calls below it that make calls
-    for (size_t i = 0; i < g.edges.size(); ++i) {
-      const std::vector<size_t>& kids = ix.children[i];
-      if (kids.empty() || kids.size() > CorpusPriors::kMaxWideLayerEdges) continue;
-      auto& seen = layers[kids.size() > kMaxLayerEdges][g.edges[i].callee];
-      if (seen.size() > CorpusPriors::kMaxLayersPerCaller) continue;  // too varied: dropped below
-      std::vector<std::string> seq;
-      for (size_t c : kids) seq.push_back(g.edges[c].callee);
-      if (g.edges[i].caller == kUserNode && kids.size() <= kMaxLayerEdges) {
-        auto& mine = entry_layers[g.service][g.edges[i].callee];
-        if (mine.size() <= CorpusPriors::kMaxLayersPerCaller) mine.insert(seq);
-      }
-      ++seen[std::move(seq)][g.edges[i].caller];
-    }
     for (size_t i = g.edges.size(); i-- > 0;) {
       if (ix.parent[i] != GraphIndex::kNone) {
         below[ix.parent[i]] += below[i] + 1;
@@ -94,6 +82,20 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
             std::min(m.share, static_cast<double>(callers[i]) / static_cast<double>(width[i]));
       }
     }
+    // Layers, with the calls under each (below: filled above).
+    for (size_t i = 0; i < g.edges.size(); ++i) {
+      const std::vector<size_t>& kids = ix.children[i];
+      if (kids.empty() || kids.size() > CorpusPriors::kMaxWideLayerEdges) continue;
+      auto& seen = layers[kids.size() > kMaxLayerEdges][g.edges[i].callee];
+      if (seen.size() > CorpusPriors::kMaxLayersPerCaller) continue;  // too varied: dropped below
+      std::vector<std::string> seq;
+      for (size_t c : kids) seq.push_back(g.edges[c].callee);
+      if (g.edges[i].caller == kUserNode && kids.size() <= kMaxLayerEdges) {
+        auto& mine = entry_layers[g.service][g.edges[i].callee];
+        if (mine.size() <= CorpusPriors::kMaxLayersPerCaller) mine.insert(seq);
+      }
+      ++seen[std::move(seq)][{g.edges[i].caller, below[i]}];
+    }
   }
   for (auto& [name, m] : subtree_max) std::tie(m.least, m.calls) = least.at(name);
   t.priors.subtree_max.assign(subtree_max.begin(), subtree_max.end());
@@ -105,14 +107,11 @@ TrainedStats TrainedStats::of(const std::vector<CallGraph>& graphs) {
   for (auto& [caller, seqs] : kept) {
     std::sort(seqs.begin(), seqs.end());
     auto& names = t.priors.layers.emplace_back(caller, Sequences{}).second;
-    std::map<std::string, std::vector<uint64_t>> counts;  // parent -> parallel to names
+    std::map<std::string, std::vector<LayerCount>> counts;  // parent -> (seq, below) order
     for (size_t k = 0; k < seqs.size(); ++k) {
       names.push_back(std::move(seqs[k].first));
-      for (const auto& [parent, n] : seqs[k].second) {
-        auto& v = counts[parent];
-        v.resize(seqs.size(), 0);
-        v[k] = n;
-      }
+      for (const auto& [made, n] : seqs[k].second)
+        counts[made.first].push_back({static_cast<uint32_t>(k), made.second, n});
     }
     t.priors.layer_counts.emplace_back(caller, LayerCounts(counts.begin(), counts.end()));
   }
@@ -170,7 +169,10 @@ nlohmann::json TrainedStats::to_json() const {
   for (const auto& [caller, seqs] : priors.layers) j["layers"][caller] = seqs;
   j["layer_counts"] = nlohmann::json::object();
   for (const auto& [caller, by_parent] : priors.layer_counts)
-    for (const auto& [parent, counts] : by_parent) j["layer_counts"][caller][parent] = counts;
+    for (const auto& [parent, counts] : by_parent) {
+      nlohmann::json& a = j["layer_counts"][caller][parent] = nlohmann::json::array();
+      for (const LayerCount& c : counts) a.push_back({c.seq, c.below, c.calls});
+    }
   j["entries"] = nlohmann::json::object();
   for (const auto& [service, callees] : priors.entries) {
     nlohmann::json& a = j["entries"][service] = nlohmann::json::array();
@@ -240,14 +242,17 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
                            "malformed stats.json: layer_counts of " + caller + " not an object");
         auto& out = t.priors.layer_counts.emplace_back(caller, LayerCounts{}).second;
         for (const auto& [parent, counts] : by_parent.items()) {
-          if (!seqs || !counts.is_array() || counts.size() != seqs->size())
-            throw InputError(path, 0,
-                             "malformed stats.json: layer_counts of " + caller + " from " + parent +
-                                 " has " + std::to_string(counts.is_array() ? counts.size() : 0) +
-                                 " counts for " + std::to_string(seqs ? seqs->size() : 0) +
-                                 " layers (one per sequence of layers." + caller + ")");
-          auto& v = out.emplace_back(parent, std::vector<uint64_t>{}).second;
-          for (const auto& n : counts) v.push_back(json_count(n));
+          auto& v = out.emplace_back(parent, std::vector<LayerCount>{}).second;
+          for (const auto& c : counts) {  // [seq, below, calls]
+            const int64_t seq = json_int(c.at(0)), below = json_int(c.at(1));
+            if (!seqs || seq < 0 || static_cast<size_t>(seq) >= seqs->size() || below < 0)
+              throw InputError(
+                  path, 0,
+                  "malformed stats.json: layer_counts of " + caller + " from " + parent + ": " +
+                      c.dump() + " is not [layer, calls below, " + "count] with a layer of the " +
+                      std::to_string(seqs ? seqs->size() : 0) + " of layers." + caller);
+            v.push_back({static_cast<uint32_t>(seq), below, json_count(c.at(2))});
+          }
         }
       }
     if (j.contains("entries"))
@@ -345,19 +350,31 @@ std::optional<size_t> draw_weighted(const std::vector<uint64_t>& weights, double
 }
 
 std::optional<size_t> draw_layer(const Sequences& candidates, const Sequences& seqs,
-                                 const LayerCounts& counts, std::string_view parent, double u) {
+                                 const LayerCounts& counts, std::string_view parent,
+                                 std::optional<int64_t> below, double u) {
   std::vector<size_t> at;  // each candidate's index in seqs (seqs.size(): not there)
   at.reserve(candidates.size());
   for (const auto& c : candidates)  // a node has at most 2 kMaxLayersPerCaller sequences
     at.push_back(static_cast<size_t>(std::find(seqs.begin(), seqs.end(), c) - seqs.begin()));
-  auto weigh = [&](const std::vector<uint64_t>& v, std::vector<uint64_t>& w) {
-    for (size_t k = 0; k < at.size(); ++k) w[k] += at[k] < v.size() ? v[at[k]] : 0;
-  };
-  std::vector<uint64_t> weights(candidates.size(), 0);
-  if (const std::vector<uint64_t>* mine = find_named(counts, parent)) weigh(*mine, weights);
-  if (std::all_of(weights.begin(), weights.end(), [](uint64_t w) { return w == 0; }))
-    for (const auto& [p, v] : counts) weigh(v, weights);
-  return draw_weighted(weights, u);
+  const std::vector<LayerCount>* mine = find_named(counts, parent);
+  // Tiers: (parent, below), (any caller, below), (parent, any size), (any, any).
+  for (int tier = below ? 0 : 2; tier < 4; ++tier) {
+    const bool by_parent = tier % 2 == 0, by_size = tier < 2;
+    if (by_parent && !mine) continue;
+    std::vector<uint64_t> weights(candidates.size(), 0);
+    auto weigh = [&](const std::vector<LayerCount>& v) {
+      for (const LayerCount& c : v)
+        if (!by_size || c.below == *below)
+          for (size_t k = 0; k < at.size(); ++k)
+            if (at[k] == c.seq) weights[k] += c.calls;
+    };
+    if (by_parent)
+      weigh(*mine);
+    else
+      for (const auto& [p, v] : counts) weigh(v);
+    if (auto i = draw_weighted(weights, u)) return i;
+  }
+  return std::nullopt;
 }
 
 std::vector<std::vector<std::string>> layers_holding(

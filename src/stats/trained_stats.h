@@ -101,8 +101,17 @@ using CallShapes = std::vector<std::pair<std::string, std::vector<CallShape>>>;
 // Per service, per entry microservice (the callee of its root call): the
 // sequences of callees of the entry's layer. CorpusPriors::entry_layers.
 using Sequences = std::vector<std::vector<std::string>>;
-// Per caller of a node, counts parallel to the node's Sequences (CorpusPriors::layer_counts).
-using LayerCounts = std::vector<std::pair<std::string, std::vector<uint64_t>>>;
+// How many calls to a node, from one caller, with `below` calls under each,
+// made the node's layer `seq` (an index into its CorpusPriors::layers).
+struct LayerCount {
+  uint32_t seq = 0;
+  int64_t below = 0;
+  uint64_t calls = 0;
+  bool operator==(const LayerCount&) const = default;
+};
+// Per caller of a node (sorted), its LayerCounts sorted by (seq, below)
+// (CorpusPriors::layer_counts).
+using LayerCounts = std::vector<std::pair<std::string, std::vector<LayerCount>>>;
 using EntryLayers =
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, Sequences>>>>;
 
@@ -139,10 +148,11 @@ struct CorpusPriors {
   static constexpr size_t kMaxLayersPerCaller = 64;
   static constexpr size_t kMaxWideLayerEdges = 1000;
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> layers;
-  // Per caller of `layers`, per caller of it (USER for a root call; sorted),
-  // parallel to the caller's sequences: how many calls to it from there made
-  // each in the training corpus. A layer's drawn sequence (draw_layer).
-  // Empty in files written before session 17 (the model then picks).
+  // Per caller of `layers` (a node), per caller of it (USER for a root
+  // call): how many calls to it from there, with how many calls under each,
+  // made each of its sequences in the training corpus (LayerCount); sorted
+  // by node. A layer's drawn sequence (draw_layer). Empty in files written
+  // before session 17 (the model then picks).
   std::vector<std::pair<std::string, LayerCounts>> layer_counts;
   // Per service: the distinct callees of its graphs' root calls (the entry
   // microservices its requests reached), sorted by name, each with the
@@ -223,15 +233,20 @@ std::vector<std::vector<std::string>> layers_holding(
 
 // The index of one of `candidates` (sequences of one node's layers, e.g.
 // those of a unit's width that can hold its calls), drawn in proportion to
-// how many calls to the node from `parent` (its caller) made it in
-// training, or from any caller when none from `parent` made a candidate:
-// `counts` per caller, parallel to `seqs` (the node's CorpusPriors::layers
-// and layer_counts); a candidate not in `seqs` weighs 0. A node's layers
-// depend on who calls it (MS_63670 called by USER makes other 5-call layers
-// than called by itself). `u` in [0, 1) (e.g. from the graph's seed).
-// nullopt when every candidate weighs 0.
+// how many calls to the node made it in training (`counts`: the node's
+// CorpusPriors::layer_counts, indexing `seqs`, its CorpusPriors::layers):
+// calls from `parent` (its caller) with `below` calls under them; else
+// from any caller with `below`; else from `parent` of any size; else any
+// (the first of these that weighs some candidate; the sizes only when
+// `below` is set). A candidate not in `seqs` weighs 0. Why both: a node's
+// layers depend on who calls it (MS_63670 called by USER makes other 5-call
+// layers than called by itself) and, given that, on its subtree's size
+// (TrainTicket: 0.27 bits of a layer's sequence left, 0.07 with the size).
+// `u` in [0, 1) (e.g. from the graph's seed). nullopt when every candidate
+// weighs 0.
 std::optional<size_t> draw_layer(const Sequences& candidates, const Sequences& seqs,
-                                 const LayerCounts& counts, std::string_view parent, double u);
+                                 const LayerCounts& counts, std::string_view parent,
+                                 std::optional<int64_t> below, double u);
 
 // One of entries_for's callees, drawn in proportion to the training graphs
 // that entered there (Entry::graphs); `u` in [0, 1) (e.g. from the graph's

@@ -354,7 +354,7 @@ TEST_F(Untrained, DrawnLayersFollowTheTrainingCounts) {
   auto keep = [](const std::string&) { return true; };
   b.priors.entries = {{"S_1", {{"A", 1, 5, 1}}}};
   b.priors.layers = {{"A", {{"B"}, {"C"}}}};
-  b.priors.layer_counts = {{"A", {{"USER", {3, 1}}, {"Z", {0, 5}}}}};
+  b.priors.layer_counts = {{"A", {{"USER", {{0, 1, 3}, {1, 1, 1}}}, {"Z", {{1, 1, 5}}}}}};
   b.layers[{"A", 1}] = LayerTrie::of(b.priors.layers[0].second, 1, keep);
   GeneratorOptions go;
   go.sampling.temperature = 1.0;
