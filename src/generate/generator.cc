@@ -498,9 +498,10 @@ std::shared_ptr<const LayerTrie> holding_trie(const ModelBundle& b, const Sequen
 
 // One of the known layers `seqs` (the unit's node's, or its service's
 // under that entry) for a unit of `width` calls, drawn by how many calls to
-// the node from the unit's caller, with its num_edges calls under them, made
-// each in training (draw_layer, which falls back to any caller or size): among those whose names
-// the constraint may write, that can hold the unit's calls (with
+// the node from the unit's caller, with its num_edges calls under them,
+// made each in training (draw_layer, which falls back to any caller or
+// size): among those whose names the constraint may write, that can hold
+// the unit's calls (with
 // `known_sizes`; layers_holding) and that have at least the unit's
 // num_subgraphs callers (each a soft filter: skipped when it leaves none).
 // nullptr when none weighs anything (no layer_counts: a stats.json from
@@ -736,7 +737,8 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
               if (spec.layers && seqs && opt_.known_sizes && spec.num_edges)
                 if (auto held = holding_trie(b_, *seqs, width, *spec.num_edges - width))
                   spec.layers = std::move(held);
-              // One of them, drawn by how often its caller made it in training.
+              // One of them, drawn by how often calls to the node from its caller,
+              // of the unit's size, made each in training (drawn_layer_trie).
               if (spec.layers && seqs && opt_.draw_layers) {
                 // Per layer, apart from the decoding streams ("layer" in ASCII).
                 const uint64_t pick =
