@@ -151,7 +151,8 @@ void add_generate(CLI::App& app) {
   c->add_flag(
       "--model-layers", [o](int64_t) { o->gen.draw_layers = false; },
       "constrained: a layer's destinations are the known layer the model picks (default: one "
-      "drawn by how often its caller made each in the training corpus)");
+      "drawn by how often calls to its node from its caller, of its size, made each in the "
+      "training corpus)");
   c->add_flag(
       "--any-types", [o](int64_t) { o->gen.known_types = false; },
       "constrained: a call of any type (default: one its caller used with its destination in "

@@ -501,9 +501,9 @@ std::shared_ptr<const LayerTrie> holding_trie(const ModelBundle& b, const Sequen
 // the node from the unit's caller, with its num_edges calls under them,
 // made each in training (draw_layer, which falls back to any caller or
 // size): among those whose names the constraint may write, that can hold
-// the unit's calls (with
-// `known_sizes`; layers_holding) and that have at least the unit's
-// num_subgraphs callers (each a soft filter: skipped when it leaves none).
+// the unit's calls (with `known_sizes`; layers_holding) and that have at
+// least the unit's num_subgraphs callers (each a soft filter: skipped when
+// it leaves none).
 // nullptr when none weighs anything (no layer_counts: a stats.json from
 // before them).
 std::shared_ptr<const LayerTrie> drawn_layer_trie(const ModelBundle& b, const LayerSpec& spec,
@@ -733,20 +733,23 @@ std::vector<GeneratedGraph> RecursiveGenerator::generate(
                 seqs = find_named(b_.priors.layers, spec.start_node);
                 if (it != b_.layers.end()) spec.layers = it->second;
               }
-              // Only the known layers whose destinations can hold the unit's calls.
-              if (spec.layers && seqs && opt_.known_sizes && spec.num_edges)
-                if (auto held = holding_trie(b_, *seqs, width, *spec.num_edges - width))
-                  spec.layers = std::move(held);
               // One of them, drawn by how often calls to the node from its caller,
-              // of the unit's size, made each in training (drawn_layer_trie).
+              // of the unit's size, made each in training (drawn_layer_trie, which
+              // keeps only those that can hold the unit's calls); else, without
+              // counts, all of those that can.
+              std::shared_ptr<const LayerTrie> drawn;
               if (spec.layers && seqs && opt_.draw_layers) {
                 // Per layer, apart from the decoding streams ("layer" in ASCII).
                 const uint64_t pick =
                     mix_seed(mix_seed(seed, first_ + j.graph), mix_seed(j.key, 0x6c61796572));
-                if (auto drawn = drawn_layer_trie(b_, spec, *seqs, width, opt_.known_sizes,
-                                                  static_cast<double>(pick >> 11) * 0x1.0p-53))
-                  spec.layers = std::move(drawn);
+                drawn = drawn_layer_trie(b_, spec, *seqs, width, opt_.known_sizes,
+                                         static_cast<double>(pick >> 11) * 0x1.0p-53);
               }
+              if (drawn)
+                spec.layers = std::move(drawn);
+              else if (spec.layers && seqs && opt_.known_sizes && spec.num_edges)
+                if (auto held = holding_trie(b_, *seqs, width, *spec.num_edges - width))
+                  spec.layers = std::move(held);
             }
           }
         }

@@ -125,7 +125,8 @@ struct GeneratorOptions {
   // Constrained, with known_layers: a layer's destinations follow one of
   // its known layers (of its width, holding its calls, with enough callers
   // for its subgraphs when some have), drawn in proportion to how many calls
-  // to its caller made each in training (ModelBundle::priors.layer_counts,
+  // to its node from its caller, with its size, made each in training (else
+  // from any caller, or of any size: ModelBundle::priors.layer_counts,
   // draw_layer), rather than the one the model picks. At temperature 0.6 a
   // small model wrote MS_20664's minority layer (MS_68795, 27 of 140
   // training calls) in 4 of 115 calls, and MS_68795, a held-out heavy

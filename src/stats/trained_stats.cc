@@ -249,7 +249,7 @@ TrainedStats TrainedStats::from_json(const nlohmann::json& j, const std::string&
               throw InputError(
                   path, 0,
                   "malformed stats.json: layer_counts of " + caller + " from " + parent + ": " +
-                      c.dump() + " is not [layer, calls below, " + "count] with a layer of the " +
+                      c.dump() + " is not [layer, calls below, count] with a layer of the " +
                       std::to_string(seqs ? seqs->size() : 0) + " of layers." + caller);
             v.push_back({static_cast<uint32_t>(seq), below, json_count(c.at(2))});
           }

@@ -17,6 +17,10 @@
 //    "layers": {"MS_1": [["MS_2", "MS_3"], ...], ...}, // caller -> the callee
 //                                              // sequences of its layers, splits
 //                                              // included (CorpusPriors::layers)
+//    "layer_counts": {"MS_1": {"USER": [[0, 4, 12], ...]}}, // node -> its caller ->
+//                                              // [index into layers.MS_1, calls under the
+//                                              // call, how many calls made that layer]
+//                                              // (CorpusPriors::layer_counts; since 17)
 //    "entries": {"S_1": [["MS_1", 2, 9, 30], ...], ...}, // service -> the callees of
 //                                              // its root calls, with the fewest and most
 //                                              // calls of the graphs that entered there
